@@ -1,0 +1,35 @@
+import { Command, Errors } from '@oclif/core';
+import { VMRUN_FAILURE_EXIT_CODE, VmrunError, isVmrunError } from '../errors.js';
+
+/**
+ * Base of every vmrun command: turns any failure into one line on stderr and exit
+ * code 125, the way docker reports its own failures. Commands stay thin: parse flags,
+ * call the library, render the result.
+ */
+export abstract class VmrunCommand extends Command {
+  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+    // oclif's own exit (this.exit(n)) passes through untouched.
+    if (err instanceof Errors.ExitError) throw err;
+    const message = describeFailure(err);
+    process.stderr.write(`vmrun: ${message}\n`);
+    if (process.env.VMRUN_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = VMRUN_FAILURE_EXIT_CODE;
+    return this.exit(VMRUN_FAILURE_EXIT_CODE);
+  }
+}
+
+/** One line for the user: our own errors as they are, flag-parsing errors as usage. */
+function describeFailure(err: Error): string {
+  if (isVmrunError(err)) return err.message;
+  // oclif's parser errors (unknown flag, missing arg) are usage errors.
+  if (err.name?.includes('Error') && /flag|argument|Expected/i.test(err.message)) {
+    return firstLine(err.message);
+  }
+  return `internal error: ${firstLine(err.message)} (set VMRUN_DEBUG=1 for the stack)`;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim().length > 0)?.trim() ?? s;
+}
+
+export { VmrunError };
