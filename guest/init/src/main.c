@@ -1,0 +1,134 @@
+/*
+ * vmrun-init: PID 1 of a vmrun Linux guest. Sets up the guest, runs the workload
+ * described by /.vmrun/run as its child, forwards signals to it, reaps orphans, and
+ * when the workload exits reports its status to the VMM and powers the VM off.
+ *
+ * Two host-side modes exist so the host's tests can exercise the real parsers:
+ *   vmrun-init --check-config FILE          prints the parsed configuration
+ *   vmrun-init --resolve-user ROOT SPEC [GROUP...]   prints uid/gid/groups/home
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "exec_user.h"
+#include "exit_report.h"
+#include "guest_setup.h"
+#include "run_config.h"
+#include "workload.h"
+
+static int check_config(const char *path) {
+  struct run_config cfg;
+  char err[256];
+  if (run_config_load(path, &cfg, err, sizeof err) != 0) {
+    init_log("%s", err);
+    return EXIT_SETUP_FAILED;
+  }
+  printf("hostname=%s\nworkdir=%s\nuser=%s\ntty=%d\nrows=%u\ncols=%u\n",
+         cfg.hostname ? cfg.hostname : "", cfg.workdir ? cfg.workdir : "",
+         cfg.user ? cfg.user : "", cfg.tty, cfg.rows, cfg.cols);
+  for (size_t i = 0; i < cfg.argc; i++) printf("arg[%zu]=%s\n", i, cfg.argv[i]);
+  for (size_t i = 0; i < cfg.envc; i++) printf("env[%zu]=%s\n", i, cfg.envp[i]);
+  for (size_t i = 0; i < cfg.group_addc; i++) printf("group-add[%zu]=%s\n", i, cfg.group_add[i]);
+  return 0;
+}
+
+static int resolve_user(const char *root, const char *spec, char *const *group_add) {
+  struct exec_user user;
+  char err[256];
+  if (exec_user_resolve(root, spec, group_add, &user, err, sizeof err) != 0) {
+    init_log("%s", err);
+    return EXIT_SETUP_FAILED;
+  }
+  printf("uid=%u gid=%u groups=", (unsigned)user.uid, (unsigned)user.gid);
+  for (size_t i = 0; i < user.ngroups; i++) printf("%s%u", i ? "," : "", (unsigned)user.groups[i]);
+  printf(" home=%s\n", user.home);
+  return 0;
+}
+
+/* docker's status for a finished process: its code, or 128 + the killing signal. */
+static int docker_status(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return EXIT_SETUP_FAILED;
+}
+
+static const int forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+/* Waits for the workload, forwarding signals and reaping orphans; returns its status. */
+static int supervise(pid_t workload, const sigset_t *waited) {
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(waited, &info);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(workload, sig);
+      continue;
+    }
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+      if (pid == workload) return docker_status(status);
+    if (pid < 0 && errno == ECHILD) return EXIT_SETUP_FAILED; /* cannot happen: workload is ours */
+  }
+}
+
+static __attribute__((noreturn)) void run_as_pid1(void) {
+  guest_mount_filesystems();
+  console_attach_init_stdio();
+
+  struct run_config cfg;
+  char err[300];
+  if (run_config_load(RUN_CONFIG_PATH, &cfg, err, sizeof err) != 0) {
+    init_log("%s", err);
+    exit_report_and_power_off(EXIT_SETUP_FAILED);
+  }
+  console_configure(cfg.tty, cfg.rows, cfg.cols);
+  guest_set_hostname(cfg.hostname);
+  guest_loopback_up();
+
+  struct exec_user user;
+  if (exec_user_resolve("", cfg.user, cfg.group_add, &user, err, sizeof err) != 0) {
+    init_log("%s", err);
+    exit_report_and_power_off(EXIT_SETUP_FAILED);
+  }
+  if (cfg.workdir && make_directories(cfg.workdir) != 0) {
+    init_log("workdir \"%s\": %s", cfg.workdir, strerror(errno));
+    exit_report_and_power_off(EXIT_SETUP_FAILED);
+  }
+  char **envp = workload_environment(&cfg, &user);
+  if (!envp) {
+    init_log("out of memory");
+    exit_report_and_power_off(EXIT_SETUP_FAILED);
+  }
+
+  sigset_t waited, original;
+  sigemptyset(&waited);
+  sigaddset(&waited, SIGCHLD);
+  for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
+    sigaddset(&waited, forwarded_signals[i]);
+  sigprocmask(SIG_BLOCK, &waited, &original);
+
+  pid_t workload = workload_start(&cfg, &user, envp, &original);
+  if (workload < 0) {
+    init_log("fork: %s", strerror(errno));
+    exit_report_and_power_off(EXIT_SETUP_FAILED);
+  }
+  exit_report_and_power_off(supervise(workload, &waited));
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--check-config") == 0) return check_config(argv[2]);
+  if (argc >= 4 && strcmp(argv[1], "--resolve-user") == 0) return resolve_user(argv[2], argv[3], argv + 4);
+  if (getpid() != 1) {
+    init_log("must run as PID 1 of a vmrun guest (host modes: --check-config FILE, "
+             "--resolve-user ROOT SPEC [GROUP...])");
+    return 2;
+  }
+  run_as_pid1();
+}

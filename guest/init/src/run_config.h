@@ -1,0 +1,54 @@
+/*
+ * The run configuration vmrun's host writes to /.vmrun/run: what to run and how.
+ *
+ * Format, version 1: a sequence of records, each terminated by one NUL byte.
+ *   record 0      "vmrun-run-config"           (magic)
+ *   record 1      "version=1"
+ *   then, in any order:
+ *     "hostname=NAME"     at most once
+ *     "workdir=/PATH"     at most once, absolute
+ *     "user=SPEC"         at most once; docker's -u: name|uid[:group|gid]
+ *     "group-add=G"       repeated; extra supplementary group (name or gid)
+ *     "tty=0|1"           at most once
+ *     "rows=N" "cols=N"   at most once each, 0..65535
+ *     "arg=VALUE"         repeated, in argv order; at least one
+ *     "env=KEY=VALUE"     repeated, in order
+ *   last record   "end"                        (proves the file is complete)
+ * Unknown keys are an error: the init and the host encoder ship together, and a
+ * new key means a new version. src/initramfs/run-config.ts is the encoder.
+ */
+#ifndef VMRUN_RUN_CONFIG_H
+#define VMRUN_RUN_CONFIG_H
+
+#include <stddef.h>
+
+#define RUN_CONFIG_PATH "/.vmrun/run"
+#define RUN_CONFIG_MAX_BYTES (1u << 20)
+#define RUN_CONFIG_MAX_ITEMS 16384
+
+/** The parsed run configuration; all strings point into `storage`. */
+struct run_config {
+  const char *hostname;
+  const char *workdir;
+  const char *user;
+  int tty;
+  unsigned rows, cols;
+  char **argv;        /* NULL-terminated, argc >= 1 */
+  size_t argc;
+  char **envp;        /* NULL-terminated */
+  size_t envc;
+  char **group_add;   /* NULL-terminated */
+  size_t group_addc;
+  char *storage;
+};
+
+/**
+ * Parses `len` bytes at `buf` (takes ownership of the malloc'd buffer). Returns 0,
+ * or -1 with a one-line reason in `err`.
+ */
+int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, size_t errlen);
+
+/** Reads and parses the file at `path`. Returns 0, or -1 with a reason in `err`. */
+int run_config_load(const char *path, struct run_config *out, char *err, size_t errlen);
+
+#endif
