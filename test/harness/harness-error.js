@@ -1,0 +1,28 @@
+// @ts-check
+/**
+ * Failures of the nested-KVM harness itself (as opposed to the command's own exit
+ * status, which passes through): one line for the user, plus optional detail lines
+ * (an L1 console tail, QEMU's stderr) and the exit code the harness ends with.
+ */
+
+/** Exit code for the harness's own failures; the same as vmrun's (src/errors.ts). */
+export const HARNESS_FAILURE_EXIT_CODE = 125;
+
+/** Exit code when --timeout expired and QEMU was killed (as GNU timeout uses). */
+export const HARNESS_TIMEOUT_EXIT_CODE = 124;
+
+/** A failure of the harness: a one-line message, detail to print under it, an exit code. */
+export class HarnessError extends Error {
+  /**
+   * @param {string} message one line naming what failed and what to do about it
+   * @param {{ detail?: string, exitCode?: number, cause?: unknown }} [options]
+   */
+  constructor(message, options = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'HarnessError';
+    /** Lines printed under the message (console tail, tool output), or ''. */
+    this.detail = options.detail ?? '';
+    /** The harness's exit status for this failure. */
+    this.exitCode = options.exitCode ?? HARNESS_FAILURE_EXIT_CODE;
+  }
+}

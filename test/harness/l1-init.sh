@@ -1,0 +1,62 @@
+#!/bin/busybox sh
+# /init of the nested-KVM harness's L1 Linux (runs from the initramfs, busybox only).
+# Loads the modules listed in /etc/harness-modules (dependency order), mounts the
+# host's / over 9p at /host, gives it /proc, /sys, /dev, loads KVM, then runs the
+# host-generated job script chroot'ed into the host's tree and records its exit
+# status in the job directory. Progress goes to the console as "nested-kvm-init: ..."
+# lines, which the host side reads to time the phases and to report failures.
+
+/bin/busybox mkdir -p /bin /sbin /proc /sys /dev /host
+/bin/busybox --install -s
+export PATH=/bin:/sbin
+
+say() { echo "nested-kvm-init: $*" >/dev/console; }
+# Every failure ends L1 at once with one line saying what failed; the host prints it
+# with the console tail and exits 125.
+fail() {
+  say "FAILED: $*"
+  sync
+  poweroff -f
+}
+
+mount -t proc proc /proc || fail "mount /proc"
+mount -t sysfs sysfs /sys || fail "mount /sys"
+mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
+say "init started"
+
+job=""
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in nested_kvm.job=*) job="${arg#nested_kvm.job=}" ;; esac
+done
+[ -n "$job" ] || fail "no nested_kvm.job= on the kernel command line"
+
+while read -r module; do
+  [ -n "$module" ] || continue
+  insmod "/lib/modules/$module" || fail "insmod $module"
+done </etc/harness-modules
+[ -c /dev/kvm ] || fail "KVM modules loaded but /dev/kvm is missing (does -cpu max show svm?)"
+# The command may run as the caller's (non-root) uid, like on a host with a kvm group.
+chmod 0666 /dev/kvm
+
+# msize: 9p's largest message; 512 KB measured as a good trade-off under TCG.
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host /host ||
+  fail "mount the host's / over 9p (virtio-9p device missing?)"
+[ -f "/host$job/run.sh" ] || fail "job script /host$job/run.sh not visible over 9p"
+
+# The host's /proc, /sys and /dev as QEMU sees them must not leak into L1.
+mount -t proc proc /host/proc || fail "mount /host/proc"
+mount -t sysfs sysfs /host/sys || fail "mount /host/sys"
+mount -o bind /dev /host/dev || fail "bind /dev into /host"
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts || fail "mount devpts"
+mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || fail "mount /dev/shm"
+ip link set lo up || say "warning: could not bring up lo"
+
+say "kvm-ready"
+say "command-start"
+chroot /host /bin/sh "$job/run.sh"
+status=$?
+echo "$status" >"/host$job/status" || fail "write the exit status to $job/status"
+sync
+say "command-exit $status"
+poweroff -f

@@ -1,0 +1,77 @@
+// @ts-check
+/**
+ * Starting L1 under QEMU's TCG (no -enable-kvm: the host's KVM cannot run it), with
+ * the host's / shared over virtio-9p, no network, and the serial console going to a
+ * file the host follows.
+ */
+import { spawn } from 'node:child_process';
+
+/**
+ * What L1 is booted with.
+ * @typedef {{ qemu: string, kernel: string, initramfs: string, memoryMiB: number, cpus: number, verbose: boolean, jobDir: string, consoleLog: string }} L1Launch
+ */
+
+/**
+ * QEMU's arguments for `launch`.
+ * @param {L1Launch} launch
+ * @returns {string[]}
+ */
+export function qemuArguments(launch) {
+  const cmdline = [
+    'console=ttyS0',
+    'panic=-1', // a panic ends QEMU (-no-reboot) instead of hanging until --timeout
+    'mitigations=off', // speculative-execution defences only slow down an emulated CPU
+    'tsc=reliable', // TCG's TSC follows the host clock; skip the watchdog that distrusts it
+    ...(launch.verbose ? [] : ['quiet']),
+    `nested_kvm.job=${launch.jobDir}`,
+  ];
+  // Running as root, files L1 creates get L1's owners; as a user, QEMU cannot chown,
+  // and security_model=none makes it ignore that instead of failing the write.
+  const securityModel = process.getuid?.() === 0 ? 'passthrough' : 'none';
+  return [
+    '-machine', 'q35',
+    '-accel', 'tcg',
+    '-cpu', 'max', // includes SVM with nested paging, which kvm_amd needs
+    '-smp', String(launch.cpus),
+    '-m', `${launch.memoryMiB}M`,
+    '-nodefaults', '-no-user-config',
+    '-display', 'none',
+    '-monitor', 'none',
+    '-nic', 'none',
+    '-no-reboot',
+    '-chardev', `file,id=console,path=${qemuOptionValue(launch.consoleLog)}`,
+    '-serial', 'chardev:console',
+    '-kernel', launch.kernel,
+    '-initrd', launch.initramfs,
+    '-append', cmdline.join(' '),
+    // multidevs=remap: the host's / spans several filesystems; remap keeps inode
+    // numbers unique across them in L1.
+    '-virtfs', `local,path=/,mount_tag=host,security_model=${securityModel},id=host0,multidevs=remap`,
+  ];
+}
+
+/**
+ * Starts QEMU; resolves `exited` with its exit code (or signal) when it ends.
+ * @param {string} qemu
+ * @param {string[]} args
+ * @param {(chunk: Buffer) => void} onStderr
+ */
+export function startQemu(qemu, args, onStderr) {
+  const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr.on('data', onStderr);
+  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null, error?: Error }>} */
+  const exited = new Promise((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    exited,
+    /** Kills QEMU at once; L1 holds nothing the host needs to keep. */
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+/** A value for QEMU's comma-separated option syntax: commas are doubled. @param {string} value */
+function qemuOptionValue(value) {
+  return value.replaceAll(',', ',,');
+}
