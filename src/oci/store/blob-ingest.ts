@@ -49,7 +49,13 @@ export async function ingestBlob(
           offset = 0;
           await fh.truncate(0);
         }
-        offset = await copyStream(opened.stream, fh, offset, hash, expected.size, what, onProgress);
+        const progress = { offset };
+        try {
+          await copyStream(opened.stream, fh, progress, hash, expected.size, what, onProgress);
+        } finally {
+          // Bytes written before a failure are kept (and hashed): resume after them.
+          offset = progress.offset;
+        }
         if (offset < expected.size) throw new VmrunError('registry', `${what}: stream ended after ${offset} of ${expected.size} bytes`);
         break;
       } catch (e) {
@@ -89,30 +95,28 @@ async function hashFilePrefix(path: string, hash: Hash): Promise<number> {
 async function copyStream(
   stream: Readable,
   fh: FileHandle,
-  start: number,
+  position: { offset: number },
   hash: Hash,
   limit: number,
   what: string,
   onProgress?: IngestProgress,
-): Promise<number> {
-  let offset = start;
+): Promise<void> {
   try {
     for await (const chunk of stream) {
       const buf = chunk as Buffer;
-      if (offset + buf.length > limit) {
+      if (position.offset + buf.length > limit) {
         throw new VmrunError('digest', `${what}: more than the ${limit} bytes its descriptor declares`);
       }
-      hash.update(buf);
       let written = 0;
       while (written < buf.length) {
-        const r = await fh.write(buf, written, buf.length - written, offset + written);
+        const r = await fh.write(buf, written, buf.length - written, position.offset + written);
         written += r.bytesWritten;
       }
-      offset += buf.length;
-      onProgress?.(offset, limit);
+      hash.update(buf);
+      position.offset += buf.length;
+      onProgress?.(position.offset, limit);
     }
   } finally {
     stream.destroy();
   }
-  return offset;
 }
