@@ -22,6 +22,7 @@ export class FileFollower {
     this.offset = 0;
     /** @type {number | undefined} */
     this.fd = undefined;
+    this.stopped = false;
     this.timer = setInterval(() => this.readNew(), POLL_INTERVAL_MS);
   }
 
@@ -45,6 +46,8 @@ export class FileFollower {
 
   /** Stops polling after reading everything written so far. */
   drain() {
+    if (this.stopped) return;
+    this.stopped = true;
     clearInterval(this.timer);
     this.readNew();
     if (this.fd !== undefined) closeSync(this.fd);

@@ -38,8 +38,11 @@ done </etc/harness-modules
 # The command may run as the caller's (non-root) uid, like on a host with a kvm group.
 chmod 0666 /dev/kvm
 
-# msize: 9p's largest message; 512 KB measured as a good trade-off under TCG.
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host /host ||
+# msize: 9p's largest message. cache=loose keeps what L1 read in its page cache
+# (measured: node's start 5.7 s -> 2.6 s, gcc on a small file 10 s -> 2.9 s) and is
+# safe here because nothing on the host changes these files while L1 runs; writes
+# still go straight through to the host (6.1's 9p writes through in every mode).
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host ||
   fail "mount the host's / over 9p (virtio-9p device missing?)"
 [ -f "/host$job/run.sh" ] || fail "job script /host$job/run.sh not visible over 9p"
 
@@ -50,6 +53,9 @@ mount -o bind /dev /host/dev || fail "bind /dev into /host"
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts || fail "mount devpts"
 mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || fail "mount /dev/shm"
+# Unix sockets cannot live on 9p (connect() fails with ENXIO), so L1 gets its own
+# /run, as a freshly booted system would; run.sh puts XDG_RUNTIME_DIR in it.
+mount -t tmpfs -o mode=0755 tmpfs /host/run || fail "mount /run"
 ip link set lo up || say "warning: could not bring up lo"
 
 say "kvm-ready"

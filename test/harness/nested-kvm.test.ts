@@ -1,0 +1,113 @@
+/**
+ * The nested-KVM harness end to end, from the host: a real QEMU, a real L1 kernel,
+ * real 9p. Each boot costs 10-20 s under TCG; the first run also builds the cache.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureL1Image } from './l1-image.js';
+import { HARNESS, HARNESS_CLI, runHarness } from './run-harness.js';
+
+const BOOT_TEST_TIMEOUT_MS = 240_000;
+
+let scratch: string;
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'nested-kvm-test-'));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('nested-kvm harness', () => {
+  it(
+    'runs the command in L1 with the host cwd, env and files, and passes its output and exit status',
+    async () => {
+      const tricky = `it's "quoted" $HOME \`x\`\nsecond line`;
+      const script = [
+        'echo hi',
+        'echo to-stderr >&2',
+        'pwd > out-cwd',
+        'printf %s "$HARNESS_TEST_VALUE" > out-env',
+        'printf %s "$VMRUN_NESTED_L1" > out-in-l1',
+        'if test -c /dev/kvm; then echo yes; else echo no; fi > out-dev-kvm',
+        'exit 7',
+      ].join('; ');
+      const run = await runHarness(HARNESS, ['--', 'sh', '-c', script], {
+        cwd: scratch,
+        env: { ...process.env, HARNESS_TEST_VALUE: tricky },
+        timeoutMs: BOOT_TEST_TIMEOUT_MS,
+      });
+      expect(run.status, run.stderr).toBe(7);
+      expect(run.stdout).toBe('hi\n');
+      expect(run.stderr).toContain('to-stderr\n');
+      expect(run.stderr).toMatch(/nested-kvm: QEMU start to \/dev\/kvm in L1: [\d.]+ s/);
+      expect(run.stderr).toMatch(/nested-kvm: command ran [\d.]+ s in L1, exit status 7/);
+      const written = (name: string) => readFileSync(join(scratch, name), 'utf8');
+      expect(written('out-cwd').trim()).toBe(scratch);
+      expect(written('out-env')).toBe(tricky);
+      expect(written('out-in-l1')).toBe('1');
+      expect(written('out-dev-kvm').trim()).toBe('yes');
+    },
+    BOOT_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'reports an L1 that cannot boot with the tail of its console and exit 125',
+    async () => {
+      // A cache entry with a corrupt initramfs: the kernel finds no init and panics.
+      const image = ensureL1Image(() => {});
+      const cacheRoot = join(scratch, 'cache');
+      const brokenImage = join(cacheRoot, 'nested-kvm', basename(image.dir));
+      cpSync(image.dir, brokenImage, { recursive: true });
+      writeFileSync(join(brokenImage, 'initramfs.cpio'), 'not a cpio archive');
+      const run = await runHarness(HARNESS, ['--', 'true'], {
+        env: { ...process.env, VMRUN_CACHE: cacheRoot },
+        timeoutMs: BOOT_TEST_TIMEOUT_MS,
+      });
+      expect(run.status, run.stderr).toBe(125);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/nested-kvm: L1 ended \(QEMU exit status \d+\) without the command's exit status/);
+      expect(run.stderr).toContain("--- last lines of L1's console ---");
+      expect(run.stderr).toMatch(/Kernel panic/);
+    },
+    BOOT_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'kills QEMU when --timeout expires and exits 124',
+    async () => {
+      const run = await runHarness(HARNESS, ['--timeout', '3', '--', 'sleep', '600'], {
+        timeoutMs: 120_000,
+      });
+      expect(run.status, run.stderr).toBe(124);
+      expect(run.stderr).toContain('nested-kvm: --timeout 3 s expired; QEMU killed');
+      // 3 s plus the cache check; far below the 600 s the command wanted.
+      expect(run.elapsedMs).toBeLessThan(30_000);
+    },
+    120_000,
+  );
+
+  it('names the Debian package to install when QEMU is missing', async () => {
+    const run = await runHarness(process.execPath, [HARNESS_CLI, '--', 'true'], {
+      env: { ...process.env, PATH: join(scratch, 'empty-path') },
+      timeoutMs: 30_000,
+    });
+    expect(run.status).toBe(125);
+    expect(run.stderr).toBe(
+      'nested-kvm: qemu-system-x86_64 not found on PATH; install it with: apt-get install -y qemu-system-x86\n',
+    );
+  });
+
+  it.each([
+    [['--memory', 'lots', '--', 'true'], '--memory "lots": expected a size from 512M to 1024G'],
+    [['--cpus', '0', '--', 'true'], '--cpus "0": expected a whole number from 1'],
+    [['--timeout'], '--timeout needs a value'],
+    [['--frobnicate', '--', 'true'], 'unknown option "--frobnicate" (the command goes after --)'],
+    [['--cpus', '2'], 'no command: give it after --'],
+  ])('rejects bad arguments %j with exit 125 before booting anything', async (args, message) => {
+    const run = await runHarness(HARNESS, args, { timeoutMs: 30_000 });
+    expect(run.status).toBe(125);
+    expect(run.stderr).toContain(`nested-kvm: ${message}`);
+    expect(run.stderr).toContain('usage: test/harness/nested-kvm');
+    expect(run.stderr).not.toContain('L1 image');
+  });
+});
