@@ -1,0 +1,89 @@
+// The one interface every hypervisor backend implements (KVM x86_64 now; KVM arm64 and
+// Apple's Hypervisor.framework later): a host handle, VMs, vCPUs and their state.
+// Code above this line (vmm/, devices/, loaders/) never includes a backend's headers.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arch/x86_64/cpu_state.h"
+#include "backend/vcpu_exit.h"
+#include "memory/guest_memory.h"
+
+namespace vmrun {
+
+/** What the host offers, for `vmrun doctor` and for refusing a VM early. */
+struct HostReport {
+  std::string backend;          // "kvm"
+  std::string device_path;      // "/dev/kvm"
+  int api_version = 0;
+  std::string cpu_vendor;       // "GenuineIntel", "AuthenticAMD"
+  std::string cpu_model;        // the brand string
+  bool hardware_virtualization = false;  // vmx/svm: guests run natively
+  std::string virtualization_kind;       // "vmx", "svm", "pvm (emulated)", ...
+  int max_vcpus = 0;
+  int recommended_vcpus = 0;
+  std::vector<std::pair<std::string, bool>> capabilities;  // name -> present
+};
+
+/** Opaque, versioned per-component state blob for snapshots (see snapshot/). */
+using StateBlob = std::vector<uint8_t>;
+
+/** One virtual CPU. run() is called only from the vCPU's own thread. */
+class Vcpu {
+ public:
+  virtual ~Vcpu() = default;
+  virtual int index() const = 0;
+  /** Runs guest code until the next exit the VMM must handle. */
+  virtual VcpuExit run() = 0;
+  /** Thread-safe: makes a current or the next run() return Interrupted promptly. */
+  virtual void kick() = 0;
+  /** Called by the vCPU thread after it handled an Interrupted exit. */
+  virtual void clear_kick() = 0;
+  /** Must be called once on the vCPU thread before the first run(). */
+  virtual void bind_to_current_thread() = 0;
+
+  virtual void set_start_state(const x86::StartState& state) = 0;
+  virtual x86::GeneralRegisters general_registers() = 0;
+  virtual void set_general_registers(const x86::GeneralRegisters& regs) = 0;
+  virtual x86::PagingState paging_state() = 0;
+
+  /** Full architectural state for a snapshot; the vCPU must not be running. */
+  virtual StateBlob save_state() = 0;
+  virtual void restore_state(const StateBlob& blob) = 0;
+};
+
+/** One virtual machine: memory, interrupt controller, clock, vCPUs. */
+class Vm {
+ public:
+  virtual ~Vm() = default;
+  /** Registers guest RAM. Done before the interrupt controller: it is 30x cheaper then. */
+  virtual void map_memory(const GuestMemory& memory) = 0;
+  /** Creates the in-kernel interrupt controllers and timer (PIC, IOAPIC, PIT / GIC). */
+  virtual void create_interrupt_controller() = 0;
+  /** Creates vCPU `index` of `count`, with CPUID and platform set-up for booting. */
+  virtual std::unique_ptr<Vcpu> create_vcpu(int index, int count) = 0;
+  /** Raises or lowers an interrupt line (level-triggered ISA IRQ / GSI). */
+  virtual void set_irq_line(uint32_t gsi, bool level) = 0;
+
+  /** VM-wide state: interrupt controllers, PIT, clock. vCPUs must not be running. */
+  virtual StateBlob save_state() = 0;
+  virtual void restore_state(const StateBlob& blob) = 0;
+};
+
+/** A handle on the host's hypervisor. */
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;
+  virtual HostReport report() = 0;
+  virtual std::unique_ptr<Vm> create_vm() = 0;
+};
+
+/**
+ * Opens the host's hypervisor. `device_path` is the KVM device on Linux ("" for the
+ * default /dev/kvm); throws VmrunError(Host) naming what is missing.
+ */
+std::unique_ptr<Hypervisor> open_hypervisor(const std::string& device_path);
+
+}  // namespace vmrun

@@ -1,0 +1,52 @@
+#include "backend/kvm/kvm_vm.h"
+
+#include "backend/kvm/kvm_uapi.h"
+
+#include "backend/kvm/kvm_hypervisor.h"
+#include "backend/kvm/kvm_vcpu.h"
+#include "backend/kvm/x86_64/vm_state.h"
+
+namespace vmrun::kvm {
+
+KvmVm::KvmVm(KvmHypervisor& hypervisor) : hypervisor_(hypervisor) {
+  fd_ = Fd(checked_ioctl(hypervisor.fd(), KVM_CREATE_VM, 0, "CREATE_VM"));
+  checked_ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(kTssAddress), "SET_TSS_ADDR");
+  uint64_t identity = kIdentityMapAddress;
+  checked_ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity, "SET_IDENTITY_MAP_ADDR");
+}
+
+void KvmVm::map_memory(const GuestMemory& memory) {
+  uint32_t slot = 0;
+  for (const auto& r : memory.regions()) {
+    kvm_userspace_memory_region region{};
+    region.slot = slot++;
+    region.guest_phys_addr = r.guest_address;
+    region.memory_size = r.size;
+    region.userspace_addr = reinterpret_cast<uint64_t>(r.host);
+    checked_ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region, "SET_USER_MEMORY_REGION");
+  }
+}
+
+void KvmVm::create_interrupt_controller() {
+  checked_ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0, "CREATE_IRQCHIP");
+  kvm_pit_config pit{};
+  pit.flags = KVM_PIT_SPEAKER_DUMMY;
+  checked_ioctl(fd_.get(), KVM_CREATE_PIT2, &pit, "CREATE_PIT2");
+}
+
+std::unique_ptr<Vcpu> KvmVm::create_vcpu(int index, int count) {
+  return std::make_unique<KvmVcpu>(hypervisor_, *this, index, count);
+}
+
+void KvmVm::set_irq_line(uint32_t gsi, bool level) {
+  kvm_irq_level irq{};
+  irq.irq = gsi;
+  irq.level = level ? 1 : 0;
+  checked_ioctl(fd_.get(), KVM_IRQ_LINE, &irq, "IRQ_LINE");
+}
+
+StateBlob KvmVm::save_state() { return save_vm_state(fd_.get()); }
+
+void KvmVm::restore_state(const StateBlob& blob) { restore_vm_state(fd_.get(), blob); }
+
+}  // namespace vmrun::kvm

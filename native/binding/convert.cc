@@ -1,0 +1,109 @@
+#include "binding/convert.h"
+
+namespace vmrun::binding {
+
+Napi::Error to_js_error(Napi::Env env, const std::exception& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  const auto* v = dynamic_cast<const VmrunError*>(&e);
+  err.Set("code", Napi::String::New(env, v ? error_code_name(v->code()) : "VMRUN_INTERNAL"));
+  return err;
+}
+
+void throw_js(Napi::Env env, const std::exception& e) { throw to_js_error(env, e); }
+
+static void type_error(const Napi::Object& o, const char* key, const char* expected) {
+  throw Napi::TypeError::New(o.Env(), std::string("machine config: ") + key + " must be " + expected);
+}
+
+std::string get_string(const Napi::Object& o, const char* key, const std::string& fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  if (!o.Get(key).IsString()) type_error(o, key, "a string");
+  return o.Get(key).As<Napi::String>().Utf8Value();
+}
+
+std::vector<std::string> get_string_array(const Napi::Object& o, const char* key) {
+  std::vector<std::string> out;
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return out;
+  if (!o.Get(key).IsArray()) type_error(o, key, "an array of strings");
+  auto a = o.Get(key).As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    if (!a.Get(i).IsString()) type_error(o, key, "an array of strings");
+    out.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
+static double get_number(const Napi::Object& o, const char* key, double fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  if (!o.Get(key).IsNumber()) type_error(o, key, "a number");
+  return o.Get(key).As<Napi::Number>().DoubleValue();
+}
+
+MachineConfig machine_config_from(const Napi::Object& o) {
+  MachineConfig c;
+  c.kvm_device = get_string(o, "kvmDevice", "");
+  c.memory_size = static_cast<uint64_t>(get_number(o, "memoryBytes", static_cast<double>(c.memory_size)));
+  c.cpus = static_cast<int>(get_number(o, "cpus", 1));
+  c.kernel_path = get_string(o, "kernel", "");
+  if (c.kernel_path.empty()) type_error(o, "kernel", "a non-empty path");
+  c.initrd_path = get_string(o, "initrd", "");
+  c.cmdline = get_string(o, "cmdline", "");
+  c.guest_args = get_string_array(o, "guestArgs");
+  c.guest_env = get_string_array(o, "guestEnv");
+  c.file_mappings = get_string_array(o, "fileMappings");
+  return c;
+}
+
+Napi::Object host_report_to(Napi::Env env, const HostReport& r) {
+  auto o = Napi::Object::New(env);
+  o.Set("backend", r.backend);
+  o.Set("devicePath", r.device_path);
+  o.Set("apiVersion", r.api_version);
+  o.Set("cpuVendor", r.cpu_vendor);
+  o.Set("cpuModel", r.cpu_model);
+  o.Set("hardwareVirtualization", r.hardware_virtualization);
+  o.Set("virtualizationKind", r.virtualization_kind);
+  o.Set("maxVcpus", r.max_vcpus);
+  o.Set("recommendedVcpus", r.recommended_vcpus);
+  auto caps = Napi::Object::New(env);
+  for (const auto& [name, present] : r.capabilities) caps.Set(name, present);
+  o.Set("capabilities", caps);
+  return o;
+}
+
+static const char* stop_kind_name(StopRequest::Kind k) {
+  switch (k) {
+    case StopRequest::Kind::Reset: return "reset";
+    case StopRequest::Kind::PowerOff: return "poweroff";
+    case StopRequest::Kind::ExitCode: return "exit-code";
+    case StopRequest::Kind::TripleFault: return "triple-fault";
+    case StopRequest::Kind::EmulationFailure: return "emulation-failure";
+    case StopRequest::Kind::GuestError: return "guest-error";
+    case StopRequest::Kind::HostError: return "host-error";
+    case StopRequest::Kind::Killed: return "killed";
+  }
+  return "guest-error";
+}
+
+Napi::Object stop_request_to(Napi::Env env, const StopRequest& r) {
+  auto o = Napi::Object::New(env);
+  o.Set("reason", stop_kind_name(r.kind));
+  o.Set("exitCode", r.exit_code);
+  o.Set("vcpu", r.vcpu);
+  o.Set("rip", Napi::BigInt::New(env, static_cast<uint64_t>(r.rip)));
+  o.Set("detail", r.detail);
+  o.Set("instruction", Napi::Buffer<uint8_t>::Copy(env, r.instruction.data(), r.instruction.size()));
+  return o;
+}
+
+Napi::Object stats_to(Napi::Env env, const MachineStats& s) {
+  auto o = Napi::Object::New(env);
+  auto exits = Napi::Object::New(env);
+  for (const auto& [k, v] : s.exits) exits.Set(k, static_cast<double>(v));
+  o.Set("exits", exits);
+  o.Set("consoleBytes", static_cast<double>(s.console_bytes));
+  o.Set("runSeconds", s.run_seconds);
+  return o;
+}
+
+}  // namespace vmrun::binding

@@ -1,0 +1,160 @@
+#include "binding/machine_binding.h"
+
+#include "binding/convert.h"
+#include "binding/promise_worker.h"
+#include "vmm/builder.h"
+
+namespace vmrun::binding {
+
+struct MachineBinding::Event {
+  enum class Kind { Console, Stopped } kind;
+  std::vector<uint8_t> bytes;
+  StopRequest stop;
+};
+
+Napi::Function MachineBinding::define(Napi::Env env) {
+  return DefineClass(env, "NativeMachine",
+                     {
+                         InstanceMethod<&MachineBinding::start>("start"),
+                         InstanceMethod<&MachineBinding::pause>("pause"),
+                         InstanceMethod<&MachineBinding::resume>("resume"),
+                         InstanceMethod<&MachineBinding::stop>("stop"),
+                         InstanceMethod<&MachineBinding::write_console>("writeConsole"),
+                         InstanceMethod<&MachineBinding::stats>("stats"),
+                         InstanceMethod<&MachineBinding::capture_state>("captureState"),
+                         InstanceMethod<&MachineBinding::dispose>("dispose"),
+                     });
+}
+
+MachineBinding::MachineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MachineBinding>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "NativeMachine(config, onEvent)");
+  Napi::Object cfg = info[0].As<Napi::Object>();
+  MachineConfig config = machine_config_from(cfg);
+  int console_fd = -1;
+  if (cfg.Has("consoleFd") && cfg.Get("consoleFd").IsNumber()) console_fd = cfg.Get("consoleFd").As<Napi::Number>().Int32Value();
+
+  events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "vmrun-machine-events", 0, 1);
+  events_.Unref(env);  // only a started machine keeps the process alive
+
+  MachineCallbacks callbacks;
+  if (console_fd >= 0) {
+    callbacks.console = ConsoleOutput::fd_sink(console_fd);
+  } else {
+    callbacks.console = [this](std::vector<uint8_t>&& batch) {
+      post(new Event{Event::Kind::Console, std::move(batch), {}});
+    };
+  }
+  callbacks.stopped = [this](const StopRequest& r) {
+    post(new Event{Event::Kind::Stopped, {}, r});
+    release_events();
+  };
+  BootInfo boot_info;
+  try {
+    machine_ = MachineBuilder::boot(config, std::move(callbacks), &boot_info);
+  } catch (const std::exception& e) {
+    release_events();
+    throw_js(env, e);
+  }
+  info.This().As<Napi::Object>().Set("kernelFormat", boot_info.kernel_format);
+}
+
+MachineBinding::~MachineBinding() {
+  machine_.reset();
+  release_events();
+}
+
+void MachineBinding::post(Event* event) {
+  std::lock_guard<std::mutex> lock(events_mu_);
+  if (events_released_) {
+    delete event;
+    return;
+  }
+  events_.NonBlockingCall(event, [](Napi::Env env, Napi::Function fn, Event* ev) {
+    std::unique_ptr<Event> owned(ev);
+    if (!env || !fn) return;
+    if (ev->kind == Event::Kind::Console) {
+      fn.Call({Napi::String::New(env, "console"), Napi::Buffer<uint8_t>::Copy(env, ev->bytes.data(), ev->bytes.size())});
+    } else {
+      fn.Call({Napi::String::New(env, "stopped"), stop_request_to(env, ev->stop)});
+    }
+  });
+}
+
+void MachineBinding::release_events() {
+  std::lock_guard<std::mutex> lock(events_mu_);
+  if (events_released_) return;
+  events_released_ = true;
+  events_.Release();
+}
+
+Napi::Value MachineBinding::start(const Napi::CallbackInfo& info) {
+  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
+  {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    if (!events_released_) events_.Ref(info.Env());
+  }
+  machine_->start();
+  return info.Env().Undefined();
+}
+
+Napi::Value MachineBinding::pause(const Napi::CallbackInfo& info) {
+  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
+  int timeout_ms = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 5000;
+  Machine* m = machine_.get();
+  auto ok = std::make_shared<bool>(false);
+  return PromiseWorker::run(
+      info.Env(), [m, timeout_ms, ok] { *ok = m->pause(std::chrono::milliseconds(timeout_ms)); },
+      [ok](Napi::Env env) { return Napi::Boolean::New(env, *ok); });
+}
+
+Napi::Value MachineBinding::resume(const Napi::CallbackInfo& info) {
+  if (machine_) machine_->resume();
+  return info.Env().Undefined();
+}
+
+Napi::Value MachineBinding::stop(const Napi::CallbackInfo& info) {
+  if (machine_) machine_->stop();
+  return info.Env().Undefined();
+}
+
+Napi::Value MachineBinding::write_console(const Napi::CallbackInfo& info) {
+  if (!machine_ || info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "writeConsole(bytes: Uint8Array)");
+  auto bytes = info[0].As<Napi::Uint8Array>();
+  machine_->write_console(bytes.Data(), bytes.ByteLength());
+  return info.Env().Undefined();
+}
+
+Napi::Value MachineBinding::stats(const Napi::CallbackInfo& info) {
+  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
+  return stats_to(info.Env(), machine_->stats());
+}
+
+Napi::Value MachineBinding::capture_state(const Napi::CallbackInfo& info) {
+  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
+  Machine* m = machine_.get();
+  auto state = std::make_shared<MachineState>();
+  return PromiseWorker::run(
+      info.Env(), [m, state] { *state = m->capture_state(); },
+      [state](Napi::Env env) -> Napi::Value {
+        auto o = Napi::Object::New(env);
+        o.Set("vm", Napi::Buffer<uint8_t>::Copy(env, state->vm.data(), state->vm.size()));
+        auto vcpus = Napi::Array::New(env, state->vcpus.size());
+        for (size_t i = 0; i < state->vcpus.size(); i++)
+          vcpus.Set(static_cast<uint32_t>(i), Napi::Buffer<uint8_t>::Copy(env, state->vcpus[i].data(), state->vcpus[i].size()));
+        o.Set("vcpus", vcpus);
+        auto devices = Napi::Object::New(env);
+        for (const auto& [name, blob] : state->devices) devices.Set(name, Napi::Buffer<uint8_t>::Copy(env, blob.data(), blob.size()));
+        o.Set("devices", devices);
+        return o;
+      });
+}
+
+Napi::Value MachineBinding::dispose(const Napi::CallbackInfo& info) {
+  machine_.reset();
+  release_events();
+  return info.Env().Undefined();
+}
+
+}  // namespace vmrun::binding

@@ -1,0 +1,41 @@
+// The JS class NativeMachine: boots a Machine and forwards its controls. Guest events
+// (console batches, the final stop) reach JS through one thread-safe function, so
+// they arrive in the order the machine produced them.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+
+#include "vmm/machine.h"
+
+namespace vmrun::binding {
+
+class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  /** new NativeMachine(config, onEvent): boots (kernel loaded, vCPUs created, not started). */
+  explicit MachineBinding(const Napi::CallbackInfo& info);
+  ~MachineBinding() override;
+
+ private:
+  struct Event;
+  void post(Event* event);
+  void release_events();
+
+  Napi::Value start(const Napi::CallbackInfo& info);
+  Napi::Value pause(const Napi::CallbackInfo& info);
+  Napi::Value resume(const Napi::CallbackInfo& info);
+  Napi::Value stop(const Napi::CallbackInfo& info);
+  Napi::Value write_console(const Napi::CallbackInfo& info);
+  Napi::Value stats(const Napi::CallbackInfo& info);
+  Napi::Value capture_state(const Napi::CallbackInfo& info);
+  Napi::Value dispose(const Napi::CallbackInfo& info);
+
+  std::unique_ptr<Machine> machine_;
+  Napi::ThreadSafeFunction events_;
+  std::mutex events_mu_;
+  bool events_released_ = false;
+};
+
+}  // namespace vmrun::binding

@@ -1,0 +1,74 @@
+#include "devices/console_output.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+namespace vmrun {
+
+// A runaway guest must not grow host memory without bound while the sink is slow:
+// past this, bytes are dropped (the console is a log, not a lossless channel).
+static constexpr size_t kMaxPending = 8 << 20;
+
+ConsoleOutput::ConsoleOutput(Sink sink) : sink_(std::move(sink)), writer_([this] { run(); }) {}
+
+ConsoleOutput::~ConsoleOutput() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  writer_.join();
+}
+
+void ConsoleOutput::append(const uint8_t* data, size_t len) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    total_ += len;
+    if (pending_.size() + len > kMaxPending) return;
+    pending_.insert(pending_.end(), data, data + len);
+  }
+  wake_.notify_one();
+}
+
+uint64_t ConsoleOutput::total_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return total_;
+}
+
+void ConsoleOutput::flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  drained_.wait_for(lock, std::chrono::seconds(5), [this] { return pending_.empty() && !writing_; });
+}
+
+void ConsoleOutput::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty() && stopping_) break;
+    std::vector<uint8_t> batch;
+    batch.swap(pending_);
+    writing_ = true;
+    lock.unlock();
+    sink_(std::move(batch));
+    lock.lock();
+    writing_ = false;
+    if (pending_.empty()) drained_.notify_all();
+  }
+  drained_.notify_all();
+}
+
+ConsoleOutput::Sink ConsoleOutput::fd_sink(int fd) {
+  return [fd](std::vector<uint8_t>&& batch) {
+    size_t done = 0;
+    while (done < batch.size()) {
+      ssize_t n = ::write(fd, batch.data() + done, batch.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // the terminal went away: the guest keeps running
+      done += static_cast<size_t>(n);
+    }
+  };
+}
+
+}  // namespace vmrun

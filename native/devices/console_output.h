@@ -1,0 +1,46 @@
+// Guest console output on its way to the host. vCPU threads append bytes (never
+// blocking on the host side); one writer thread hands whatever has accumulated to the
+// sink in a single batch. That batching is what keeps the cost per guest byte off
+// the Node event loop: one crossing per batch, not per byte.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace vmrun {
+
+class ConsoleOutput {
+ public:
+  /** Receives each batch on the writer thread. */
+  using Sink = std::function<void(std::vector<uint8_t>&& batch)>;
+
+  explicit ConsoleOutput(Sink sink);
+  ~ConsoleOutput();
+  ConsoleOutput(const ConsoleOutput&) = delete;
+  ConsoleOutput& operator=(const ConsoleOutput&) = delete;
+
+  void append(const uint8_t* data, size_t len);
+  /** Waits (bounded) until everything appended so far reached the sink. */
+  void flush();
+  /** Total bytes appended since creation (for stats and tests). */
+  uint64_t total_bytes() const;
+
+  /** A sink that writes each batch to a host fd (the CLI's terminal). */
+  static Sink fd_sink(int fd);
+
+ private:
+  void run();
+  Sink sink_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_, drained_;
+  std::vector<uint8_t> pending_;
+  bool writing_ = false;
+  bool stopping_ = false;
+  uint64_t total_ = 0;
+  std::thread writer_;
+};
+
+}  // namespace vmrun

@@ -1,0 +1,16 @@
+// Which kind of kernel a file is, decided from its bytes, never from its name.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vmrun {
+
+enum class KernelFormat { LinuxBzImage, LinuxElf, HermitElf, Unknown };
+
+/** Detects the format; `why` gets a reason when the answer is Unknown. */
+KernelFormat detect_kernel_format(const std::vector<uint8_t>& file, std::string* why);
+
+const char* kernel_format_name(KernelFormat f);
+
+}  // namespace vmrun

@@ -1,0 +1,102 @@
+#include "memory/guest_memory.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace vmrun {
+
+std::vector<std::pair<uint64_t, uint64_t>> ram_layout(uint64_t ram_size) {
+  if (ram_size <= kMmioHoleStart) return {{0, ram_size}};
+  return {{0, kMmioHoleStart}, {kMmioHoleEnd, ram_size - kMmioHoleStart}};
+}
+
+static void add_regions(uint8_t* mapping, uint64_t ram_size, std::vector<GuestRegion>& out) {
+  uint64_t offset = 0;
+  for (auto [gpa, size] : ram_layout(ram_size)) {
+    out.push_back({gpa, size, mapping + offset});
+    offset += size;
+  }
+}
+
+GuestMemory GuestMemory::anonymous(uint64_t ram_size) {
+  // MAP_NORESERVE: untouched guest pages cost nothing, so an idle VM stays small.
+  void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message("cannot reserve guest memory", errno));
+  GuestMemory m;
+  m.mapping_ = static_cast<uint8_t*>(p);
+  m.mapping_size_ = ram_size;
+  m.ram_size_ = ram_size;
+  add_regions(m.mapping_, ram_size, m.regions_);
+  return m;
+}
+
+GuestMemory GuestMemory::from_file(int fd, uint64_t file_offset, uint64_t ram_size) {
+  // MAP_PRIVATE: pages load lazily from the page cache and guest writes are
+  // copy-on-write, so several VMs can share one RAM image.
+  void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd,
+                 static_cast<off_t>(file_offset));
+  if (p == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message("cannot map guest memory image", errno));
+  GuestMemory m;
+  m.mapping_ = static_cast<uint8_t*>(p);
+  m.mapping_size_ = ram_size;
+  m.ram_size_ = ram_size;
+  add_regions(m.mapping_, ram_size, m.regions_);
+  return m;
+}
+
+GuestMemory::GuestMemory(GuestMemory&& o) noexcept { *this = std::move(o); }
+
+GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
+  if (this != &o) {
+    unmap();
+    regions_ = std::move(o.regions_);
+    ram_size_ = o.ram_size_;
+    mapping_ = o.mapping_;
+    mapping_size_ = o.mapping_size_;
+    o.mapping_ = nullptr;
+    o.mapping_size_ = 0;
+    o.regions_.clear();
+  }
+  return *this;
+}
+
+GuestMemory::~GuestMemory() { unmap(); }
+
+void GuestMemory::unmap() {
+  if (mapping_) munmap(mapping_, mapping_size_);
+  mapping_ = nullptr;
+}
+
+uint64_t GuestMemory::end_address() const {
+  return regions_.empty() ? 0 : regions_.back().guest_address + regions_.back().size;
+}
+
+uint8_t* GuestMemory::range(uint64_t gpa, uint64_t len) const {
+  for (const auto& r : regions_) {
+    // Written to avoid overflow: gpa + len may wrap for a hostile len.
+    if (gpa >= r.guest_address && gpa - r.guest_address <= r.size && len <= r.size - (gpa - r.guest_address)) {
+      return r.host + (gpa - r.guest_address);
+    }
+  }
+  return nullptr;
+}
+
+bool GuestMemory::read(uint64_t gpa, void* dst, uint64_t len) const {
+  uint8_t* p = range(gpa, len);
+  if (!p) return false;
+  std::memcpy(dst, p, len);
+  return true;
+}
+
+bool GuestMemory::write(uint64_t gpa, const void* src, uint64_t len) const {
+  uint8_t* p = range(gpa, len);
+  if (!p) return false;
+  std::memcpy(p, src, len);
+  return true;
+}
+
+}  // namespace vmrun

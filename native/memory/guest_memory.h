@@ -1,0 +1,72 @@
+// Guest physical memory: host mappings of the guest's RAM regions, and the only way
+// the VMM touches guest RAM. Every guest-supplied address goes through range() or the
+// checked copy helpers, which refuse anything not entirely inside one RAM region:
+// the guest is hostile and its pointers are never trusted.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace vmrun {
+
+/** One contiguous range of guest RAM and where it lives in this process. */
+struct GuestRegion {
+  uint64_t guest_address;
+  uint64_t size;
+  uint8_t* host;  // start of the host mapping
+};
+
+/** Start of the 32-bit MMIO hole that RAM skips when the guest has more than fits below it. */
+constexpr uint64_t kMmioHoleStart = 0xC000'0000ULL;
+constexpr uint64_t kMmioHoleEnd = 0x1'0000'0000ULL;
+
+class GuestMemory {
+ public:
+  /** Reserves `ram_size` bytes of anonymous memory laid out around the MMIO hole. */
+  static GuestMemory anonymous(uint64_t ram_size);
+  /** Maps `ram_size` bytes of a file privately (copy-on-write) in the same layout. */
+  static GuestMemory from_file(int fd, uint64_t file_offset, uint64_t ram_size);
+
+  GuestMemory() = default;
+  GuestMemory(GuestMemory&&) noexcept;
+  GuestMemory& operator=(GuestMemory&&) noexcept;
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+  ~GuestMemory();
+
+  const std::vector<GuestRegion>& regions() const { return regions_; }
+  uint64_t ram_size() const { return ram_size_; }
+  /** The guest-physical address one past the last RAM byte. */
+  uint64_t end_address() const;
+
+  /** Host pointer for [gpa, gpa+len) if it lies inside one RAM region, else nullptr. */
+  uint8_t* range(uint64_t gpa, uint64_t len) const;
+  bool contains(uint64_t gpa, uint64_t len) const { return range(gpa, len) != nullptr; }
+  /** Checked copies; return false (and touch nothing) if the range is not RAM. */
+  bool read(uint64_t gpa, void* dst, uint64_t len) const;
+  bool write(uint64_t gpa, const void* src, uint64_t len) const;
+
+  template <typename T>
+  std::optional<T> read_obj(uint64_t gpa) const {
+    T v;
+    if (!read(gpa, &v, sizeof(T))) return std::nullopt;
+    return v;
+  }
+  template <typename T>
+  bool write_obj(uint64_t gpa, const T& v) const {
+    return write(gpa, &v, sizeof(T));
+  }
+
+ private:
+  void unmap();
+  std::vector<GuestRegion> regions_;
+  uint64_t ram_size_ = 0;
+  uint8_t* mapping_ = nullptr;  // one host mapping holding every region back to back
+  uint64_t mapping_size_ = 0;
+};
+
+/** The RAM layout for a given size: below the MMIO hole, then the rest above 4 GiB. */
+std::vector<std::pair<uint64_t, uint64_t>> ram_layout(uint64_t ram_size);
+
+}  // namespace vmrun

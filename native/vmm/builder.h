@@ -1,0 +1,41 @@
+// Assembles a Machine from a description, so the order of creation is written once:
+// memory slots before the irqchip (30x cheaper, see notes/host-kvm.md), irqchip and
+// PIT before vCPUs, devices on the buses, then the loader's start state.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vmm/machine.h"
+
+namespace vmrun {
+
+/** What to boot and with what resources. */
+struct MachineConfig {
+  std::string kvm_device;  // "" = /dev/kvm
+  uint64_t memory_size = 256ULL << 20;
+  int cpus = 1;
+  std::string kernel_path;
+  std::string initrd_path;
+  std::string cmdline;
+  // Hermit: arguments and environment for the application, file mappings host:guest.
+  std::vector<std::string> guest_args;
+  std::vector<std::string> guest_env;
+  std::vector<std::string> file_mappings;
+};
+
+/** What the builder learned about the kernel, for the host to report. */
+struct BootInfo {
+  std::string kernel_format;  // "linux-bzimage", "linux-elf", "hermit"
+};
+
+constexpr uint64_t kMinMemorySize = 16ULL << 20;
+constexpr uint64_t kMaxMemorySize = 1ULL << 40;
+
+class MachineBuilder {
+ public:
+  /** Boots a kernel (Linux or Hermit, detected from the file). */
+  static std::unique_ptr<Machine> boot(const MachineConfig& config, MachineCallbacks callbacks, BootInfo* info);
+};
+
+}  // namespace vmrun

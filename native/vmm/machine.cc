@@ -1,0 +1,130 @@
+#include "vmm/machine.h"
+
+#include "common/error.h"
+
+namespace vmrun {
+
+Machine::~Machine() {
+  stop();
+  for (auto& v : vcpus_) v->join();
+  // The console writer drains before the callbacks' owner goes away.
+  console_.reset();
+}
+
+void Machine::start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) return;
+  started_ = true;
+  started_at_ = std::chrono::steady_clock::now();
+  for (auto& v : vcpus_) v->start();
+}
+
+bool Machine::pause(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  paused_ = true;
+  for (auto& v : vcpus_) v->kick();
+  return state_changed_.wait_for(lock, timeout, [&] { return parked_ + finished_ >= static_cast<int>(vcpus_.size()); });
+}
+
+void Machine::resume() {
+  std::lock_guard<std::mutex> lock(mu_);
+  paused_ = false;
+  state_changed_.notify_all();
+}
+
+bool Machine::wait_while_paused(int) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!paused_) return !stop_.load();
+  parked_++;
+  state_changed_.notify_all();
+  state_changed_.wait(lock, [&] { return !paused_ || stop_.load(); });
+  parked_--;
+  return !stop_.load();
+}
+
+void Machine::stop() {
+  StopRequest r;
+  r.kind = StopRequest::Kind::Killed;
+  r.detail = "stopped by the host";
+  request_stop(r);
+}
+
+void Machine::request_stop(const StopRequest& request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_.load()) return;  // the first reason wins
+    stop_request_ = request;
+    stop_.store(true, std::memory_order_release);
+    stopped_at_ = std::chrono::steady_clock::now();
+    state_changed_.notify_all();
+  }
+  for (auto& v : vcpus_) v->kick();
+}
+
+void Machine::vcpu_finished(int) {
+  StopRequest final_request;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_++;
+    state_changed_.notify_all();
+    if (finished_ < static_cast<int>(vcpus_.size())) return;
+    final_request = stop_request_;
+  }
+  // Output the guest wrote before it stopped goes out before the exit is reported.
+  console_->flush();
+  if (callbacks_.stopped) callbacks_.stopped(final_request);
+}
+
+void Machine::count_exit(VcpuExit::Kind kind) {
+  size_t i = static_cast<size_t>(kind);
+  if (i < exit_counts_.size()) exit_counts_[i].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Machine::write_console(const uint8_t* data, size_t len) { uart_->receive(data, len); }
+
+MachineState Machine::capture_state() {
+  MachineState s;
+  for (auto& v : vcpus_) s.vcpus.push_back(v->vcpu().save_state());
+  s.vm = vm_->save_state();
+  for (const auto& bus : {&port_bus_, &mmio_bus_})
+    for (const auto& d : bus->devices()) s.devices.emplace_back(d->name(), d->save());
+  return s;
+}
+
+void Machine::restore_state(const MachineState& s) {
+  if (s.vcpus.size() != vcpus_.size())
+    throw VmrunError(ErrorCode::Snapshot, "the snapshot has " + std::to_string(s.vcpus.size()) + " vCPUs, the machine " + std::to_string(vcpus_.size()));
+  for (size_t i = 0; i < vcpus_.size(); i++) vcpus_[i]->vcpu().restore_state(s.vcpus[i]);
+  vm_->restore_state(s.vm);
+  std::map<std::string, std::shared_ptr<Device>> by_name;
+  for (const auto& bus : {&port_bus_, &mmio_bus_})
+    for (const auto& d : bus->devices()) by_name[d->name()] = d;
+  for (const auto& [name, blob] : s.devices) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) throw VmrunError(ErrorCode::Snapshot, "the snapshot holds state for a device this machine lacks: " + name);
+    it->second->restore(blob);
+  }
+}
+
+static const char* exit_kind_name(size_t i) {
+  static const char* names[] = {"port-io", "mmio", "halt", "shutdown", "system-reset", "system-shutdown",
+                                "emulation-failure", "internal-error", "fail-entry", "interrupted", "unknown"};
+  return i < sizeof(names) / sizeof(names[0]) ? names[i] : "other";
+}
+
+MachineStats Machine::stats() const {
+  MachineStats s;
+  for (size_t i = 0; i < exit_counts_.size(); i++) {
+    uint64_t n = exit_counts_[i].load(std::memory_order_relaxed);
+    if (n) s.exits[exit_kind_name(i)] = n;
+  }
+  s.console_bytes = console_ ? console_->total_bytes() : 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) {
+    auto end = stop_.load() ? stopped_at_ : std::chrono::steady_clock::now();
+    s.run_seconds = std::chrono::duration<double>(end - started_at_).count();
+  }
+  return s;
+}
+
+}  // namespace vmrun

@@ -1,0 +1,106 @@
+// A running VM as the host sees it: memory, devices, vCPU threads, and the controls
+// the library drives (start, pause, resume, stop, console input, state capture).
+// vmm/builder.cc assembles one for a boot or a restore; this file only runs it.
+#pragma once
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend/hypervisor.h"
+#include "devices/bus.h"
+#include "devices/console_output.h"
+#include "devices/legacy/uart_16550.h"
+#include "vcpu/vcpu_thread.h"
+
+namespace vmrun {
+
+/** How the host hears from the machine. Both are called on native threads. */
+struct MachineCallbacks {
+  ConsoleOutput::Sink console;                      // batches of guest console output
+  std::function<void(const StopRequest&)> stopped;  // once, after every vCPU ended
+};
+
+/** Exit counters and timings, for --stats and benchmarks. */
+struct MachineStats {
+  std::map<std::string, uint64_t> exits;
+  uint64_t console_bytes = 0;
+  double run_seconds = 0;
+};
+
+/** Everything a snapshot needs from the machine, captured while it is paused. */
+struct MachineState {
+  StateBlob vm;
+  std::vector<StateBlob> vcpus;
+  std::vector<std::pair<std::string, StateBlob>> devices;
+};
+
+class Machine : public VcpuHost {
+ public:
+  ~Machine() override;
+
+  /** Starts every vCPU thread. */
+  void start();
+  /** Parks every vCPU outside the guest; blocks the caller (a worker thread) until they are. */
+  bool pause(std::chrono::milliseconds timeout);
+  void resume();
+  /** Asks the machine to stop; `stopped` is called when the last vCPU ended. */
+  void stop();
+  /** Host input for the guest's console. */
+  void write_console(const uint8_t* data, size_t len);
+  /** Blocks until everything the guest wrote so far reached the console sink. */
+  void flush_console() { console_->flush(); }
+
+  /** Captures VM, vCPU and device state; the machine must be paused. */
+  MachineState capture_state();
+  /** Applies captured state in the restore order: vCPUs, VM, devices last. */
+  void restore_state(const MachineState& state);
+
+  MachineStats stats() const;
+  const GuestMemory& memory() const override { return memory_; }
+  int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
+
+  // VcpuHost
+  const Bus& port_bus() const override { return port_bus_; }
+  const Bus& mmio_bus() const override { return mmio_bus_; }
+  PortIoHandler* port_io_handler() const override { return port_io_handler_.get(); }
+  bool wait_while_paused(int vcpu) override;
+  bool stop_requested() const override { return stop_.load(std::memory_order_acquire); }
+  void vcpu_finished(int vcpu) override;
+  void count_exit(VcpuExit::Kind kind) override;
+  void request_stop(const StopRequest& request) override;
+
+ private:
+  friend class MachineBuilder;
+  Machine() = default;
+
+  std::unique_ptr<Hypervisor> hypervisor_;
+  std::unique_ptr<Vm> vm_;
+  GuestMemory memory_;
+  Bus port_bus_, mmio_bus_;
+  std::unique_ptr<ConsoleOutput> console_;
+  std::shared_ptr<Uart16550> uart_;
+  std::unique_ptr<PortIoHandler> port_io_handler_;
+  std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+  MachineCallbacks callbacks_;
+
+  mutable std::mutex mu_;
+  std::condition_variable state_changed_;
+  std::atomic<bool> stop_{false};
+  bool paused_ = false;
+  int parked_ = 0;
+  int finished_ = 0;
+  bool started_ = false;
+  StopRequest stop_request_;
+  std::array<std::atomic<uint64_t>, 16> exit_counts_{};
+  std::chrono::steady_clock::time_point started_at_;
+  std::chrono::steady_clock::time_point stopped_at_;
+};
+
+}  // namespace vmrun
