@@ -17,6 +17,7 @@ const PACKAGE_OF_COMMAND = {
   'dpkg-query': 'dpkg',
   'dpkg-deb': 'dpkg',
   modinfo: 'kmod',
+  cpio: 'cpio',
 };
 
 /**

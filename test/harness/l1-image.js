@@ -6,12 +6,11 @@
  * the kernel's and busybox's package versions and the initramfs's own recipe.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { newcArchive, S_IFCHR, S_IFDIR, S_IFREG } from './cpio-newc.js';
 import { HarnessError } from './harness-error.js';
-import { installedVersion, missingPackage } from './host-tools.js';
+import { installedVersion, missingPackage, requireCommand, runTool } from './host-tools.js';
 import { fetchKernelPackage, resolveKernelPackage } from './kernel-package.js';
 import { moduleLoadOrder } from './kernel-modules.js';
 
@@ -25,7 +24,7 @@ const BUSYBOX_PATH = '/bin/busybox';
 const INIT_SCRIPT = new URL('./l1-init.sh', import.meta.url);
 
 /** Bump when the initramfs layout changes in a way the inputs below do not show. */
-const IMAGE_LAYOUT_VERSION = 1;
+const IMAGE_LAYOUT_VERSION = 2;
 
 /**
  * A ready L1 image: the kernel and initramfs paths, and whether this call built it.
@@ -44,6 +43,7 @@ export function harnessCacheDir() {
  * @returns {L1Image}
  */
 export function ensureL1Image(log) {
+  requireCommand('cpio');
   const busyboxVersion = installedVersion(BUSYBOX_PACKAGE);
   if (!busyboxVersion || !existsSync(BUSYBOX_PATH)) {
     throw missingPackage(BUSYBOX_PACKAGE, `${BUSYBOX_PACKAGE} is not installed (L1's init needs it)`);
@@ -77,7 +77,7 @@ export function ensureL1Image(log) {
     const staged = join(workDir, 'image');
     mkdirSync(staged);
     copyFileSync(kernel.vmlinuz, join(staged, 'vmlinuz'));
-    writeFileSync(join(staged, 'initramfs.cpio'), initramfs(initScript, modules));
+    writeInitramfs(join(workDir, 'initramfs-root'), join(staged, 'initramfs.cpio'), initScript, modules);
     writeFileSync(
       join(staged, 'manifest.json'),
       `${JSON.stringify({ kernelPackage: kernelPkg, release: kernel.release, busyboxVersion, modules: modules.map((m) => m.name) }, null, 2)}\n`,
@@ -91,25 +91,31 @@ export function ensureL1Image(log) {
 }
 
 /**
- * The initramfs: /init, busybox, /dev/console and the modules in load order.
+ * Writes the initramfs (a newc cpio, uncompressed: unpacking costs nothing then,
+ * while gunzip under TCG does): /init, busybox and the modules in load order, all
+ * owned by root. It has no /dev/console node (that needs root to create): init
+ * mounts devtmpfs and takes its stdio from /dev/console there.
+ * @param {string} rootDir an empty staging directory
+ * @param {string} output
  * @param {Buffer} initScript
  * @param {import('./kernel-modules.js').KernelModule[]} modules
  */
-function initramfs(initScript, modules) {
-  const dir = (/** @type {string} */ name) => ({ name, mode: S_IFDIR | 0o755 });
-  return newcArchive([
-    ...['bin', 'sbin', 'dev', 'proc', 'sys', 'host', 'etc', 'lib', 'lib/modules'].map(dir),
-    // Without /dev/console the kernel gives init no stdout/stderr.
-    { name: 'dev/console', mode: S_IFCHR | 0o600, rdevMajor: 5, rdevMinor: 1 },
-    { name: 'bin/busybox', mode: S_IFREG | 0o755, data: readFileSync(BUSYBOX_PATH) },
-    { name: 'init', mode: S_IFREG | 0o755, data: initScript },
-    ...modules.map((m) => ({ name: `lib/modules/${m.name}.ko`, mode: S_IFREG | 0o644, data: readFileSync(m.file) })),
-    {
-      name: 'etc/harness-modules',
-      mode: S_IFREG | 0o644,
-      data: Buffer.from(modules.map((m) => `${m.name}.ko\n`).join('')),
-    },
-  ]);
+function writeInitramfs(rootDir, output, initScript, modules) {
+  const files = {
+    init: initScript,
+    'bin/busybox': readFileSync(BUSYBOX_PATH),
+    'etc/harness-modules': Buffer.from(modules.map((m) => `${m.name}.ko\n`).join('')),
+    ...Object.fromEntries(modules.map((m) => [`lib/modules/${m.name}.ko`, readFileSync(m.file)])),
+  };
+  const dirs = ['bin', 'etc', 'lib', 'lib/modules'];
+  for (const dir of dirs) mkdirSync(join(rootDir, dir), { recursive: true });
+  for (const [name, data] of Object.entries(files)) writeFileSync(join(rootDir, name), data);
+  chmodSync(join(rootDir, 'init'), 0o755);
+  chmodSync(join(rootDir, 'bin/busybox'), 0o755);
+  runTool(requireCommand('cpio'), ['-o', '-H', 'newc', '-R', '0:0', '--quiet', '-F', output], {
+    cwd: rootDir,
+    input: [...dirs, ...Object.keys(files)].join('\n') + '\n',
+  });
 }
 
 /**

@@ -6,7 +6,12 @@
 # status in the job directory. Progress goes to the console as "nested-kvm-init: ..."
 # lines, which the host side reads to time the phases and to report failures.
 
-/bin/busybox mkdir -p /bin /sbin /proc /sys /dev /host
+# The initramfs has no /dev/console (making one needs root), so the kernel started
+# us without stdio: get it from devtmpfs before anything can fail.
+/bin/busybox mkdir -p /dev
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+/bin/busybox mkdir -p /sbin /proc /sys /host
 /bin/busybox --install -s
 export PATH=/bin:/sbin
 
@@ -21,7 +26,6 @@ fail() {
 
 mount -t proc proc /proc || fail "mount /proc"
 mount -t sysfs sysfs /sys || fail "mount /sys"
-mount -t devtmpfs devtmpfs /dev || fail "mount /dev"
 say "init started"
 
 job=""
