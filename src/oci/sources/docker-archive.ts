@@ -86,7 +86,8 @@ export async function loadDockerArchive(store: ImageStore, archivePath: string, 
       const layers = [];
       for (const [li, m] of layerMembers.entries()) {
         await lease.add(m.digest);
-        const compression = await detectCompression(m.tmpPath);
+        // A layer listed twice (docker writes duplicates as symlinks) may already be committed.
+        const compression = await detectCompression((await store.hasBlob(m.digest, m.size)) ? store.blobPath(m.digest) : m.tmpPath);
         await commit(store, m);
         opts.onProgress?.({ digest: m.digest, label: `layer ${li + 1}/${layerMembers.length}`, status: 'done', done: m.size, total: m.size });
         layers.push({
