@@ -16,7 +16,7 @@ std::vector<uint8_t> read_file(const std::string& path, const char* what, uint64
   if (fd < 0) {
     int err = errno;
     throw VmrunError(err == ENOENT ? ErrorCode::NotFound : ErrorCode::Usage,
-                     std::string(what) + " " + path + ": " + std::strerror(err));
+                     std::string(what) + " " + path + (err == ENOENT ? " does not exist" : ": " + std::string(std::strerror(err))));
   }
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

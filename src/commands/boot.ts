@@ -1,0 +1,65 @@
+import { Args, Flags } from '@oclif/core';
+import { VmrunCommand } from '../cli/base-command.js';
+import { Machine, DEFAULT_MEMORY } from '../machine/machine.js';
+import { attachConsole } from '../cli/console.js';
+import { VmrunError } from '../errors.js';
+import { parseSize } from '../units.js';
+
+export default class Boot extends VmrunCommand {
+  static override summary = 'Boot a kernel directly: Linux (bzImage or vmlinux) or a Hermit unikernel';
+  static override description =
+    'The kernel format is detected from the file. The guest console is attached to the terminal; vmrun exits with 0 when the guest resets or powers off, with the guest\'s own code when it reports one, and with 125 when vmrun or the guest fails.';
+  static override examples = [
+    '<%= config.bin %> boot bzImage --initrd initramfs.cpio --cmdline "console=ttyS0 reboot=k"',
+    '<%= config.bin %> boot vmlinux --memory 512M --cpus 2',
+    '<%= config.bin %> boot hello.elf --timeout 10',
+  ];
+  static override strict = false;
+  static override args = {
+    kernel: Args.string({ description: 'kernel file', required: true }),
+  };
+  static override flags = {
+    initrd: Flags.string({ description: 'initial ramdisk (Linux)' }),
+    cmdline: Flags.string({ description: 'kernel command line (Linux)', default: 'console=ttyS0 reboot=k panic=-1' }),
+    memory: Flags.string({ char: 'm', description: 'guest memory, like 256M or 1G', default: DEFAULT_MEMORY }),
+    cpus: Flags.integer({ description: 'number of vCPUs', default: 1 }),
+    timeout: Flags.integer({ description: 'stop the guest after this many seconds (exit 125)' }),
+    stats: Flags.boolean({ description: 'print exit counts and run time on stderr at the end' }),
+    interactive: Flags.boolean({ char: 'i', description: 'forward standard input to the guest console' }),
+    'kvm-device': Flags.string({ description: 'KVM device', default: '/dev/kvm', hidden: true }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags, argv } = await this.parse(Boot);
+    const extra = (argv as string[]).slice(1);
+    const memory = parseSize(flags.memory, '--memory');
+    const cmdline = [flags.cmdline, ...extra].filter((s) => s.length > 0).join(' ');
+    const machine = Machine.boot({
+      kernel: args.kernel,
+      initrd: flags.initrd,
+      cmdline,
+      memory,
+      cpus: flags.cpus,
+      kvmDevice: flags['kvm-device'],
+      consoleFd: 1,
+      guestArgs: extra,
+    });
+    const detach = attachConsole(machine, { interactive: flags.interactive });
+    let timedOut = false;
+    const timer = flags.timeout
+      ? setTimeout(() => {
+          timedOut = true;
+          machine.stop();
+        }, flags.timeout * 1000)
+      : undefined;
+    const stats = flags.stats ? () => machine.stats() : undefined;
+    const exit = await machine.wait().finally(() => {
+      if (timer) clearTimeout(timer);
+      detach();
+    });
+    if (stats) process.stderr.write(`vmrun: ${JSON.stringify(stats())}\n`);
+    if (timedOut) throw new VmrunError('guest', `the guest did not finish within ${flags.timeout} s (--timeout)`);
+    if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
+    this.exit(exit.exitCode);
+  }
+}

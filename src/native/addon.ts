@@ -1,0 +1,95 @@
+/**
+ * The typed boundary to the C++ addon (native/binding). Every value that crosses it is
+ * declared here; nothing else in src/ touches the addon directly.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VmrunError } from '../errors.js';
+
+/** What the host's hypervisor offers (native HostReport). */
+export interface NativeHostReport {
+  backend: string;
+  devicePath: string;
+  apiVersion: number;
+  cpuVendor: string;
+  cpuModel: string;
+  hardwareVirtualization: boolean;
+  virtualizationKind: string;
+  maxVcpus: number;
+  recommendedVcpus: number;
+  capabilities: Record<string, boolean>;
+}
+
+/** The machine description the addon boots (native MachineConfig). */
+export interface NativeMachineConfig {
+  kernel: string;
+  initrd?: string;
+  cmdline?: string;
+  memoryBytes: number;
+  cpus: number;
+  kvmDevice?: string;
+  /** Guest console bytes go straight to this fd (the CLI's terminal) instead of events. */
+  consoleFd?: number;
+  guestArgs?: string[];
+  guestEnv?: string[];
+  fileMappings?: string[];
+}
+
+/** Why a machine stopped (native StopRequest). */
+export interface NativeStop {
+  reason: 'reset' | 'poweroff' | 'exit-code' | 'triple-fault' | 'emulation-failure' | 'guest-error' | 'host-error' | 'killed';
+  exitCode: number;
+  vcpu: number;
+  rip: bigint;
+  detail: string;
+  instruction: Buffer;
+}
+
+export interface NativeStats {
+  exits: Record<string, number>;
+  consoleBytes: number;
+  runSeconds: number;
+}
+
+/** Captured state of a paused machine: VM-wide, per vCPU, per device (by name). */
+export interface NativeMachineState {
+  vm: Buffer;
+  vcpus: Buffer[];
+  devices: Record<string, Buffer>;
+}
+
+export type NativeMachineEvent = ((kind: 'console', data: Buffer) => void) & ((kind: 'stopped', stop: NativeStop) => void);
+
+export interface NativeMachine {
+  readonly kernelFormat: 'linux-bzimage' | 'linux-elf' | 'hermit';
+  start(): void;
+  /** Resolves true once every vCPU is parked, false on timeout. */
+  pause(timeoutMs: number): Promise<boolean>;
+  resume(): void;
+  stop(): void;
+  writeConsole(data: Uint8Array): void;
+  stats(): NativeStats;
+  captureState(): Promise<NativeMachineState>;
+  dispose(): void;
+}
+
+interface NativeAddon {
+  hostReport(devicePath?: string): NativeHostReport;
+  NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once; a missing build is reported as what to run. */
+export function addon(): NativeAddon {
+  if (cached) return cached;
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const path = join(root, 'build', 'native', 'Release', 'vmrun_native.node');
+  if (!existsSync(path)) {
+    throw new VmrunError('internal', `the native addon is not built (${path} is missing): run npm run build:native`);
+  }
+  cached = createRequire(import.meta.url)(path) as NativeAddon;
+  return cached;
+}
