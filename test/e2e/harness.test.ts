@@ -1,0 +1,64 @@
+/**
+ * Smoke test of the environment the e2e suite runs in (inside the nested-KVM
+ * harness here, or on a host with hardware KVM): /dev/kvm is there, answers
+ * KVM_GET_API_VERSION, and runs an unmodified guest that uses SSE, which the
+ * host's PVM-backed KVM here cannot.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const KVM_PROBE_SOURCE = fileURLToPath(new URL('../harness/probes/kvm-probe.c', import.meta.url));
+const inL1 = process.env.VMRUN_NESTED_L1 === '1';
+
+let work: string;
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'e2e-harness-'));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('the e2e environment', () => {
+  it('has a /dev/kvm this user can open read-write', () => {
+    expect(() => accessSync('/dev/kvm', constants.R_OK | constants.W_OK)).not.toThrow();
+  });
+
+  it('has a CPU with hardware virtualization (svm in the harness\'s L1)', () => {
+    const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(/\s+/) ?? [];
+    if (inL1) expect(flags).toContain('svm');
+    else expect(flags.some((f) => f === 'vmx' || f === 'svm')).toBe(true);
+  });
+
+  it('answers KVM_GET_API_VERSION and runs a guest that uses SSE', () => {
+    const probe = join(work, 'kvm-probe');
+    const cc = spawnSync('cc', ['-O2', '-o', probe, KVM_PROBE_SOURCE], { encoding: 'utf8', timeout: 120_000 });
+    expect(cc.status, `cc failed: ${cc.stderr}`).toBe(0);
+    const run = spawnSync(probe, { encoding: 'utf8', timeout: 60_000 });
+    expect(run.stdout).toBe('api-version 12\nsse-guest 84\n');
+    expect(run.status).toBe(0);
+  });
+
+  it('can hold unix sockets under $XDG_RUNTIME_DIR (paths on 9p cannot)', async () => {
+    const dir = process.env.XDG_RUNTIME_DIR ?? work;
+    const path = join(dir, `e2e-harness-${process.pid}.sock`);
+    const server = createServer((socket) => socket.end('pong'));
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(path, resolve));
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        let data = '';
+        createConnection(path)
+          .on('data', (d) => (data += d.toString()))
+          .on('end', () => resolve(data))
+          .on('error', reject);
+      });
+      expect(reply).toBe('pong');
+    } finally {
+      server.close();
+    }
+  });
+
+  it.todo('boots a real Linux guest with an SSE userspace through vmrun (foundation engineer)');
+});
