@@ -179,6 +179,24 @@ describe.skipIf(unavailable)('pulling from a real registry on loopback', () => {
       expect(proxy.seen.filter((r) => r.url.includes('/manifests/')).length).toBeGreaterThanOrEqual(3);
     });
 
+    it('gets an anonymous bearer token from the WWW-Authenticate realm and follows blob redirects', async () => {
+      proxy.seen.length = 0;
+      proxy.requireBearer('anon-token-123');
+      proxy.setFault((req) => (req.url?.startsWith('/v2/') && req.url.includes('/blobs/') ? { kind: 'redirect' } : undefined));
+      try {
+        await removeImages(store, (await listImages(store)).map((i) => i.name));
+        const image = await pullImage(store, `${proxy.host}/test/shared:v1`);
+        expect(image.manifest.layers[0]!.digest).toBe(base.digest);
+        const tokenReq = proxy.seen.find((r) => r.url.startsWith('/token'));
+        expect(tokenReq?.url).toContain('service=fault-proxy');
+        expect(decodeURIComponent(tokenReq!.url)).toContain('scope=repository:test/shared:pull');
+        expect(proxy.seen.filter((r) => r.url.startsWith('/storage/v2/')).length).toBeGreaterThanOrEqual(2);
+        expect(await store.hasBlob(base.digest as never, base.blob.length)).toBe(true);
+      } finally {
+        proxy.requireBearer(undefined);
+      }
+    });
+
     it('gives up on persistent 5xx with the status in the error', async () => {
       proxy.setFault((req) => (req.url?.includes('/manifests/') ? { kind: 'status', status: 503 } : undefined));
       const err = await pullImage(store, `${proxy.host}/test/shared:v1`, { retryBaseMs: 1, maxAttempts: 3 }).catch((e: unknown) => e);

@@ -61,7 +61,10 @@ export function parseWwwAuthenticate(header: string, registry: string): AuthChal
           value += c === '\\' && i < header.length ? header[i++] : c;
         }
       } else {
-        value = token();
+        // Unquoted: RFC 7235 says token, but servers send bare URLs too; read to the next comma.
+        const m = /^[^,\s"]*/.exec(header.slice(i))!;
+        value = m[0];
+        i += value.length;
       }
       challenge.params[key.toLowerCase()] = value;
       skipSpace();
