@@ -33,6 +33,8 @@ export interface GuestRunConfig {
   hostname: string;
   /** Whether the workload gets the console as a terminal (docker -t). */
   tty: boolean;
+  /** Whether the workload reads the console (docker -i); without it and -t, stdin is /dev/null. */
+  interactive?: boolean;
   rows?: number;
   cols?: number;
 }
@@ -66,7 +68,7 @@ export function encodeRunConfigRecords(config: GuestRunConfig): Uint8Array {
     if (group === '') throw new VmrunError('usage', 'an added group is empty');
     records.push(`group-add=${checkText(group, 'group')}`);
   }
-  records.push(`tty=${config.tty ? 1 : 0}`);
+  records.push(`tty=${config.tty ? 1 : 0}`, `interactive=${config.interactive ? 1 : 0}`);
   records.push(`rows=${checkTerminalSize(config.rows, 'rows')}`, `cols=${checkTerminalSize(config.cols, 'cols')}`);
   for (const arg of config.argv) records.push(`arg=${checkText(arg, 'argument')}`);
   for (const kv of config.env) {

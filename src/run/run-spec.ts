@@ -32,6 +32,8 @@ export interface RunFlags {
   hostname?: string;
   /** -t. */
   tty?: boolean;
+  /** -i. */
+  interactive?: boolean;
   rows?: number;
   cols?: number;
 }
@@ -163,6 +165,7 @@ export function resolveRunSpec(
     groupAdd: flags.groupAdd ?? [],
     hostname,
     tty,
+    interactive: flags.interactive ?? false,
     ...(flags.rows !== undefined ? { rows: flags.rows } : {}),
     ...(flags.cols !== undefined ? { cols: flags.cols } : {}),
   };

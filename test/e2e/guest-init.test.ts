@@ -79,11 +79,15 @@ interface BootResult {
   totalMs: number;
 }
 
-/** Boots the guest with `config` appended as the run configuration. */
-async function boot(config: GuestRunConfig, extraCmdline = ''): Promise<BootResult> {
+/**
+ * Boots the guest with `config` appended as the run configuration; `input` is typed
+ * on the console once `inputAfter` has appeared in the output (the UART's FIFO is
+ * reset when the guest's driver starts, so earlier bytes would be lost).
+ */
+async function boot(config: GuestRunConfig, input?: { after: string; text: string }): Promise<BootResult> {
   const initrd = join(work, `initrd-${Math.random().toString(16).slice(2)}.cpio`);
   writeFileSync(initrd, Buffer.concat([readFileSync(initramfs), encodeRunConfig(config)]));
-  const cmdline = `console=ttyS0 reboot=k panic=-1 quiet ${GUEST_INIT_CMDLINE} ${extraCmdline}`.trim();
+  const cmdline = `console=ttyS0 reboot=k panic=-1 quiet ${GUEST_INIT_CMDLINE}`;
   const args = [
     '-machine', useKvm ? 'microvm,accel=kvm' : 'microvm,accel=tcg',
     '-cpu', useKvm ? 'host' : 'max',
@@ -99,6 +103,10 @@ async function boot(config: GuestRunConfig, extraCmdline = ''): Promise<BootResu
   qemu.stdout.on('data', (d: Buffer) => {
     if (firstOutputMs < 0) firstOutputMs = performance.now() - started;
     output += d.toString('latin1');
+    if (input && output.includes(input.after)) {
+      qemu.stdin.write(input.text);
+      input = undefined;
+    }
   });
   qemu.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => qemu.kill('SIGKILL'), BOOT_TIMEOUT_MS);
@@ -178,6 +186,16 @@ describe.skipIf(skipReason !== undefined)(`vmrun-init in a real guest (${useKvm 
     // of a status: 137 arrives as 9 (vmrun's VMM reads the full value from the port).
     const killed = await boot(runOf(['sh', '-c', 'kill -9 $$']));
     expect(killed.status).toBe((128 + 9) & 0x7f);
+  });
+
+  it('gives a workload without -i an empty stdin, and one with -i the console input', async () => {
+    const noInput = await boot(runOf(['sh', '-c', 'cat; echo after-cat']));
+    expect(noInput.status).toBe(0);
+    expect(noInput.output).toContain('after-cat\n');
+    const typed = await boot(runOf(['sh', '-c', 'echo ready; read line; echo "got:$line"'], { interactive: true }), { after: 'ready', text: 'hello there\n' });
+    expect(typed.status).toBe(0);
+    expect(typed.output).toContain('got:hello there\n');
+    expect(typed.output).not.toMatch(/hello there\r?\ngot:/); // the raw console does not echo
   });
 
   it('gives -t workloads a controlling terminal of the requested size', async () => {

@@ -25,7 +25,7 @@ function checkConfig(bytes: Uint8Array) {
 
 /** What --check-config prints for `config`, derived from the config itself. */
 function expectedListing(c: GuestRunConfig): string {
-  const lines = [`hostname=${c.hostname}`, `workdir=${c.workdir}`, `user=${c.user}`, `tty=${c.tty ? 1 : 0}`, `rows=${c.rows ?? 0}`, `cols=${c.cols ?? 0}`];
+  const lines = [`hostname=${c.hostname}`, `workdir=${c.workdir}`, `user=${c.user}`, `tty=${c.tty ? 1 : 0}`, `interactive=${c.interactive ? 1 : 0}`, `rows=${c.rows ?? 0}`, `cols=${c.cols ?? 0}`];
   c.argv.forEach((a, i) => lines.push(`arg[${i}]=${a}`));
   c.env.forEach((e, i) => lines.push(`env[${i}]=${e}`));
   (c.groupAdd ?? []).forEach((g, i) => lines.push(`group-add[${i}]=${g}`));
@@ -40,6 +40,7 @@ const sample: GuestRunConfig = {
   groupAdd: ['wheel', '1234'],
   hostname: 'abc123def456',
   tty: true,
+  interactive: true,
   rows: 50,
   cols: 132,
 };
@@ -106,6 +107,7 @@ describe('run configuration', () => {
     ['a duplicate key', records('vmrun-run-config', 'version=1', 'arg=true', 'user=a', 'user=b', 'end'), /duplicate record 'user'/],
     ['no argument', records('vmrun-run-config', 'version=1', 'end'), /nothing to run/],
     ['a bad tty value', records('vmrun-run-config', 'version=1', 'arg=true', 'tty=2', 'end'), /tty must be 0 or 1/],
+    ['a bad interactive value', records('vmrun-run-config', 'version=1', 'arg=true', 'interactive=yes', 'end'), /interactive must be 0 or 1/],
     ['rows with garbage', records('vmrun-run-config', 'version=1', 'arg=true', 'rows=12x', 'end'), /bad rows/],
     ['data after end', Buffer.concat([good, records('arg=x')]), /after the 'end' record/],
   ];

@@ -139,8 +139,8 @@ describe('resolveRunSpec: workdir, user, hostname, terminal', () => {
     expect(usageError(() => resolveRunSpec(cmdOnly, { hostname: 'bad/name' }, {})).message).toMatch(/hostname "bad\/name"/);
   });
 
-  it('passes tty and terminal size through', () => {
-    expect(resolveRunSpec(cmdOnly, { tty: true, rows: 40, cols: 120 }, {})).toMatchObject({ tty: true, rows: 40, cols: 120 });
-    expect(resolveRunSpec(cmdOnly, {}, {}).tty).toBe(false);
+  it('passes -t, -i and the terminal size through', () => {
+    expect(resolveRunSpec(cmdOnly, { tty: true, interactive: true, rows: 40, cols: 120 }, {})).toMatchObject({ tty: true, interactive: true, rows: 40, cols: 120 });
+    expect(resolveRunSpec(cmdOnly, {}, {})).toMatchObject({ tty: false, interactive: false });
   });
 });

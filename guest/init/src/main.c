@@ -29,9 +29,9 @@ static int check_config(const char *path) {
     init_log("%s", err);
     return EXIT_SETUP_FAILED;
   }
-  printf("hostname=%s\nworkdir=%s\nuser=%s\ntty=%d\nrows=%u\ncols=%u\n",
+  printf("hostname=%s\nworkdir=%s\nuser=%s\ntty=%d\ninteractive=%d\nrows=%u\ncols=%u\n",
          cfg.hostname ? cfg.hostname : "", cfg.workdir ? cfg.workdir : "",
-         cfg.user ? cfg.user : "", cfg.tty, cfg.rows, cfg.cols);
+         cfg.user ? cfg.user : "", cfg.tty, cfg.interactive, cfg.rows, cfg.cols);
   for (size_t i = 0; i < cfg.argc; i++) printf("arg[%zu]=%s\n", i, cfg.argv[i]);
   for (size_t i = 0; i < cfg.envc; i++) printf("env[%zu]=%s\n", i, cfg.envp[i]);
   for (size_t i = 0; i < cfg.group_addc; i++) printf("group-add[%zu]=%s\n", i, cfg.group_add[i]);

@@ -62,7 +62,7 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
     return -1;
   }
 
-  const char *tty = NULL, *rows = NULL, *cols = NULL;
+  const char *tty = NULL, *interactive = NULL, *rows = NULL, *cols = NULL;
   size_t index = 0;
   int saw_end = 0;
   for (size_t off = 0; off < len; index++) {
@@ -114,6 +114,7 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
     else if (strcmp(key, "workdir") == 0) rc = set_once(&out->workdir, value, key, err, errlen);
     else if (strcmp(key, "user") == 0) rc = set_once(&out->user, value, key, err, errlen);
     else if (strcmp(key, "tty") == 0) rc = set_once(&tty, value, key, err, errlen);
+    else if (strcmp(key, "interactive") == 0) rc = set_once(&interactive, value, key, err, errlen);
     else if (strcmp(key, "rows") == 0) rc = set_once(&rows, value, key, err, errlen);
     else if (strcmp(key, "cols") == 0) rc = set_once(&cols, value, key, err, errlen);
     else {
@@ -150,6 +151,10 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
   if (tty) {
     if (parse_uint(tty, 1, &v)) { snprintf(err, errlen, "tty must be 0 or 1, got '%.20s'", tty); return -1; }
     out->tty = (int)v;
+  }
+  if (interactive) {
+    if (parse_uint(interactive, 1, &v)) { snprintf(err, errlen, "interactive must be 0 or 1, got '%.20s'", interactive); return -1; }
+    out->interactive = (int)v;
   }
   if (rows) {
     if (parse_uint(rows, 65535, &out->rows)) { snprintf(err, errlen, "bad rows '%.20s'", rows); return -1; }

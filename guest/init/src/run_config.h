@@ -10,6 +10,7 @@
  *     "user=SPEC"         at most once; docker's -u: name|uid[:group|gid]
  *     "group-add=G"       repeated; extra supplementary group (name or gid)
  *     "tty=0|1"           at most once
+ *     "interactive=0|1"   at most once; 0: stdin is /dev/null unless tty (docker -i)
  *     "rows=N" "cols=N"   at most once each, 0..65535
  *     "arg=VALUE"         repeated, in argv order; at least one
  *     "env=KEY=VALUE"     repeated, in order
@@ -32,6 +33,7 @@ struct run_config {
   const char *workdir;
   const char *user;
   int tty;
+  int interactive;
   unsigned rows, cols;
   char **argv;        /* NULL-terminated, argc >= 1 */
   size_t argc;

@@ -4,6 +4,7 @@
 #include "guest_setup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <stdio.h>
@@ -107,6 +108,14 @@ pid_t workload_start(const struct run_config *cfg, const struct exec_user *user,
     if (console_make_controlling() != 0) init_log("controlling terminal: %s", strerror(errno));
   } else {
     setsid();
+    /* Without -i docker gives the process no input: reads see end of file at once. */
+    if (!cfg->interactive) {
+      int devnull = open("/dev/null", O_RDONLY);
+      if (devnull >= 0 && devnull != 0) {
+        dup2(devnull, 0);
+        close(devnull);
+      }
+    }
   }
   const char *workdir = cfg->workdir ? cfg->workdir : "/";
   if (chdir(workdir) != 0) {
