@@ -15,6 +15,7 @@ export class ProgressRenderer {
   private drawnLines = 0;
   private lastDraw = 0;
   private pending: NodeJS.Timeout | undefined;
+  private finished = false;
 
   constructor(
     private readonly out: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
@@ -23,7 +24,7 @@ export class ProgressRenderer {
 
   /** The listener to pass to pullImage / loadDockerArchive. */
   readonly listener: ProgressListener = (p) => {
-    if (this.mode === 'quiet') return;
+    if (this.mode === 'quiet' || this.finished) return;
     const before = this.blobs.get(p.digest);
     this.blobs.set(p.digest, p);
     if (this.mode === 'lines') {
@@ -49,7 +50,7 @@ export class ProgressRenderer {
 
   private draw(): void {
     this.lastDraw = Date.now();
-    const lines = [...this.blobs.values()].map((p) => renderLine(p, this.out.columns ?? 80));
+    const lines = [...this.blobs.values()].map((p) => renderLine(p, this.out.columns || 80));
     let text = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
     for (const l of lines) text += `\r\x1b[2K${l}\n`;
     this.drawnLines = lines.length;
@@ -58,6 +59,8 @@ export class ProgressRenderer {
 
   /** Draws the final state and stops redrawing. */
   finish(): void {
+    if (this.finished) return;
+    this.finished = true;
     if (this.pending) clearTimeout(this.pending);
     this.pending = undefined;
     if (this.mode === 'tty' && this.blobs.size > 0) this.draw();
