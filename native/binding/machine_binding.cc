@@ -7,7 +7,7 @@
 namespace vmrun::binding {
 
 struct MachineBinding::Event {
-  enum class Kind { Console, Stopped } kind;
+  enum class Kind { Console, Stopped, Drained } kind;
   std::vector<uint8_t> bytes;
   StopRequest stop;
 };
@@ -76,8 +76,10 @@ void MachineBinding::post(Event* event) {
     if (!env || !fn) return;
     if (ev->kind == Event::Kind::Console) {
       fn.Call({Napi::String::New(env, "console"), Napi::Buffer<uint8_t>::Copy(env, ev->bytes.data(), ev->bytes.size())});
-    } else {
+    } else if (ev->kind == Event::Kind::Stopped) {
       fn.Call({Napi::String::New(env, "stopped"), stop_request_to(env, ev->stop)});
+    } else {
+      fn.Call({Napi::String::New(env, "drained"), env.Undefined()});
     }
   });
 }
@@ -104,8 +106,15 @@ Napi::Value MachineBinding::pause(const Napi::CallbackInfo& info) {
   int timeout_ms = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 5000;
   Machine* m = machine_.get();
   auto ok = std::make_shared<bool>(false);
+  // Once parked, the console is flushed and a "drained" event queued behind the last
+  // batch: JS sees every byte written before the pause before it sees the pause.
   return PromiseWorker::run(
-      info.Env(), [m, timeout_ms, ok] { *ok = m->pause(std::chrono::milliseconds(timeout_ms)); },
+      info.Env(),
+      [this, m, timeout_ms, ok] {
+        *ok = m->pause(std::chrono::milliseconds(timeout_ms));
+        m->flush_console();
+        post(new Event{Event::Kind::Drained, {}, {}});
+      },
       [ok](Napi::Env env) { return Napi::Boolean::New(env, *ok); });
 }
 

@@ -41,17 +41,22 @@ export class Machine extends EventEmitter {
   private readonly exited: Promise<MachineExit>;
   private killedExitCode = 125;
   private finalStats: NativeStats | undefined;
+  private readonly drainWaiters: Array<() => void> = [];
+  private readonly consoleToEvents: boolean;
   private disposed = false;
 
   private constructor(options: BootOptions) {
     super();
     this.output = this.outputStream;
+    this.consoleToEvents = options.consoleFd === undefined;
     const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
     let resolveExit!: (e: MachineExit) => void;
     this.exited = new Promise((r) => (resolveExit = r));
     const onEvent = (kind: string, payload: unknown): void => {
       if (kind === 'console') {
         this.outputStream.write(payload as Buffer);
+      } else if (kind === 'drained') {
+        this.drainWaiters.shift()?.();
       } else if (kind === 'stopped') {
         this.finalStats = this.native.stats();
         const exit = describeExit(payload as NativeStop, {
@@ -102,7 +107,10 @@ export class Machine extends EventEmitter {
   /** Parks every vCPU outside the guest (for inspection or a snapshot). */
   async pause(timeoutMs = 5000): Promise<void> {
     this.assertAlive();
+    const drained = new Promise<void>((r) => this.drainWaiters.push(r));
     if (!(await this.native.pause(timeoutMs))) throw new VmrunError('guest', `the vCPUs did not stop within ${timeoutMs} ms`);
+    // Every console byte written before the pause has been delivered once this resolves.
+    if (this.consoleToEvents) await drained;
   }
 
   resume(): void {

@@ -60,7 +60,8 @@ export interface NativeMachineState {
   devices: Record<string, Buffer>;
 }
 
-export type NativeMachineEvent = ((kind: 'console', data: Buffer) => void) & ((kind: 'stopped', stop: NativeStop) => void);
+/** Events, in the order the machine produced them: console batches, 'drained' after a pause, 'stopped' last. */
+export type NativeMachineEventKind = 'console' | 'drained' | 'stopped';
 
 export interface NativeMachine {
   readonly kernelFormat: 'linux-bzimage' | 'linux-elf' | 'hermit';
