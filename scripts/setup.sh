@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs and builds everything vmrun needs on a Debian 12 machine:
+#   1. Debian packages: the addon's build deps, the guest kernel's build deps, and the
+#      real peers the tests use (docker-registry, skopeo, umoci, QEMU).
+#   2. npm ci: dependencies, then the addon, the TypeScript, the test guests, the
+#      guest init (the package's `prepare` script).
+#   3. The guest kernel for `vmrun run` from linux-source-6.1 (about 8.5 min on
+#      2 cores the first time; cached afterwards).
+# Idempotent: a second run only checks.
+set -eu
+cd -- "$(dirname -- "$0")/.."
+
+PACKAGES="cmake g++ make libzstd-dev \
+  linux-source-6.1 bc flex bison libelf-dev libssl-dev lz4 xz-utils cpio \
+  busybox-static musl-tools qemu-system-x86 docker-registry skopeo umoci apache2-utils"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing Debian packages:$missing"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+echo "setup: npm ci (builds the addon, TypeScript, test guests and guest init)"
+npm ci --no-audit --no-fund
+
+echo "setup: guest kernel"
+guest/kernel/build.sh
+echo "setup: done. Try: npx vmrun doctor"
