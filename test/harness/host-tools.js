@@ -18,6 +18,7 @@ const PACKAGE_OF_COMMAND = {
   'dpkg-deb': 'dpkg',
   modinfo: 'kmod',
   cpio: 'cpio',
+  xz: 'xz-utils',
 };
 
 /**

@@ -13,6 +13,7 @@ import { HarnessError } from './harness-error.js';
 import { installedVersion, missingPackage, requireCommand, runTool } from './host-tools.js';
 import { fetchKernelPackage, resolveKernelPackage } from './kernel-package.js';
 import { moduleLoadOrder } from './kernel-modules.js';
+import { extractPvhVmlinux } from './kernel-vmlinux.js';
 
 /** Modules L1 loads: KVM on (emulated) AMD SVM, and 9p over virtio-pci for the host's /. */
 const ROOT_MODULES = ['kvm_amd', 'virtio_pci', '9pnet_virtio', '9p'];
@@ -24,7 +25,7 @@ const BUSYBOX_PATH = '/bin/busybox';
 const INIT_SCRIPT = new URL('./l1-init.sh', import.meta.url);
 
 /** Bump when the initramfs layout changes in a way the inputs below do not show. */
-const IMAGE_LAYOUT_VERSION = 2;
+const IMAGE_LAYOUT_VERSION = 3;
 
 /**
  * A ready L1 image: the kernel and initramfs paths, and whether this call built it.
@@ -59,7 +60,7 @@ export function ensureL1Image(log) {
   const cacheDir = harnessCacheDir();
   const dir = join(cacheDir, key);
   const image = {
-    kernel: join(dir, 'vmlinuz'),
+    kernel: join(dir, 'kernel'),
     initramfs: join(dir, 'initramfs.cpio'),
     dir,
     built: false,
@@ -76,11 +77,16 @@ export function ensureL1Image(log) {
     const modules = moduleLoadOrder(kernel.modulesDir, ROOT_MODULES);
     const staged = join(workDir, 'image');
     mkdirSync(staged);
-    copyFileSync(kernel.vmlinuz, join(staged, 'vmlinuz'));
+    const pvh = extractPvhVmlinux(kernel.vmlinuz, join(workDir, 'vmlinux'));
+    if (pvh) renameSync(join(workDir, 'vmlinux'), join(staged, 'kernel'));
+    else {
+      log('the kernel is not an XZ bzImage with a PVH entry; booting the bzImage (slower under TCG)');
+      copyFileSync(kernel.vmlinuz, join(staged, 'kernel'));
+    }
     writeInitramfs(join(workDir, 'initramfs-root'), join(staged, 'initramfs.cpio'), initScript, modules);
     writeFileSync(
       join(staged, 'manifest.json'),
-      `${JSON.stringify({ kernelPackage: kernelPkg, release: kernel.release, busyboxVersion, modules: modules.map((m) => m.name) }, null, 2)}\n`,
+      `${JSON.stringify({ kernelPackage: kernelPkg, release: kernel.release, kernelFormat: pvh ? 'vmlinux (PVH)' : 'bzImage', busyboxVersion, modules: modules.map((m) => m.name) }, null, 2)}\n`,
     );
     publish(staged, dir);
     removeStaleImages(cacheDir, key);

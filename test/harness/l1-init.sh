@@ -26,7 +26,9 @@ fail() {
 
 mount -t proc proc /proc || fail "mount /proc"
 mount -t sysfs sysfs /sys || fail "mount /sys"
-say "init started"
+# The uptime lets the host split its boot time into firmware+decompression and kernel.
+read -r uptime _ </proc/uptime
+say "init started, uptime $uptime"
 
 job=""
 for arg in $(cat /proc/cmdline); do

@@ -50,6 +50,14 @@ describe('nested-kvm harness', () => {
     BOOT_TEST_TIMEOUT_MS,
   );
 
+  it('caches an uncompressed PVH vmlinux, so L1 skips decompressing XZ under TCG', () => {
+    const image = ensureL1Image(() => {});
+    const manifest = JSON.parse(readFileSync(join(image.dir, 'manifest.json'), 'utf8'));
+    expect(manifest.kernelFormat).toBe('vmlinux (PVH)');
+    expect(manifest.modules).toEqual(expect.arrayContaining(['kvm', 'kvm_amd', '9p', '9pnet_virtio', 'virtio_pci']));
+    expect(readFileSync(image.kernel).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+  }, BOOT_TEST_TIMEOUT_MS);
+
   it(
     'reports an L1 that cannot boot with the tail of its console and exit 125',
     async () => {

@@ -63,6 +63,8 @@ export async function runInL1(options) {
     });
     const qemuStart = performance.now();
     let kvmReadyAt = 0;
+    let initStartAt = 0;
+    let kernelUptimeMs = 0;
     let commandStartAt = 0;
     let commandEndAt = 0;
     /** @type {string | undefined} why the harness killed QEMU */
@@ -70,9 +72,15 @@ export async function runInL1(options) {
     const l1Console = new L1Console({
       echo: options.verbose ? (chunk) => process.stderr.write(chunk) : undefined,
       onProgress: ({ event, atMs }) => {
-        if (event === 'kvm-ready') {
+        const initStarted = /^init started, uptime ([\d.]+)$/.exec(event);
+        if (initStarted) {
+          initStartAt = atMs;
+          kernelUptimeMs = Number(initStarted[1]) * 1000;
+        } else if (event === 'kvm-ready') {
           kvmReadyAt = atMs;
-          log(`QEMU start to /dev/kvm in L1: ${seconds(atMs - qemuStart)}`);
+          const firmware = initStartAt - kernelUptimeMs - qemuStart;
+          log(`QEMU start to /dev/kvm in L1: ${seconds(atMs - qemuStart)} (QEMU+firmware+kernel load ` +
+            `${seconds(firmware)}, kernel boot ${seconds(kernelUptimeMs)}, modules+9p ${seconds(atMs - initStartAt)})`);
         } else if (event === 'command-start') commandStartAt = atMs;
         else if (event.startsWith('command-exit')) commandEndAt = atMs;
       },
