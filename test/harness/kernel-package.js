@@ -4,7 +4,7 @@
  * VMRUN_L1_KERNEL_PACKAGE), its version, and fetching it with apt-get download and
  * dpkg-deb -x, never installing it on the host.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HarnessError } from './harness-error.js';
 import { requireCommand, runTool } from './host-tools.js';
@@ -16,6 +16,35 @@ const KERNEL_META_PACKAGE = 'linux-image-amd64';
  * A kernel package and its candidate version, e.g. linux-image-6.1.0-56-amd64 6.1.192-2.
  * @typedef {{ name: string, version: string }} KernelPackage
  */
+
+/** apt's package lists; its mtime changes whenever apt-get update changes a list. */
+const APT_LISTS_DIR = '/var/lib/apt/lists';
+
+/**
+ * resolveKernelPackage, remembered in `memoFile` until apt's lists or the pin
+ * change: apt-cache costs most of a second, on every harness run otherwise.
+ * @param {string} memoFile
+ * @returns {KernelPackage}
+ */
+export function resolveKernelPackageCached(memoFile) {
+  let stamp;
+  try {
+    stamp = `${statSync(APT_LISTS_DIR).mtimeMs} ${process.env.VMRUN_L1_KERNEL_PACKAGE ?? ''}`;
+  } catch {
+    return resolveKernelPackage();
+  }
+  try {
+    const memo = JSON.parse(readFileSync(memoFile, 'utf8'));
+    if (memo.stamp === stamp && typeof memo.name === 'string' && typeof memo.version === 'string') {
+      return { name: memo.name, version: memo.version };
+    }
+  } catch {
+    // no memo yet, or an unreadable one: ask apt
+  }
+  const pkg = resolveKernelPackage();
+  writeFileSync(memoFile, `${JSON.stringify({ stamp, ...pkg })}\n`);
+  return pkg;
+}
 
 /**
  * The kernel package to boot as L1 and its version, from apt's package lists.

@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { HarnessError } from './harness-error.js';
 import { installedVersion, missingPackage, requireCommand, runTool } from './host-tools.js';
-import { fetchKernelPackage, resolveKernelPackage } from './kernel-package.js';
+import { fetchKernelPackage, resolveKernelPackageCached } from './kernel-package.js';
 import { moduleLoadOrder } from './kernel-modules.js';
 import { extractPvhVmlinux } from './kernel-vmlinux.js';
 
@@ -49,7 +49,9 @@ export function ensureL1Image(log) {
   if (!busyboxVersion || !existsSync(BUSYBOX_PATH)) {
     throw missingPackage(BUSYBOX_PACKAGE, `${BUSYBOX_PACKAGE} is not installed (L1's init needs it)`);
   }
-  const kernelPkg = resolveKernelPackage();
+  const cacheDir = harnessCacheDir();
+  mkdirSync(cacheDir, { recursive: true });
+  const kernelPkg = resolveKernelPackageCached(join(cacheDir, 'kernel-package.json'));
   const initScript = readFileSync(INIT_SCRIPT);
   const recipe = createHash('sha256')
     .update(JSON.stringify({ IMAGE_LAYOUT_VERSION, ROOT_MODULES }))
@@ -57,7 +59,6 @@ export function ensureL1Image(log) {
     .digest('hex')
     .slice(0, 12);
   const key = `${kernelPkg.name}_${kernelPkg.version}+busybox_${busyboxVersion}+${recipe}`.replace(/[^\w.+-]/g, '_');
-  const cacheDir = harnessCacheDir();
   const dir = join(cacheDir, key);
   const image = {
     kernel: join(dir, 'kernel'),
@@ -69,7 +70,6 @@ export function ensureL1Image(log) {
   if (existsSync(join(dir, 'manifest.json'))) return image;
 
   log(`building the L1 image (${image.description}) in ${dir}`);
-  mkdirSync(cacheDir, { recursive: true });
   const workDir = join(cacheDir, `.build-${process.pid}-${Date.now()}`);
   mkdirSync(workDir);
   try {
