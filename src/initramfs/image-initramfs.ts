@@ -18,6 +18,7 @@ export const GUEST_INIT_CMDLINE = `rdinit=${GUEST_INIT_PATH}`;
 /** Bumped when the archive's layout changes, so old cache entries are not reused. */
 const LAYOUT_VERSION = 1;
 const READ_BACK_CHUNK = 1 << 20;
+const WRITE_BATCH_BYTES = 1 << 20;
 
 /** What identifies a cached image initramfs. */
 export interface ImageInitramfsKey {
@@ -104,9 +105,30 @@ async function* guestEntries(image: AsyncIterable<CpioEntry> | Iterable<CpioEntr
   if (!imageHasInit) yield { ...root, path: 'init', type: 'symlink', mode: 0o777, linkname: GUEST_INIT_PATH.slice(1) };
 }
 
-async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+/**
+ * Appends to a file in large writes: the archive arrives as many small pieces (a
+ * header per entry), and one syscall per piece made big images slow to build.
+ */
+class CoalescingWriter {
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  constructor(private readonly handle: FileHandle) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flush();
+  }
+
+  /** Writes everything pending (needed before reading the file back). */
+  async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const data = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    let done = 0;
+    while (done < data.length) done += (await this.handle.write(data, done, data.length - done)).bytesWritten;
+  }
 }
 
 async function* readBackFrom(handle: FileHandle, offset: number, length: number): AsyncGenerator<Uint8Array> {
@@ -139,10 +161,15 @@ export async function buildImageInitramfs(
   const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const handle = await open(temp, 'w+');
   try {
+    const writer = new CoalescingWriter(handle);
     const archive = newcArchive(guestEntries(entries, init), {
-      readBack: (offset, length) => readBackFrom(handle, offset, length),
+      readBack: async function* (offset, length) {
+        await writer.flush();
+        yield* readBackFrom(handle, offset, length);
+      },
     });
-    for await (const chunk of archive) await writeAll(handle, chunk);
+    for await (const chunk of archive) await writer.write(chunk);
+    await writer.flush();
     await handle.sync();
     await handle.close();
     await rename(temp, path);
