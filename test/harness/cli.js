@@ -26,4 +26,11 @@ async function main(argv = process.argv.slice(2)) {
   }
 }
 
+// A reader that went away (`nested-kvm ... | head`) must not crash the harness
+// before it has stopped QEMU and removed its job directory.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (/** @type {NodeJS.ErrnoException} */ e) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
 process.exitCode = await main();

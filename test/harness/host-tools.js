@@ -28,6 +28,17 @@ const PACKAGE_OF_COMMAND = {
  * @returns {string}
  */
 export function requireCommand(command) {
+  const path = findCommand(command);
+  if (!path) throw missingPackage(PACKAGE_OF_COMMAND[command], `${command} not found on PATH`);
+  return path;
+}
+
+/**
+ * The absolute path of `command` on PATH (or in /usr/sbin, /sbin), or undefined.
+ * @param {string} command
+ * @returns {string | undefined}
+ */
+export function findCommand(command) {
   // /usr/sbin and /sbin hold modinfo, and are often missing from a user's PATH.
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'];
   for (const dir of dirs) {
@@ -40,7 +51,7 @@ export function requireCommand(command) {
       // not in this directory
     }
   }
-  throw missingPackage(PACKAGE_OF_COMMAND[command], `${command} not found on PATH`);
+  return undefined;
 }
 
 /**

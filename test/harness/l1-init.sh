@@ -11,7 +11,7 @@
 /bin/busybox mkdir -p /dev
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
-/bin/busybox mkdir -p /sbin /proc /sys /host
+/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /host
 /bin/busybox --install -s
 export PATH=/bin:/sbin
 

@@ -5,6 +5,7 @@
  * file the host follows.
  */
 import { spawn } from 'node:child_process';
+import { findCommand } from './host-tools.js';
 
 /**
  * What L1 is booted with.
@@ -57,7 +58,12 @@ export function qemuArguments(launch) {
  * @param {(chunk: Buffer) => void} onStderr
  */
 export function startQemu(qemu, args, onStderr) {
-  const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // If the harness itself is killed (SIGKILL, a CI runner's cancel), QEMU must not
+  // live on: setpriv makes the kernel send it SIGKILL when its parent dies.
+  const setpriv = findCommand('setpriv');
+  const child = setpriv
+    ? spawn(setpriv, ['--pdeathsig', 'KILL', '--', qemu, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr.on('data', onStderr);
   /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null, error?: Error }>} */
   const exited = new Promise((resolve) => {
