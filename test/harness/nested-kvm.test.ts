@@ -2,7 +2,7 @@
  * The nested-KVM harness end to end, from the host: a real QEMU, a real L1 kernel,
  * real 9p. Each boot costs 10-20 s under TCG; the first run also builds the cache.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,19 @@ describe('nested-kvm harness', () => {
     expect(run.stderr).toBe(
       'nested-kvm: qemu-system-x86_64 not found on PATH; install it with: apt-get install -y qemu-system-x86\n',
     );
+  });
+
+  it('tells the user to run apt-get update when the kernel package is unknown to apt', async () => {
+    const cacheRoot = join(scratch, 'unknown-kernel-cache');
+    const run = await runHarness(HARNESS, ['--', 'true'], {
+      env: { ...process.env, VMRUN_CACHE: cacheRoot, VMRUN_L1_KERNEL_PACKAGE: 'linux-image-0.0.0-0-nonexistent' },
+      timeoutMs: 60_000,
+    });
+    expect(run.status).toBe(125);
+    expect(run.stderr).toBe(
+      'nested-kvm: package linux-image-0.0.0-0-nonexistent (VMRUN_L1_KERNEL_PACKAGE) is unknown to apt; run: apt-get update\n',
+    );
+    expect(readdirSync(join(cacheRoot, 'nested-kvm'))).toEqual([]); // nothing half-built
   });
 
   it.each([
