@@ -4,6 +4,8 @@ import { Machine, DEFAULT_MEMORY } from '../machine/machine.js';
 import { attachConsole } from '../cli/console.js';
 import { VmrunError } from '../errors.js';
 import { parseSize } from '../units.js';
+import { startDetached } from '../vmhost/start.js';
+import { resolve } from 'node:path';
 
 export default class Boot extends VmrunCommand {
   static override summary = 'Boot a kernel directly: Linux (bzImage or vmlinux) or a Hermit unikernel';
@@ -13,6 +15,7 @@ export default class Boot extends VmrunCommand {
     '<%= config.bin %> boot bzImage --initrd initramfs.cpio --cmdline "console=ttyS0 reboot=k"',
     '<%= config.bin %> boot vmlinux --memory 512M --cpus 2',
     '<%= config.bin %> boot hello.elf --timeout 10',
+    { command: '<%= config.bin %> boot -d --name counter counter.elf --cmdline "limit=1000"', description: 'run in the background; see vmrun ps, logs, attach, stop' },
   ];
   static override strict = false;
   static override args = {
@@ -26,6 +29,8 @@ export default class Boot extends VmrunCommand {
     timeout: Flags.integer({ description: 'stop the guest after this many seconds (exit 125)' }),
     stats: Flags.boolean({ description: 'print exit counts and run time on stderr at the end' }),
     interactive: Flags.boolean({ char: 'i', description: 'forward standard input to the guest console' }),
+    detach: Flags.boolean({ char: 'd', description: 'run the VM in the background and print its ID' }),
+    name: Flags.string({ description: 'name of a background VM (with -d), usable wherever an ID is' }),
     'kvm-device': Flags.string({ description: 'KVM device', default: '/dev/kvm', hidden: true }),
   };
 
@@ -34,16 +39,20 @@ export default class Boot extends VmrunCommand {
     const extra = (argv as string[]).slice(1);
     const memory = parseSize(flags.memory, '--memory');
     const cmdline = [flags.cmdline, ...extra].filter((s) => s.length > 0).join(' ');
-    const machine = Machine.boot({
-      kernel: args.kernel,
-      initrd: flags.initrd,
-      cmdline,
-      memory,
-      cpus: flags.cpus,
-      kvmDevice: flags['kvm-device'],
-      consoleFd: 1,
-      guestArgs: extra,
-    });
+    const options = { kernel: args.kernel, initrd: flags.initrd, cmdline, memory, cpus: flags.cpus, kvmDevice: flags['kvm-device'], guestArgs: extra };
+    if (flags.detach) {
+      if (flags.interactive || flags.stats) throw new VmrunError('usage', `--detach cannot be combined with ${flags.interactive ? '--interactive (use vmrun attach)' : '--stats'}`);
+      // Absolute paths: ps shows them, and they mean the same whatever directory reads them.
+      const kernel = resolve(args.kernel);
+      const vm = await startDetached(
+        { machine: { kind: 'boot', options: { ...options, kernel, initrd: flags.initrd && resolve(flags.initrd) } }, timeoutSeconds: flags.timeout },
+        { origin: 'boot', name: flags.name, kernel, cmdline, memory, cpus: flags.cpus },
+      );
+      this.log(vm.id);
+      return;
+    }
+    if (flags.name !== undefined) throw new VmrunError('usage', '--name names a background VM: use it with --detach');
+    const machine = Machine.boot({ ...options, consoleFd: 1 });
     const detach = attachConsole(machine, { interactive: flags.interactive });
     let timedOut = false;
     const timer = flags.timeout

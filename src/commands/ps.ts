@@ -1,0 +1,85 @@
+import { basename } from 'node:path';
+import { Flags } from '@oclif/core';
+import { VmrunCommand } from '../cli/base-command.js';
+import { VmRegistry, type VmEntry } from '../vmhost/registry.js';
+
+/** `vmrun ps`: list the VMs running in the background (with --all, also those that ended). */
+export default class Ps extends VmrunCommand {
+  static override summary = 'List background VMs';
+  static override description =
+    'Shows the VMs started with -d. A VM whose host process vanished without recording an end (killed, crashed) is shown as Dead; its control socket is removed.';
+  static override examples = [
+    { command: '<%= config.bin %> ps', description: 'running and paused VMs: ID, name, kernel or image, status, age' },
+    { command: '<%= config.bin %> ps --all', description: 'also the VMs that exited or died' },
+    { command: '<%= config.bin %> ps -a --json', description: 'machine-readable, with exit codes, pids and full paths' },
+    { command: '<%= config.bin %> ps -q', description: 'IDs only' },
+  ];
+  static override flags = {
+    all: Flags.boolean({ char: 'a', description: 'show every VM, not only running ones' }),
+    json: Flags.boolean({ description: 'print JSON' }),
+    quiet: Flags.boolean({ char: 'q', description: 'print IDs only' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Ps);
+    const registry = await VmRegistry.open();
+    const entries = (await registry.entries()).filter((e) => flags.all || isLive(e));
+    if (flags.json) {
+      this.log(JSON.stringify(entries.map((e) => ({ ...e.record, status: e.status })), null, 2));
+      return;
+    }
+    if (flags.quiet) {
+      for (const e of entries) this.log(e.record.id);
+      return;
+    }
+    const now = Date.now();
+    const rows = [['ID', 'NAME', 'KERNEL/IMAGE', 'STATUS', 'CREATED']];
+    for (const e of entries) {
+      rows.push([e.record.id, e.record.name ?? '', whatItRuns(e), describeStatus(e, now), `${ago(e.record.created, now)} ago`]);
+    }
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+    for (const r of rows) this.log(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('   '));
+  }
+}
+
+function isLive(e: VmEntry): boolean {
+  return e.status === 'starting' || e.status === 'running' || e.status === 'paused';
+}
+
+function whatItRuns(e: VmEntry): string {
+  const r = e.record;
+  if (r.image) return r.image;
+  if (r.snapshot) return `snapshot ${basename(r.snapshot)}`;
+  return r.kernel ? basename(r.kernel) : '';
+}
+
+/** Docker's wording: "Up 5 seconds", "Exited (0) 2 minutes ago". */
+function describeStatus(e: VmEntry, now: number): string {
+  const r = e.record;
+  switch (e.status) {
+    case 'starting':
+      return 'Starting';
+    case 'running':
+      return `Up ${ago(r.started ?? r.created, now)}`;
+    case 'paused':
+      return `Up ${ago(r.started ?? r.created, now)} (Paused)`;
+    case 'exited':
+      return `Exited (${r.exitCode ?? '?'}) ${r.finished ? `${ago(r.finished, now)} ago` : ''}`.trim();
+    case 'dead':
+      return 'Dead';
+  }
+}
+
+function ago(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  const units: Array<[number, string]> = [
+    [86400, 'day'],
+    [3600, 'hour'],
+    [60, 'minute'],
+  ];
+  for (const [size, unit] of units) {
+    const n = Math.floor(seconds / size);
+    if (n >= 1) return `${n} ${unit}${n === 1 ? '' : 's'}`;
+  }
+  return seconds < 1 ? 'less than a second' : `${seconds} second${seconds === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,48 @@
+import { Machine, type BootOptions } from '../machine/machine.js';
+import { VmrunError } from '../errors.js';
+
+/**
+ * How a host process starts its machine. Each kind is one way to get a running
+ * Machine; a new way (restoring a snapshot, running an image) is a new member here
+ * and a new case in `startMachine`, nothing else in the host changes.
+ */
+export type MachineSpec =
+  /** Direct kernel boot (vmrun boot -d; vmrun run -d boots its assembled initramfs this way too). */
+  | { kind: 'boot'; options: Omit<BootOptions, 'consoleFd'> }
+  /** Restore a snapshot file (vmrun snapshot restore -d). */
+  | { kind: 'restore'; snapshot: string };
+
+/** Everything the host process is told at start: the machine and the policy around it. */
+export interface HostSpec {
+  machine: MachineSpec;
+  /** Stop the guest after this many seconds and record it as a failure (vmrun boot --timeout). */
+  timeoutSeconds?: number;
+}
+
+/** Starts the machine a spec describes; the host process owns it from then on. */
+export type MachineStarter = (spec: MachineSpec) => Promise<Machine>;
+
+/** The starter the host process uses: every kind the library knows how to start. */
+export const startMachine: MachineStarter = async (spec) => {
+  switch (spec.kind) {
+    case 'boot':
+      // No consoleFd: the host needs the output as a stream for the log and attached clients.
+      return Machine.boot({ ...spec.options, consoleFd: undefined });
+    case 'restore':
+      throw new VmrunError('usage', `cannot restore ${spec.snapshot} in the background: this vmrun has no snapshot restore yet`);
+  }
+};
+
+/** Parses and checks a spec file written by `startDetached`. */
+export function parseHostSpec(text: string, file: string): HostSpec {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new VmrunError('internal', `the VM spec ${file} is not JSON: ${(e as Error).message}`);
+  }
+  const spec = value as Partial<HostSpec> | null;
+  const kind = spec?.machine?.kind;
+  if (kind !== 'boot' && kind !== 'restore') throw new VmrunError('internal', `the VM spec ${file} has no known machine kind`);
+  return spec as HostSpec;
+}
