@@ -52,6 +52,11 @@ class Vcpu {
   /** Full architectural state for a snapshot; the vCPU must not be running. */
   virtual StateBlob save_state() = 0;
   virtual void restore_state(const StateBlob& blob) = 0;
+  /**
+   * Refuses (VmrunError Snapshot) a saved state this vCPU cannot run: CPU features the
+   * guest saw at save time that this vCPU, fresh on this host, does not offer.
+   */
+  virtual void check_state_compatible(const StateBlob& blob) = 0;
 };
 
 /** One virtual machine: memory, interrupt controller, clock, vCPUs. */

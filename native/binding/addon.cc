@@ -2,9 +2,14 @@
 // class. Only type conversion and forwarding happen in binding/.
 #include <napi.h>
 
+#include <cstring>
+
 #include "backend/hypervisor.h"
 #include "binding/convert.h"
 #include "binding/machine_binding.h"
+#include "binding/promise_worker.h"
+#include "snapshot/crc32c.h"
+#include "snapshot/memory_image.h"
 
 namespace vmrun::binding {
 
@@ -18,9 +23,42 @@ static Napi::Value host_report(const Napi::CallbackInfo& info) {
   }
 }
 
+/** crc32c(bytes): CRC-32C of a buffer (the snapshot format's checksum). */
+static Napi::Value crc32c_of(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "crc32c(bytes: Uint8Array)");
+  auto b = info[0].As<Napi::Uint8Array>();
+  return Napi::Number::New(info.Env(), crc32c(b.Data(), b.ByteLength()));
+}
+
+/**
+ * buildRamImage(snapshotPath, dataOffset, dataLength, index, ramSize, imagePath):
+ * expands a snapshot's RAM chunks into a raw image; resolves when it is in place.
+ */
+static Napi::Value build_ram_image_async(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsBuffer() ||
+      !info[4].IsNumber() || !info[5].IsString())
+    throw Napi::TypeError::New(env, "buildRamImage(snapshotPath, dataOffset, dataLength, index, ramSize, imagePath)");
+  auto index = info[3].As<Napi::Buffer<uint8_t>>();
+  if (index.Length() % sizeof(MemoryChunk) != 0) throw Napi::TypeError::New(env, "buildRamImage: the index length is not a whole number of chunks");
+  std::vector<MemoryChunk> chunks(index.Length() / sizeof(MemoryChunk));
+  std::memcpy(chunks.data(), index.Data(), index.Length());
+  std::string snapshot = info[0].As<Napi::String>().Utf8Value();
+  std::string image = info[5].As<Napi::String>().Utf8Value();
+  uint64_t data_offset = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+  uint64_t data_length = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+  uint64_t ram_size = static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value());
+  return PromiseWorker::run(
+      env, [=] { build_ram_image(snapshot, data_offset, data_length, chunks, ram_size, image); },
+      [](Napi::Env e) { return e.Undefined(); });
+}
+
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("hostReport", Napi::Function::New(env, host_report, "hostReport"));
   exports.Set("NativeMachine", MachineBinding::define(env));
+  exports.Set("crc32c", Napi::Function::New(env, crc32c_of, "crc32c"));
+  exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
+  exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
   return exports;
 }
 

@@ -54,6 +54,59 @@ MachineConfig machine_config_from(const Napi::Object& o) {
   return c;
 }
 
+static StateBlob blob_from(const Napi::Value& v, const char* what) {
+  if (!v.IsBuffer()) throw Napi::TypeError::New(v.Env(), std::string("restore state: ") + what + " must be a Buffer");
+  auto b = v.As<Napi::Buffer<uint8_t>>();
+  return StateBlob(b.Data(), b.Data() + b.Length());
+}
+
+RestoreConfig restore_config_from(const Napi::Object& o) {
+  RestoreConfig c;
+  c.kvm_device = get_string(o, "kvmDevice", "");
+  c.memory_size = static_cast<uint64_t>(get_number(o, "memoryBytes", 0));
+  c.cpus = static_cast<int>(get_number(o, "cpus", 1));
+  auto r = o.Get("restore").As<Napi::Object>();
+  c.ram_image_path = get_string(r, "ramImage", "");
+  if (!r.Get("state").IsObject()) type_error(r, "state", "an object");
+  auto st = r.Get("state").As<Napi::Object>();
+  c.state.vm = blob_from(st.Get("vm"), "vm");
+  if (!st.Get("vcpus").IsArray()) type_error(st, "vcpus", "an array of Buffers");
+  auto vcpus = st.Get("vcpus").As<Napi::Array>();
+  for (uint32_t i = 0; i < vcpus.Length(); i++) c.state.vcpus.push_back(blob_from(vcpus.Get(i), "vcpus[]"));
+  if (!st.Get("devices").IsObject()) type_error(st, "devices", "an object of Buffers");
+  auto devices = st.Get("devices").As<Napi::Object>();
+  auto names = devices.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); i++) {
+    std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+    c.state.devices.emplace_back(name, blob_from(devices.Get(name), "devices[]"));
+  }
+  return c;
+}
+
+Napi::Object machine_state_to(Napi::Env env, const MachineState& state) {
+  auto o = Napi::Object::New(env);
+  o.Set("vm", Napi::Buffer<uint8_t>::Copy(env, state.vm.data(), state.vm.size()));
+  auto vcpus = Napi::Array::New(env, state.vcpus.size());
+  for (size_t i = 0; i < state.vcpus.size(); i++)
+    vcpus.Set(static_cast<uint32_t>(i), Napi::Buffer<uint8_t>::Copy(env, state.vcpus[i].data(), state.vcpus[i].size()));
+  o.Set("vcpus", vcpus);
+  auto devices = Napi::Object::New(env);
+  for (const auto& [name, blob] : state.devices) devices.Set(name, Napi::Buffer<uint8_t>::Copy(env, blob.data(), blob.size()));
+  o.Set("devices", devices);
+  return o;
+}
+
+Napi::Object snapshot_capture_to(Napi::Env env, const SnapshotCapture& c) {
+  auto o = Napi::Object::New(env);
+  o.Set("state", machine_state_to(env, c.state));
+  o.Set("memoryIndex", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(c.chunks.data()), c.chunks.size() * sizeof(MemoryChunk)));
+  o.Set("memoryDataLength", static_cast<double>(c.data_length));
+  o.Set("touchedPages", static_cast<double>(c.touched_pages));
+  o.Set("pausedMs", c.paused_ms);
+  o.Set("writeMs", c.write_ms);
+  return o;
+}
+
 Napi::Object host_report_to(Napi::Env env, const HostReport& r) {
   auto o = Napi::Object::New(env);
   o.Set("backend", r.backend);
@@ -103,6 +156,7 @@ Napi::Object stats_to(Napi::Env env, const MachineStats& s) {
   o.Set("exits", exits);
   o.Set("consoleBytes", static_cast<double>(s.console_bytes));
   o.Set("runSeconds", s.run_seconds);
+  o.Set("firstEntryNs", Napi::BigInt::New(env, s.first_entry_ns));
   return o;
 }
 

@@ -19,6 +19,10 @@ namespace vmrun::binding {
 Napi::Error to_js_error(Napi::Env env, const std::exception& e);
 
 MachineConfig machine_config_from(const Napi::Object& o);
+/** The `restore` member of a machine config: {ramImage, state: {vm, vcpus, devices}}. */
+RestoreConfig restore_config_from(const Napi::Object& o);
+Napi::Object machine_state_to(Napi::Env env, const MachineState& s);
+Napi::Object snapshot_capture_to(Napi::Env env, const SnapshotCapture& c);
 Napi::Object host_report_to(Napi::Env env, const HostReport& r);
 Napi::Object stop_request_to(Napi::Env env, const StopRequest& r);
 Napi::Object stats_to(Napi::Env env, const MachineStats& s);

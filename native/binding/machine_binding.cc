@@ -22,6 +22,7 @@ Napi::Function MachineBinding::define(Napi::Env env) {
                          InstanceMethod<&MachineBinding::write_console>("writeConsole"),
                          InstanceMethod<&MachineBinding::stats>("stats"),
                          InstanceMethod<&MachineBinding::capture_state>("captureState"),
+                         InstanceMethod<&MachineBinding::save_snapshot>("saveSnapshot"),
                          InstanceMethod<&MachineBinding::dispose>("dispose"),
                      });
 }
@@ -31,7 +32,6 @@ MachineBinding::MachineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWra
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction())
     throw Napi::TypeError::New(env, "NativeMachine(config, onEvent)");
   Napi::Object cfg = info[0].As<Napi::Object>();
-  MachineConfig config = machine_config_from(cfg);
   int console_fd = -1;
   if (cfg.Has("consoleFd") && cfg.Get("consoleFd").IsNumber()) console_fd = cfg.Get("consoleFd").As<Napi::Number>().Int32Value();
 
@@ -52,7 +52,12 @@ MachineBinding::MachineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWra
   };
   BootInfo boot_info;
   try {
-    machine_ = MachineBuilder::boot(config, std::move(callbacks), &boot_info);
+    if (cfg.Has("restore") && cfg.Get("restore").IsObject()) {
+      machine_ = MachineBuilder::restore(restore_config_from(cfg), std::move(callbacks));
+      boot_info.kernel_format = get_string(cfg.Get("restore").As<Napi::Object>(), "kernelFormat", "linux-elf");
+    } else {
+      machine_ = MachineBuilder::boot(machine_config_from(cfg), std::move(callbacks), &boot_info);
+    }
   } catch (const std::exception& e) {
     release_events();
     throw_js(env, e);
@@ -101,18 +106,33 @@ Napi::Value MachineBinding::start(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value MachineBinding::pause(const Napi::CallbackInfo& info) {
-  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
-  int timeout_ms = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 5000;
+Napi::Value MachineBinding::run_async(Napi::Env env, std::function<void(Machine&)> work, std::function<Napi::Value(Napi::Env)> result) {
+  if (!machine_) throw Napi::Error::New(env, "machine disposed");
   Machine* m = machine_.get();
+  busy_++;
+  // The settle callback runs on the JS thread, where dispose() may have been deferred.
+  auto done = [this] {
+    if (--busy_ == 0 && dispose_pending_) release_machine();
+  };
+  return PromiseWorker::run(
+      env, [m, work] { work(*m); },
+      [result, done](Napi::Env e) {
+        done();
+        return result(e);
+      },
+      done);
+}
+
+Napi::Value MachineBinding::pause(const Napi::CallbackInfo& info) {
+  int timeout_ms = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 5000;
   auto ok = std::make_shared<bool>(false);
   // Once parked, the console is flushed and a "drained" event queued behind the last
   // batch: JS sees every byte written before the pause before it sees the pause.
-  return PromiseWorker::run(
+  return run_async(
       info.Env(),
-      [this, m, timeout_ms, ok] {
-        *ok = m->pause(std::chrono::milliseconds(timeout_ms));
-        m->flush_console();
+      [this, timeout_ms, ok](Machine& m) {
+        *ok = m.pause(std::chrono::milliseconds(timeout_ms));
+        m.flush_console();
         post(new Event{Event::Kind::Drained, {}, {}});
       },
       [ok](Napi::Env env) { return Napi::Boolean::New(env, *ok); });
@@ -141,28 +161,38 @@ Napi::Value MachineBinding::stats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MachineBinding::capture_state(const Napi::CallbackInfo& info) {
-  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
-  Machine* m = machine_.get();
   auto state = std::make_shared<MachineState>();
-  return PromiseWorker::run(
-      info.Env(), [m, state] { *state = m->capture_state(); },
-      [state](Napi::Env env) -> Napi::Value {
-        auto o = Napi::Object::New(env);
-        o.Set("vm", Napi::Buffer<uint8_t>::Copy(env, state->vm.data(), state->vm.size()));
-        auto vcpus = Napi::Array::New(env, state->vcpus.size());
-        for (size_t i = 0; i < state->vcpus.size(); i++)
-          vcpus.Set(static_cast<uint32_t>(i), Napi::Buffer<uint8_t>::Copy(env, state->vcpus[i].data(), state->vcpus[i].size()));
-        o.Set("vcpus", vcpus);
-        auto devices = Napi::Object::New(env);
-        for (const auto& [name, blob] : state->devices) devices.Set(name, Napi::Buffer<uint8_t>::Copy(env, blob.data(), blob.size()));
-        o.Set("devices", devices);
-        return o;
-      });
+  return run_async(
+      info.Env(), [state](Machine& m) { *state = m.capture_state(); },
+      [state](Napi::Env env) -> Napi::Value { return machine_state_to(env, *state); });
+}
+
+Napi::Value MachineBinding::save_snapshot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "saveSnapshot({fd, dataOffset, stop, level})");
+  auto o = info[0].As<Napi::Object>();
+  if (!o.Get("fd").IsNumber() || !o.Get("dataOffset").IsNumber()) throw Napi::TypeError::New(env, "saveSnapshot: fd and dataOffset must be numbers");
+  int fd = o.Get("fd").As<Napi::Number>().Int32Value();
+  uint64_t offset = static_cast<uint64_t>(o.Get("dataOffset").As<Napi::Number>().Int64Value());
+  bool stop = o.Get("stop").ToBoolean();
+  int level = o.Get("level").IsNumber() ? o.Get("level").As<Napi::Number>().Int32Value() : 1;
+  auto capture = std::make_shared<SnapshotCapture>();
+  return run_async(
+      env, [=](Machine& m) { *capture = m.save_snapshot(fd, offset, stop, level); },
+      [capture](Napi::Env e) -> Napi::Value { return snapshot_capture_to(e, *capture); });
+}
+
+void MachineBinding::release_machine() {
+  dispose_pending_ = false;
+  machine_.reset();
+  release_events();
 }
 
 Napi::Value MachineBinding::dispose(const Napi::CallbackInfo& info) {
-  machine_.reset();
-  release_events();
+  // A pause or snapshot still running on the thread pool uses the machine: free it
+  // when the last one settles.
+  if (busy_ > 0) dispose_pending_ = true;
+  else release_machine();
   return info.Env().Undefined();
 }
 

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <functional>
 #include <mutex>
 
 #include "vmm/machine.h"
@@ -30,9 +31,16 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
   Napi::Value write_console(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
   Napi::Value capture_state(const Napi::CallbackInfo& info);
+  Napi::Value save_snapshot(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);
 
+  /** Runs blocking work on the thread pool; the machine is not freed while it runs. */
+  Napi::Value run_async(Napi::Env env, std::function<void(Machine&)> work, std::function<Napi::Value(Napi::Env)> result);
+  void release_machine();
+
   std::unique_ptr<Machine> machine_;
+  int busy_ = 0;               // async operations in flight (JS thread only)
+  bool dispose_pending_ = false;
   Napi::ThreadSafeFunction events_;
   std::mutex events_mu_;
   bool events_released_ = false;

@@ -16,8 +16,10 @@ class PromiseWorker : public Napi::AsyncWorker {
   using Work = std::function<void()>;
   using Result = std::function<Napi::Value(Napi::Env)>;
 
-  static Napi::Promise run(Napi::Env env, Work work, Result result) {
+  /** `settled_on_error` runs on the JS thread when the work failed (result() is not called then). */
+  static Napi::Promise run(Napi::Env env, Work work, Result result, std::function<void()> settled_on_error = {}) {
     auto* w = new PromiseWorker(env, std::move(work), std::move(result));
+    w->on_error_ = std::move(settled_on_error);
     Napi::Promise p = w->deferred_.Promise();
     w->Queue();
     return p;
@@ -43,6 +45,7 @@ class PromiseWorker : public Napi::AsyncWorker {
     }
   }
   void OnError(const Napi::Error& e) override {
+    if (on_error_) on_error_();
     Napi::Error err = Napi::Error::New(Env(), e.Message());
     err.Set("code", Napi::String::New(Env(), code_));
     deferred_.Reject(err.Value());
@@ -55,6 +58,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   Work work_;
   Result result_;
   std::string code_ = "VMRUN_INTERNAL";
+  std::function<void()> on_error_;
 };
 
 }  // namespace vmrun::binding

@@ -37,6 +37,8 @@ class GuestMemory {
 
   const std::vector<GuestRegion>& regions() const { return regions_; }
   uint64_t ram_size() const { return ram_size_; }
+  /** All RAM as one host range: the regions back to back ("RAM offset" space of snapshots). */
+  uint8_t* host_base() const { return mapping_; }
   /** The guest-physical address one past the last RAM byte. */
   uint64_t end_address() const;
 

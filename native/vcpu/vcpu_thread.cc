@@ -28,6 +28,7 @@ void VcpuThread::run_loop() {
   pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
   vcpu_->bind_to_current_thread();
   const int index = vcpu_->index();
+  host_.entering_guest(index);
   try {
     for (;;) {
       if (host_.stop_requested()) break;

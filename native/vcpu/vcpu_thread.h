@@ -24,6 +24,8 @@ class VcpuHost : public VmControl {
   virtual bool stop_requested() const = 0;
   /** Called once by each vCPU thread as it ends. */
   virtual void vcpu_finished(int vcpu) = 0;
+  /** Called by each vCPU thread just before it first enters the guest. */
+  virtual void entering_guest(int vcpu) = 0;
   /** Per-kind exit counters, for --stats. */
   virtual void count_exit(VcpuExit::Kind kind) = 0;
 };

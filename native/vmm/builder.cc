@@ -1,5 +1,9 @@
 #include "vmm/builder.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "arch/x86_64/mptable.h"
 #include "common/error.h"
 #include "common/file.h"
@@ -19,18 +23,44 @@ constexpr uint64_t kMaxKernelSize = 512ULL << 20;
 constexpr uint16_t kCom1Port = 0x3F8;
 constexpr uint32_t kCom1Irq = 4;
 
-void validate(const MachineConfig& c) {
-  if (c.memory_size < kMinMemorySize || c.memory_size > kMaxMemorySize)
-    throw VmrunError(ErrorCode::Usage, "--memory " + std::to_string(c.memory_size >> 20) + "M is out of range (16M to 1T)");
-  if (c.memory_size % (2ULL << 20) != 0) throw VmrunError(ErrorCode::Usage, "--memory must be a multiple of 2M");
-  if (c.cpus < 1 || c.cpus > x86::kMaxMpTableCpus)
-    throw VmrunError(ErrorCode::Usage, "--cpus " + std::to_string(c.cpus) + " is out of range (1-" + std::to_string(x86::kMaxMpTableCpus) + ")");
+void validate_shape(uint64_t memory_size, int cpus) {
+  if (memory_size < kMinMemorySize || memory_size > kMaxMemorySize)
+    throw VmrunError(ErrorCode::Usage, "--memory " + std::to_string(memory_size >> 20) + "M is out of range (16M to 1T)");
+  if (memory_size % (2ULL << 20) != 0) throw VmrunError(ErrorCode::Usage, "--memory must be a multiple of 2M");
+  if (cpus < 1 || cpus > x86::kMaxMpTableCpus)
+    throw VmrunError(ErrorCode::Usage, "--cpus " + std::to_string(cpus) + " is out of range (1-" + std::to_string(x86::kMaxMpTableCpus) + ")");
 }
 
 }  // namespace
 
+std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_device, uint64_t memory_size, int cpus,
+                                                         GuestMemory memory, MachineCallbacks callbacks) {
+  std::unique_ptr<Machine> m(new Machine());
+  m->callbacks_ = std::move(callbacks);
+  m->hypervisor_ = open_hypervisor(kvm_device);
+  int max_vcpus = m->hypervisor_->report().max_vcpus;
+  if (max_vcpus > 0 && cpus > max_vcpus)
+    throw VmrunError(ErrorCode::Usage, "--cpus " + std::to_string(cpus) + " exceeds this host's KVM limit of " + std::to_string(max_vcpus));
+  m->vm_ = m->hypervisor_->create_vm();
+  m->memory_ = std::move(memory);
+  // RAM slots before the irqchip: registering them afterwards costs 30x more here.
+  m->vm_->map_memory(m->memory_);
+  m->vm_->create_interrupt_controller();
+
+  ConsoleOutput::Sink sink = m->callbacks_.console;
+  m->console_ = std::make_unique<ConsoleOutput>(sink ? sink : [](std::vector<uint8_t>&&) {});
+  Machine* raw = m.get();
+  m->uart_ = std::make_shared<Uart16550>("uart0", std::make_shared<VmInterruptLine>(*m->vm_, kCom1Irq), m->console_.get());
+  m->port_bus_.add(kCom1Port, 8, m->uart_);
+  m->port_bus_.add(0x60, 5, std::make_shared<I8042>(raw));
+  m->port_bus_.add(0x70, 2, std::make_shared<CmosRtc>(memory_size));
+  m->port_bus_.add(0xCF8, 8, std::make_shared<PciConfigAbsent>());
+  m->port_bus_.add(kExitPortAddress, 4, std::make_shared<ExitPort>(raw));
+  return m;
+}
+
 std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, MachineCallbacks callbacks, BootInfo* info) {
-  validate(config);
+  validate_shape(config.memory_size, config.cpus);
   // Everything that can be wrong with the inputs is checked before a VM exists.
   std::vector<uint8_t> kernel = read_file(config.kernel_path, "kernel", kMaxKernelSize);
   std::string why;
@@ -38,53 +68,62 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   if (format == KernelFormat::Unknown) throw VmrunError(ErrorCode::KernelFormat, "kernel " + config.kernel_path + ": " + why);
   if (info) info->kernel_format = kernel_format_name(format);
   std::vector<uint8_t> initrd;
-  if (!config.initrd_path.empty()) {
+  bool has_initrd = !config.initrd_path.empty();
+  if (has_initrd) {
     if (format == KernelFormat::HermitElf) throw VmrunError(ErrorCode::Usage, "--initrd is for Linux kernels; " + config.kernel_path + " is a Hermit kernel");
     initrd = read_file(config.initrd_path, "initrd", config.memory_size);
   }
 
-  std::unique_ptr<Machine> m(new Machine());
-  m->callbacks_ = std::move(callbacks);
-  m->hypervisor_ = open_hypervisor(config.kvm_device);
-  int max_vcpus = m->hypervisor_->report().max_vcpus;
-  if (max_vcpus > 0 && config.cpus > max_vcpus)
-    throw VmrunError(ErrorCode::Usage, "--cpus " + std::to_string(config.cpus) + " exceeds this host's KVM limit of " + std::to_string(max_vcpus));
-  m->vm_ = m->hypervisor_->create_vm();
-  m->memory_ = GuestMemory::anonymous(config.memory_size);
-  m->vm_->map_memory(m->memory_);
-  m->vm_->create_interrupt_controller();
+  auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, GuestMemory::anonymous(config.memory_size), std::move(callbacks));
 
-  ConsoleOutput::Sink sink = m->callbacks_.console;
-  m->console_ = std::make_unique<ConsoleOutput>(sink ? sink : [](std::vector<uint8_t>&&) {});
-  Machine* raw = m.get();
-
-  // Load the kernel; the loader decides each vCPU's start state.
+  // The loader decides each vCPU's start state; Linux APs wait for the guest's INIT/SIPI.
   std::vector<std::optional<x86::StartState>> starts(static_cast<size_t>(config.cpus));
   if (format == KernelFormat::HermitElf) {
-    HermitBootPlan plan = prepare_hermit_boot(kernel, config, m->memory_, *raw, *m->console_);
+    HermitBootPlan plan = prepare_hermit_boot(kernel, config, m->memory_, *m, *m->console_);
     for (int i = 0; i < config.cpus; i++) starts[static_cast<size_t>(i)] = plan.start_state_for(i);
     m->port_io_handler_ = std::move(plan.hypercalls);
   } else {
-    LinuxBootInput in{&kernel, format, config.kernel_path, initrd.empty() && config.initrd_path.empty() ? nullptr : &initrd,
-                      config.initrd_path, config.cmdline};
-    LoadedLinux loaded = load_linux(in, m->memory_);
+    LinuxBootInput in{&kernel, format, config.kernel_path, has_initrd ? &initrd : nullptr, config.initrd_path, config.cmdline};
+    starts[0] = load_linux(in, m->memory_).start;
     x86::write_mp_table(m->memory_, config.cpus);
-    starts[0] = loaded.start;  // the others wait for the guest's INIT/SIPI
   }
-
-  // Devices.
-  m->uart_ = std::make_shared<Uart16550>("uart0", std::make_shared<VmInterruptLine>(*m->vm_, kCom1Irq), m->console_.get());
-  m->port_bus_.add(kCom1Port, 8, m->uart_);
-  m->port_bus_.add(0x60, 5, std::make_shared<I8042>(raw));
-  m->port_bus_.add(0x70, 2, std::make_shared<CmosRtc>(config.memory_size));
-  m->port_bus_.add(0xCF8, 8, std::make_shared<PciConfigAbsent>());
-  m->port_bus_.add(kExitPortAddress, 4, std::make_shared<ExitPort>(raw));
-
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus);
     if (starts[static_cast<size_t>(i)]) vcpu->set_start_state(*starts[static_cast<size_t>(i)]);
-    m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *raw));
+    m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
+  return m;
+}
+
+std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, MachineCallbacks callbacks) {
+  validate_shape(config.memory_size, config.cpus);
+  if (config.state.vcpus.size() != static_cast<size_t>(config.cpus))
+    throw VmrunError(ErrorCode::Snapshot, "the snapshot's vCPU state count does not match its configuration");
+  int fd = open(config.ram_image_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw VmrunError(ErrorCode::NotFound, errno_message("cannot open the RAM image " + config.ram_image_path, errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != config.memory_size) {
+    close(fd);
+    throw VmrunError(ErrorCode::Snapshot, "the RAM image " + config.ram_image_path + " does not match the snapshot's memory size");
+  }
+  GuestMemory memory;
+  try {
+    memory = GuestMemory::from_file(fd, 0, config.memory_size);
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+  close(fd);  // the mapping keeps the file
+
+  auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
+  for (int i = 0; i < config.cpus; i++) {
+    auto vcpu = m->vm_->create_vcpu(i, config.cpus);
+    // Compared with what a fresh vCPU on this host presents, before any state is
+    // applied and before anything runs: an incompatible snapshot starts nothing.
+    vcpu->check_state_compatible(config.state.vcpus[static_cast<size_t>(i)]);
+    m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
+  }
+  m->restore_state(config.state);
   return m;
 }
 

@@ -22,6 +22,7 @@ struct MachineConfig {
   std::vector<std::string> guest_args;
   std::vector<std::string> guest_env;
   std::vector<std::string> file_mappings;
+  bool aslr = true;  // Hermit: place a position-independent kernel at a random 2 MiB-aligned base
 };
 
 /** What the builder learned about the kernel, for the host to report. */
@@ -32,10 +33,26 @@ struct BootInfo {
 constexpr uint64_t kMinMemorySize = 16ULL << 20;
 constexpr uint64_t kMaxMemorySize = 1ULL << 40;
 
+/** What a restore needs: the saved machine's shape, its RAM image, and its state. */
+struct RestoreConfig {
+  std::string kvm_device;
+  uint64_t memory_size = 0;
+  int cpus = 1;
+  std::string ram_image_path;  // raw RAM image (see snapshot/memory_image.h), mapped copy-on-write
+  MachineState state;
+};
+
 class MachineBuilder {
  public:
   /** Boots a kernel (Linux or Hermit, detected from the file). */
   static std::unique_ptr<Machine> boot(const MachineConfig& config, MachineCallbacks callbacks, BootInfo* info);
+  /** Recreates a saved Linux-protocol machine; its vCPUs start where they were saved. */
+  static std::unique_ptr<Machine> restore(const RestoreConfig& config, MachineCallbacks callbacks);
+
+ private:
+  /** Hypervisor, VM, RAM slots, irqchip, console and the platform devices, in that order. */
+  static std::unique_ptr<Machine> create_platform(const std::string& kvm_device, uint64_t memory_size, int cpus,
+                                                  GuestMemory memory, MachineCallbacks callbacks);
 };
 
 }  // namespace vmrun

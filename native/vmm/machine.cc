@@ -2,6 +2,8 @@
 
 #include "common/error.h"
 
+#include <time.h>
+
 namespace vmrun {
 
 Machine::~Machine() {
@@ -112,8 +114,46 @@ static const char* exit_kind_name(size_t i) {
   return i < sizeof(names) / sizeof(names[0]) ? names[i] : "other";
 }
 
+void Machine::entering_guest(int vcpu) {
+  if (vcpu != 0) return;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t expected = 0;
+  first_entry_ns_.compare_exchange_strong(expected, static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec);
+}
+
+SnapshotCapture Machine::save_snapshot(int fd, uint64_t data_offset, bool stop_after, int zstd_level) {
+  using clock = std::chrono::steady_clock;
+  if (has_unsaved_host_state())
+    throw VmrunError(ErrorCode::Usage, "snapshots of Hermit guests are not supported yet (their open host files cannot be saved)");
+  if (!pause(std::chrono::seconds(5))) throw VmrunError(ErrorCode::Guest, "the vCPUs did not stop within 5 s for the snapshot");
+  SnapshotCapture out;
+  auto t0 = clock::now();
+  try {
+    out.state = capture_state();
+    // When the guest goes on running, its pages are copied out now; when it stops,
+    // they are compressed straight from guest memory.
+    RamCapture ram = capture_ram(memory_, !stop_after);
+    out.paused_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    // A guest that stops stays paused until its pages are written: stopping first
+    // would let the host release its memory while it is being read.
+    if (!stop_after) resume();
+    auto t1 = clock::now();
+    out.data_length = write_ram_chunks(ram, memory_, fd, data_offset, zstd_level);
+    out.write_ms = std::chrono::duration<double, std::milli>(clock::now() - t1).count();
+    if (stop_after) stop();
+    out.chunks = std::move(ram.chunks);
+    out.touched_pages = ram.touched_pages;
+  } catch (...) {
+    resume();
+    throw;
+  }
+  return out;
+}
+
 MachineStats Machine::stats() const {
   MachineStats s;
+  s.first_entry_ns = first_entry_ns_.load();
   for (size_t i = 0; i < exit_counts_.size(); i++) {
     uint64_t n = exit_counts_[i].load(std::memory_order_relaxed);
     if (n) s.exits[exit_kind_name(i)] = n;

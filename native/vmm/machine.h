@@ -17,6 +17,7 @@
 #include "devices/bus.h"
 #include "devices/console_output.h"
 #include "devices/legacy/uart_16550.h"
+#include "snapshot/memory_image.h"
 #include "vcpu/vcpu_thread.h"
 
 namespace vmrun {
@@ -30,6 +31,7 @@ struct MachineCallbacks {
 /** Exit counters and timings, for --stats and benchmarks. */
 struct MachineStats {
   std::map<std::string, uint64_t> exits;
+  int64_t first_entry_ns = 0;  // CLOCK_MONOTONIC when vCPU 0 first entered the guest (0: not yet)
   uint64_t console_bytes = 0;
   double run_seconds = 0;
 };
@@ -39,6 +41,16 @@ struct MachineState {
   StateBlob vm;
   std::vector<StateBlob> vcpus;
   std::vector<std::pair<std::string, StateBlob>> devices;
+};
+
+/** What a snapshot save produced: state, the RAM chunk index, and how long the guest was stopped. */
+struct SnapshotCapture {
+  MachineState state;
+  std::vector<MemoryChunk> chunks;
+  uint64_t data_length = 0;
+  uint64_t touched_pages = 0;
+  double paused_ms = 0;   // guest stopped: state capture and copying the pages out
+  double write_ms = 0;    // compressing and writing (the guest runs meanwhile unless stopping)
 };
 
 class Machine : public VcpuHost {
@@ -62,6 +74,15 @@ class Machine : public VcpuHost {
   /** Applies captured state in the restore order: vCPUs, VM, devices last. */
   void restore_state(const MachineState& state);
 
+  /**
+   * Saves a snapshot's machine state and RAM: pauses, captures state and the non-zero
+   * pages, resumes (unless `stop_after`), then compresses the pages into `fd` at
+   * `data_offset`. Blocks the caller (a worker thread).
+   */
+  SnapshotCapture save_snapshot(int fd, uint64_t data_offset, bool stop_after, int zstd_level);
+  /** True for guests whose host-side state vmrun cannot save yet (Hermit hypercall files). */
+  bool has_unsaved_host_state() const { return port_io_handler_ != nullptr; }
+
   MachineStats stats() const;
   const GuestMemory& memory() const override { return memory_; }
   int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
@@ -74,6 +95,7 @@ class Machine : public VcpuHost {
   bool stop_requested() const override { return stop_.load(std::memory_order_acquire); }
   void vcpu_finished(int vcpu) override;
   void count_exit(VcpuExit::Kind kind) override;
+  void entering_guest(int vcpu) override;
   void request_stop(const StopRequest& request) override;
 
  private:
@@ -101,6 +123,7 @@ class Machine : public VcpuHost {
   std::array<std::atomic<uint64_t>, 16> exit_counts_{};
   std::chrono::steady_clock::time_point started_at_;
   std::chrono::steady_clock::time_point stopped_at_;
+  std::atomic<int64_t> first_entry_ns_{0};
 };
 
 }  // namespace vmrun

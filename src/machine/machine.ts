@@ -1,9 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
-import { addon, type NativeMachine, type NativeStop, type NativeStats, type NativeMachineState } from '../native/addon.js';
+import {
+  addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop,
+} from '../native/addon.js';
 import { fromNativeError, VmrunError } from '../errors.js';
 import { parseSize } from '../units.js';
 import { describeExit, type MachineExit } from './exit.js';
+import { saveMachineSnapshot, openSnapshot, type SaveResult, type SnapshotInfo } from '../snapshot/snapshot.js';
+import { ensureRamImage } from '../snapshot/ram-image.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -17,20 +21,37 @@ export interface BootOptions {
   cpus?: number;
   /** The KVM device (default /dev/kvm). */
   kvmDevice?: string;
-  /** Where guest console output goes: a readable stream (default) or straight to an fd. */
+  /** Where guest console output goes: the `output` stream (default) or straight to an fd. */
   consoleFd?: number;
   /** Hermit: application arguments, environment (K=V) and file mappings (host:guest). */
   guestArgs?: string[];
   guestEnv?: string[];
   fileMappings?: string[];
+  /** The OCI image this machine runs, recorded in its snapshots. */
+  image?: string;
+}
+
+/** How to restore a snapshot. */
+export interface RestoreOptions {
+  kvmDevice?: string;
+  consoleFd?: number;
 }
 
 export const DEFAULT_MEMORY = '256M';
 
+/** What a Machine remembers about itself for snapshots. */
+interface MachineIdentity {
+  memoryBytes: number;
+  cpus: number;
+  kernel?: string;
+  cmdline?: string;
+  image?: string;
+}
+
 /**
- * A virtual machine booted by vmrun. Guest console output is `output` (unless sent
- * to an fd); `wait()` resolves when the guest ends. Controls never block the event
- * loop: vCPUs run on their own threads and all exits are handled natively.
+ * A virtual machine run by vmrun. Guest console output is `output` (unless sent to an
+ * fd); `wait()` resolves when the guest ends. Controls never block the event loop:
+ * vCPUs run on their own threads and every exit is handled natively.
  */
 export class Machine extends EventEmitter {
   /** Guest console output. Ends when the machine stops. */
@@ -39,17 +60,16 @@ export class Machine extends EventEmitter {
   private readonly native: NativeMachine;
   private readonly outputStream = new PassThrough();
   private readonly exited: Promise<MachineExit>;
-  private killedExitCode = 125;
-  private finalStats: NativeStats | undefined;
   private readonly drainWaiters: Array<() => void> = [];
   private readonly consoleToEvents: boolean;
+  private killedExitCode = 125;
+  private finalStats: NativeStats | undefined;
   private disposed = false;
 
-  private constructor(options: BootOptions) {
+  private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity) {
     super();
     this.output = this.outputStream;
-    this.consoleToEvents = options.consoleFd === undefined;
-    const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
+    this.consoleToEvents = config.consoleFd === undefined;
     let resolveExit!: (e: MachineExit) => void;
     this.exited = new Promise((r) => (resolveExit = r));
     const onEvent = (kind: string, payload: unknown): void => {
@@ -69,21 +89,7 @@ export class Machine extends EventEmitter {
       }
     };
     try {
-      this.native = new (addon().NativeMachine)(
-        {
-          kernel: options.kernel,
-          initrd: options.initrd,
-          cmdline: options.cmdline ?? '',
-          memoryBytes,
-          cpus: options.cpus ?? 1,
-          kvmDevice: options.kvmDevice,
-          consoleFd: options.consoleFd,
-          guestArgs: options.guestArgs,
-          guestEnv: options.guestEnv,
-          fileMappings: options.fileMappings,
-        },
-        onEvent,
-      );
+      this.native = new (addon().NativeMachine)(config, onEvent);
     } catch (e) {
       throw fromNativeError(e);
     }
@@ -92,9 +98,64 @@ export class Machine extends EventEmitter {
 
   /** Loads the kernel into a new VM and starts its vCPUs. */
   static boot(options: BootOptions): Machine {
-    const m = new Machine(options);
+    const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
+    const cpus = options.cpus ?? 1;
+    const m = new Machine(
+      {
+        kernel: options.kernel,
+        initrd: options.initrd,
+        cmdline: options.cmdline ?? '',
+        memoryBytes,
+        cpus,
+        kvmDevice: options.kvmDevice,
+        consoleFd: options.consoleFd,
+        guestArgs: options.guestArgs,
+        guestEnv: options.guestEnv,
+        fileMappings: options.fileMappings,
+      },
+      { memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image },
+    );
     m.native.start();
     return m;
+  }
+
+  /**
+   * Restores a snapshot into a new VM and starts it where it was saved. Everything is
+   * validated (checksums, format version, CPU compatibility) before a VM is created.
+   */
+  static async restore(path: string, options: RestoreOptions = {}): Promise<Machine> {
+    const snap = openSnapshot(path);
+    const image = await ensureRamImage(snap.opened);
+    const { machine } = snap.metadata;
+    const m = new Machine(
+      {
+        memoryBytes: machine.memoryBytes,
+        cpus: machine.cpus,
+        kvmDevice: options.kvmDevice,
+        consoleFd: options.consoleFd,
+        restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state },
+      },
+      { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image },
+    );
+    m.native.start();
+    return m;
+  }
+
+  /**
+   * Saves the running machine to `path`. The guest is stopped only while its state and
+   * touched pages are captured, then runs on while they are compressed; with
+   * `stop`, the machine ends after the save.
+   */
+  async snapshot(path: string, opts: { stop?: boolean } = {}): Promise<SaveResult> {
+    this.assertAlive();
+    try {
+      return await saveMachineSnapshot(path, {
+        identity: { ...this.identity, kernelFormat: this.kernelFormat },
+        capture: (fd, dataOffset) => this.native.saveSnapshot({ fd, dataOffset, stop: opts.stop === true }),
+      });
+    } catch (e) {
+      throw fromNativeError(e);
+    }
   }
 
   /** Resolves with how the machine ended; the machine is then released. */
@@ -104,12 +165,11 @@ export class Machine extends EventEmitter {
     return exit;
   }
 
-  /** Parks every vCPU outside the guest (for inspection or a snapshot). */
+  /** Parks every vCPU outside the guest; resolves after all console output so far was delivered. */
   async pause(timeoutMs = 5000): Promise<void> {
     this.assertAlive();
     const drained = new Promise<void>((r) => this.drainWaiters.push(r));
     if (!(await this.native.pause(timeoutMs))) throw new VmrunError('guest', `the vCPUs did not stop within ${timeoutMs} ms`);
-    // Every console byte written before the pause has been delivered once this resolves.
     if (this.consoleToEvents) await drained;
   }
 
@@ -131,7 +191,7 @@ export class Machine extends EventEmitter {
     this.native.writeConsole(typeof data === 'string' ? Buffer.from(data) : data);
   }
 
-  /** Exit counts by kind, console bytes and run time so far. */
+  /** Exit counts by kind, console bytes, run time, and when the guest first ran. */
   stats(): NativeStats {
     if (this.finalStats) return this.finalStats;
     this.assertAlive();
@@ -158,3 +218,5 @@ export class Machine extends EventEmitter {
     if (this.disposed) throw new VmrunError('usage', 'the machine has already stopped');
   }
 }
+
+export type { SaveResult, SnapshotInfo };

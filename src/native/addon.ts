@@ -24,12 +24,14 @@ export interface NativeHostReport {
 
 /** The machine description the addon boots (native MachineConfig). */
 export interface NativeMachineConfig {
-  kernel: string;
+  kernel?: string;
   initrd?: string;
   cmdline?: string;
   memoryBytes: number;
   cpus: number;
   kvmDevice?: string;
+  /** Recreate a saved machine instead of booting a kernel. */
+  restore?: { ramImage: string; kernelFormat: string; state: NativeMachineState };
   /** Guest console bytes go straight to this fd (the CLI's terminal) instead of events. */
   consoleFd?: number;
   guestArgs?: string[];
@@ -49,6 +51,8 @@ export interface NativeStop {
 
 export interface NativeStats {
   exits: Record<string, number>;
+  /** CLOCK_MONOTONIC ns when vCPU 0 first entered the guest (0n: not yet); compare with process.hrtime.bigint(). */
+  firstEntryNs: bigint;
   consoleBytes: number;
   runSeconds: number;
 }
@@ -73,11 +77,16 @@ export interface NativeMachine {
   writeConsole(data: Uint8Array): void;
   stats(): NativeStats;
   captureState(): Promise<NativeMachineState>;
+  /** Pauses, captures state and RAM (chunks written to fd at dataOffset), resumes unless `stop`. */
+  saveSnapshot(opts: { fd: number; dataOffset: number; stop: boolean; level?: number }): Promise<import('../snapshot/snapshot-file.js').NativeSnapshotCapture>;
   dispose(): void;
 }
 
 interface NativeAddon {
   hostReport(devicePath?: string): NativeHostReport;
+  crc32c(bytes: Uint8Array): number;
+  buildRamImage(snapshotPath: string, dataOffset: number, dataLength: number, index: Buffer, ramSize: number, imagePath: string): Promise<void>;
+  memoryChunkSize: number;
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
 }
 

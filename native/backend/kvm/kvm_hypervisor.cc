@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "backend/kvm/kvm_vm.h"
+#include "backend/kvm/x86_64/vcpu_state.h"
 
 namespace vmrun {
 

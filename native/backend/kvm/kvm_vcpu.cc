@@ -245,4 +245,6 @@ StateBlob KvmVcpu::save_state() { return save_vcpu_state(hypervisor_, fd_.get())
 
 void KvmVcpu::restore_state(const StateBlob& blob) { restore_vcpu_state(hypervisor_, fd_.get(), blob); }
 
+void KvmVcpu::check_state_compatible(const StateBlob& blob) { check_cpuid_compatible(current_cpuid(fd_.get()), blob); }
+
 }  // namespace vmrun::kvm

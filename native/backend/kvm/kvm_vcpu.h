@@ -32,6 +32,7 @@ class KvmVcpu : public Vcpu {
 
   StateBlob save_state() override;
   void restore_state(const StateBlob& blob) override;
+  void check_state_compatible(const StateBlob& blob) override;
 
  private:
   void set_boot_cpuid(int count);

@@ -3,6 +3,7 @@
 #include "backend/kvm/kvm_uapi.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "arch/x86_64/msr.h"
 #include "backend/kvm/kvm_hypervisor.h"
@@ -182,6 +183,68 @@ void restore_vcpu_state(KvmHypervisor& h, int fd, const StateBlob& blob) {
   checked_ioctl(fd, KVM_SET_VCPU_EVENTS, &events, "SET_VCPU_EVENTS");
   // Tell the guest's kvmclock it was paused, so it does not report soft lockups.
   if (h.check_extension(KVM_CAP_KVMCLOCK_CTRL)) ::ioctl(fd, KVM_KVMCLOCK_CTRL, 0);
+}
+
+}  // namespace vmrun::kvm
+
+namespace vmrun::kvm {
+
+namespace {
+struct FeatureWord {
+  uint32_t function, index;
+  int reg;  // 0 eax, 1 ebx, 2 ecx, 3 edx
+  uint32_t ignore;  // bits vmrun or KVM set per vCPU at run time, not host features
+  const char* name;
+};
+// The feature words a guest kernel keys its code paths on. Bits vmrun sets itself
+// (hypervisor, HTT) and OSXSAVE (mirrors the guest's CR4) are not host features.
+const FeatureWord kFeatureWords[] = {
+    {1, 0, 2, (1u << 31) | (1u << 27), "CPUID.1:ECX"},
+    {1, 0, 3, 1u << 28, "CPUID.1:EDX"},
+    {7, 0, 1, 0, "CPUID.7.0:EBX"},
+    {7, 0, 2, 1u << 22, "CPUID.7.0:ECX"},  // OSPKE mirrors CR4.PKE
+    {7, 0, 3, 0, "CPUID.7.0:EDX"},
+    {0xD, 1, 0, 0, "CPUID.0xD.1:EAX"},
+    {0x80000001, 0, 2, 0, "CPUID.0x80000001:ECX"},
+    {0x80000001, 0, 3, 0, "CPUID.0x80000001:EDX"},
+};
+uint32_t reg_of(const kvm_cpuid_entry2& e, int reg) { return reg == 0 ? e.eax : reg == 1 ? e.ebx : reg == 2 ? e.ecx : e.edx; }
+const kvm_cpuid_entry2* find(const kvm_cpuid_entry2* entries, size_t n, uint32_t function, uint32_t index) {
+  for (size_t i = 0; i < n; i++)
+    if (entries[i].function == function && (!(entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || entries[i].index == index)) return &entries[i];
+  return nullptr;
+}
+}  // namespace
+
+std::vector<kvm_cpuid_entry2> current_cpuid(int fd) {
+  auto buf = get_cpuid(fd);
+  kvm_cpuid2 head;
+  std::memcpy(&head, buf.data(), sizeof head);
+  std::vector<kvm_cpuid_entry2> out(head.nent);
+  std::memcpy(out.data(), buf.data() + sizeof head, head.nent * sizeof(kvm_cpuid_entry2));
+  return out;
+}
+
+void check_cpuid_compatible(const std::vector<kvm_cpuid_entry2>& supported, const StateBlob& blob) {
+  StateReader r(blob, "vCPU state", kVersion);
+  size_t len;
+  for (uint32_t tag : {kMpState, kRegs, kSregs, kXsave, kXcrs, kDebugRegs, kLapic, kTscKhz}) r.expect(tag, &len);
+  const uint8_t* p = r.expect(kCpuid, &len);
+  kvm_cpuid2 head;
+  if (len < sizeof head) throw VmrunError(ErrorCode::Snapshot, "vCPU state: CPUID record truncated");
+  std::memcpy(&head, p, sizeof head);
+  if (head.nent > kMaxCpuidEntries || len != sizeof(kvm_cpuid2) + head.nent * sizeof(kvm_cpuid_entry2))
+    throw VmrunError(ErrorCode::Snapshot, "vCPU state: CPUID record has a bad entry count");
+  std::vector<kvm_cpuid_entry2> saved(head.nent);
+  std::memcpy(saved.data(), p + sizeof head, head.nent * sizeof(kvm_cpuid_entry2));
+  for (const auto& w : kFeatureWords) {
+    const auto* s = find(saved.data(), saved.size(), w.function, w.index);
+    if (!s) continue;
+    const auto* h = find(supported.data(), supported.size(), w.function, w.index);
+    uint32_t missing = reg_of(*s, w.reg) & ~(h ? reg_of(*h, w.reg) : 0) & ~w.ignore;
+    if (missing)
+      throw VmrunError(ErrorCode::Snapshot, std::string("the snapshot was taken on a CPU with features this host lacks (") + w.name + " bits " + hex(missing) + "): restore it on a compatible host");
+  }
 }
 
 }  // namespace vmrun::kvm

@@ -1,0 +1,216 @@
+#include "snapshot/memory_image.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "common/error.h"
+#include "common/hex.h"
+#include "snapshot/crc32c.h"
+
+namespace vmrun {
+
+namespace {
+
+bool page_is_zero(const uint8_t* p) {
+  const auto* w = reinterpret_cast<const uint64_t*>(p);
+  uint64_t acc = 0;
+  for (size_t i = 0; i < kPageSize / 8; i += 8)
+    acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
+  return acc == 0;
+}
+
+bool bit(const MemoryChunk& c, uint64_t page) { return (c.bitmap[page / 64] >> (page % 64)) & 1; }
+
+unsigned worker_count() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 2 : std::min(n, 16u);
+}
+
+/** Runs `work(i)` for i in [0, n) on every core. */
+template <typename F>
+void parallel_for(size_t n, F work) {
+  std::atomic<size_t> next{0};
+  auto run = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) work(i);
+  };
+  std::vector<std::thread> threads;
+  unsigned k = std::min<size_t>(worker_count(), n);
+  for (unsigned t = 1; t < k; t++) threads.emplace_back(run);
+  run();
+  for (auto& t : threads) t.join();
+}
+
+[[noreturn]] void snapshot_error(const std::string& what) { throw VmrunError(ErrorCode::Snapshot, what); }
+
+}  // namespace
+
+RamCapture capture_ram(const GuestMemory& memory, bool copy) {
+  RamCapture cap;
+  cap.copied = copy;
+  const uint64_t pages = memory.ram_size() / kPageSize;
+  uint8_t* base = memory.host_base();
+  // Pages never touched are not resident: no need to even read them.
+  std::vector<unsigned char> resident(pages);
+  if (mincore(base, memory.ram_size(), resident.data()) != 0) std::fill(resident.begin(), resident.end(), 1);
+  for (uint64_t chunk_start = 0; chunk_start < pages; chunk_start += kChunkPages) {
+    MemoryChunk c{};
+    c.ram_offset = chunk_start * kPageSize;
+    uint64_t first_page = copy ? cap.pages.size() / kPageSize : 0;
+    for (uint64_t p = chunk_start; p < std::min(pages, chunk_start + kChunkPages); p++) {
+      if (!(resident[p] & 1)) continue;
+      cap.touched_pages++;
+      const uint8_t* page = base + p * kPageSize;
+      if (page_is_zero(page)) continue;
+      uint64_t i = p - chunk_start;
+      c.bitmap[i / 64] |= 1ULL << (i % 64);
+      c.page_count++;
+      if (copy) cap.pages.insert(cap.pages.end(), page, page + kPageSize);
+    }
+    if (c.page_count == 0) continue;
+    cap.chunks.push_back(c);
+    cap.chunk_page_start.push_back(first_page);
+  }
+  return cap;
+}
+
+uint64_t write_ram_chunks(RamCapture& cap, const GuestMemory& memory, int fd, uint64_t offset, int level) {
+  std::vector<std::vector<uint8_t>> frames(cap.chunks.size());
+  std::atomic<bool> failed{false};
+  parallel_for(cap.chunks.size(), [&](size_t i) {
+    MemoryChunk& c = cap.chunks[i];
+    std::vector<uint8_t> gathered;
+    const uint8_t* src;
+    if (cap.copied) {
+      src = cap.pages.data() + cap.chunk_page_start[i] * kPageSize;
+    } else {
+      gathered.reserve(c.page_count * kPageSize);
+      for (uint64_t p = 0; p < kChunkPages; p++)
+        if (bit(c, p)) {
+          const uint8_t* page = memory.host_base() + c.ram_offset + p * kPageSize;
+          gathered.insert(gathered.end(), page, page + kPageSize);
+        }
+      src = gathered.data();
+    }
+    size_t n = c.page_count * kPageSize;
+    std::vector<uint8_t>& out = frames[i];
+    out.resize(ZSTD_compressBound(n));
+    size_t z = ZSTD_compress(out.data(), out.size(), src, n, level);
+    if (ZSTD_isError(z)) {
+      failed = true;
+      return;
+    }
+    out.resize(z);
+    c.compressed_size = static_cast<uint32_t>(z);
+    c.crc = crc32c(out.data(), z);
+  });
+  if (failed) throw VmrunError(ErrorCode::Internal, "zstd failed to compress guest memory");
+  uint64_t pos = 0;
+  for (size_t i = 0; i < frames.size(); i++) {
+    cap.chunks[i].data_offset = pos;
+    const auto& f = frames[i];
+    size_t done = 0;
+    while (done < f.size()) {
+      ssize_t w = pwrite(fd, f.data() + done, f.size() - done, static_cast<off_t>(offset + pos + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) throw VmrunError(ErrorCode::Host, errno_message("cannot write the snapshot", errno));
+      done += static_cast<size_t>(w);
+    }
+    pos += f.size();
+  }
+  return pos;
+}
+
+void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uint64_t data_length,
+                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& cache_path) {
+  // Validate the whole index before touching anything.
+  uint64_t previous_end = 0;
+  for (size_t i = 0; i < chunks.size(); i++) {
+    const MemoryChunk& c = chunks[i];
+    std::string name = "memory chunk " + std::to_string(i);
+    if (c.ram_offset % kChunkBytes != 0 || c.ram_offset >= ram_size) snapshot_error(name + " has a bad RAM offset " + hex(c.ram_offset));
+    if (i > 0 && c.ram_offset < previous_end) snapshot_error(name + " overlaps the previous one");
+    previous_end = c.ram_offset + kChunkBytes;
+    uint64_t bits = 0;
+    for (uint64_t w : c.bitmap) bits += static_cast<uint64_t>(__builtin_popcountll(w));
+    if (bits != c.page_count || c.page_count == 0) snapshot_error(name + " has a page count that does not match its bitmap");
+    uint64_t last_page = 0;
+    for (uint64_t p = 0; p < kChunkPages; p++)
+      if (bit(c, p)) last_page = p;
+    if (c.ram_offset + (last_page + 1) * kPageSize > ram_size) snapshot_error(name + " holds pages beyond the end of RAM");
+    if (c.data_offset > data_length || c.compressed_size > data_length - c.data_offset) snapshot_error(name + " lies outside the memory data");
+  }
+
+  int src = open(snapshot_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) throw VmrunError(ErrorCode::NotFound, errno_message("cannot open snapshot " + snapshot_path, errno));
+  const uint8_t* data = nullptr;
+  if (data_length > 0) {
+    void* p = mmap(nullptr, data_length, PROT_READ, MAP_PRIVATE, src, static_cast<off_t>(data_offset));
+    if (p == MAP_FAILED) {
+      close(src);
+      throw VmrunError(ErrorCode::Snapshot, errno_message("cannot map the snapshot's memory data", errno));
+    }
+    data = static_cast<const uint8_t*>(p);
+  }
+  std::string tmp = cache_path + ".tmp-XXXXXX";
+  int out = mkstemp(tmp.data());
+  if (out < 0) {
+    if (data) munmap(const_cast<uint8_t*>(data), data_length);
+    close(src);
+    throw VmrunError(ErrorCode::Host, errno_message("cannot create the RAM image " + cache_path, errno));
+  }
+  auto cleanup = [&](bool keep) {
+    if (data) munmap(const_cast<uint8_t*>(data), data_length);
+    close(src);
+    close(out);
+    if (!keep) unlink(tmp.c_str());
+  };
+  uint8_t* image = nullptr;
+  if (ftruncate(out, static_cast<off_t>(ram_size)) != 0 ||
+      (image = static_cast<uint8_t*>(mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, out, 0))) == MAP_FAILED) {
+    int err = errno;
+    cleanup(false);
+    throw VmrunError(ErrorCode::Host, errno_message("cannot size the RAM image " + cache_path, err));
+  }
+  std::atomic<long> bad{-1};
+  std::string bad_reason;
+  parallel_for(chunks.size(), [&](size_t i) {
+    if (bad.load() >= 0) return;
+    const MemoryChunk& c = chunks[i];
+    const uint8_t* frame = data + c.data_offset;
+    auto fail = [&](const char* why) {
+      long expected = -1;
+      if (bad.compare_exchange_strong(expected, static_cast<long>(i))) bad_reason = why;
+    };
+    if (crc32c(frame, c.compressed_size) != c.crc) return fail("fails its checksum");
+    uint64_t expected = c.page_count * kPageSize;
+    if (ZSTD_getFrameContentSize(frame, c.compressed_size) != expected) return fail("has the wrong decompressed size");
+    std::vector<uint8_t> pages(expected);
+    size_t n = ZSTD_decompress(pages.data(), pages.size(), frame, c.compressed_size);
+    if (ZSTD_isError(n) || n != expected) return fail("does not decompress");
+    uint64_t k = 0;
+    for (uint64_t p = 0; p < kChunkPages; p++)
+      if (bit(c, p)) std::memcpy(image + c.ram_offset + p * kPageSize, pages.data() + (k++) * kPageSize, kPageSize);
+  });
+  munmap(image, ram_size);
+  if (bad.load() >= 0) {
+    cleanup(false);
+    snapshot_error("snapshot " + snapshot_path + ": memory chunk " + std::to_string(bad.load()) + " " + bad_reason + " (the file is corrupt)");
+  }
+  if (rename(tmp.c_str(), cache_path.c_str()) != 0) {
+    int err = errno;
+    cleanup(false);
+    throw VmrunError(ErrorCode::Host, errno_message("cannot store the RAM image " + cache_path, err));
+  }
+  cleanup(true);
+}
+
+}  // namespace vmrun

@@ -1,0 +1,56 @@
+// Guest RAM in a snapshot: independently decompressible zstd chunks, each covering a
+// 2 MiB stretch of RAM with a bitmap of the pages it holds; all-zero and never-touched
+// pages are omitted. Saving compresses chunks on every core; restoring expands them
+// once into a sparse raw image that VMs then map copy-on-write (Firecracker's
+// MAP_PRIVATE approach), so later restores touch no compressed data at all.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "memory/guest_memory.h"
+
+namespace vmrun {
+
+constexpr uint64_t kPageSize = 4096;
+constexpr uint64_t kChunkPages = 512;  // 2 MiB of RAM per chunk
+constexpr uint64_t kChunkBytes = kChunkPages * kPageSize;
+
+/** One chunk's entry in the MEMORY_INDEX section (little-endian, 96 bytes on disk). */
+struct MemoryChunk {
+  uint64_t ram_offset;       // offset of the chunk's first page in the RAM image
+  uint64_t data_offset;      // offset of its zstd frame in the MEMORY_DATA section
+  uint32_t compressed_size;
+  uint32_t page_count;       // pages present (= bits set in the bitmap)
+  uint32_t crc;              // CRC-32C of the compressed frame
+  uint32_t reserved;
+  uint64_t bitmap[kChunkPages / 64];
+};
+static_assert(sizeof(MemoryChunk) == 96, "MemoryChunk is part of the file format");
+
+/** The non-zero pages of guest RAM, copied out while the guest is paused. */
+struct RamCapture {
+  std::vector<MemoryChunk> chunks;       // bitmaps and ram_offset filled, sizes not yet
+  std::vector<uint8_t> pages;            // the pages of every chunk, back to back (when copied)
+  std::vector<uint64_t> chunk_page_start;  // index into `pages` (in pages) per chunk
+  uint64_t touched_pages = 0;            // resident pages examined
+  bool copied = false;
+};
+
+/**
+ * Finds the pages worth saving (resident per mincore, and not all zero). With `copy`,
+ * copies them so the guest may run on while they are compressed.
+ */
+RamCapture capture_ram(const GuestMemory& memory, bool copy);
+
+/** Compresses the captured chunks on every core and writes them to `fd` at `offset`. Returns bytes written. */
+uint64_t write_ram_chunks(RamCapture& capture, const GuestMemory& memory, int fd, uint64_t offset, int zstd_level);
+
+/**
+ * Expands chunks from a snapshot file into a sparse raw RAM image at `cache_path`
+ * (written to a temp file and renamed), verifying each chunk's CRC and size first.
+ */
+void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uint64_t data_length,
+                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& cache_path);
+
+}  // namespace vmrun

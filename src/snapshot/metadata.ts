@@ -1,0 +1,19 @@
+/** The JSON metadata section of a snapshot: what `vmrun snapshot inspect` prints. */
+export interface SnapshotMetadata {
+  format: 'vmrun-snapshot';
+  formatVersion: string;
+  vmrunVersion: string;
+  created: string;
+  /** The machine as it must be recreated. */
+  machine: {
+    memoryBytes: number;
+    cpus: number;
+    kernelFormat: string;
+    kernel?: string;
+    cmdline?: string;
+    image?: string;
+  };
+  host: { cpuModel: string; cpuVendor: string; virtualization: string };
+  ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };
+  timings: { pausedMs: number; writeMs: number };
+}
