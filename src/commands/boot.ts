@@ -15,6 +15,7 @@ export default class Boot extends VmrunCommand {
     '<%= config.bin %> boot bzImage --initrd initramfs.cpio --cmdline "console=ttyS0 reboot=k"',
     '<%= config.bin %> boot vmlinux --memory 512M --cpus 2',
     '<%= config.bin %> boot hello.elf --timeout 10',
+    '<%= config.bin %> boot hermit-app --file-mapping ./data:/data -e LANG=C -- --app-flag value',
     { command: '<%= config.bin %> boot -d --name counter counter.elf --cmdline "limit=1000"', description: 'run in the background; see vmrun ps, logs, attach, stop' },
   ];
   static override strict = false;
@@ -29,6 +30,8 @@ export default class Boot extends VmrunCommand {
     timeout: Flags.integer({ description: 'stop the guest after this many seconds (exit 125)' }),
     stats: Flags.boolean({ description: 'print exit counts and run time on stderr at the end' }),
     interactive: Flags.boolean({ char: 'i', description: 'forward standard input to the guest console' }),
+    env: Flags.string({ char: 'e', description: 'Hermit: environment variable KEY=VALUE for the application, or "host" for the host\'s environment (repeatable)', multiple: true }),
+    'file-mapping': Flags.string({ description: 'Hermit: make host file or directory HOST visible to the guest at GUEST, as HOST:GUEST (repeatable)', multiple: true }),
     detach: Flags.boolean({ char: 'd', description: 'run the VM in the background and print its ID' }),
     name: Flags.string({ description: 'name of a background VM (with -d), usable wherever an ID is' }),
     'kvm-device': Flags.string({ description: 'KVM device', default: '/dev/kvm', hidden: true }),
@@ -39,7 +42,9 @@ export default class Boot extends VmrunCommand {
     const extra = (argv as string[]).slice(1);
     const memory = parseSize(flags.memory, '--memory');
     const cmdline = [flags.cmdline, ...extra].filter((s) => s.length > 0).join(' ');
-    const options = { kernel: args.kernel, initrd: flags.initrd, cmdline, memory, cpus: flags.cpus, kvmDevice: flags['kvm-device'], guestArgs: extra };
+    // Hermit file mappings: host paths made absolute, so a background VM reads the same ones.
+    const fileMappings = flags['file-mapping']?.map((m) => (m.indexOf(':') > 0 ? `${resolve(m.slice(0, m.indexOf(':')))}${m.slice(m.indexOf(':'))}` : m));
+    const options = { kernel: args.kernel, initrd: flags.initrd, cmdline, memory, cpus: flags.cpus, kvmDevice: flags['kvm-device'], guestArgs: extra, guestEnv: flags.env, fileMappings };
     if (flags.detach) {
       if (flags.interactive || flags.stats) throw new VmrunError('usage', `--detach cannot be combined with ${flags.interactive ? '--interactive (use vmrun attach)' : '--stats'}`);
       // Absolute paths: ps shows them, and they mean the same whatever directory reads them.

@@ -1,0 +1,74 @@
+// The host files a Hermit guest may touch, as uhyve's --file-mapping defines them:
+// only mapped paths are visible; files the guest creates elsewhere live in a private
+// temporary directory removed when the guest ends; `..`, symlinks and absolute paths
+// cannot leave a mapped directory (openat2 with RESOLVE_BENEATH). Guest file
+// descriptors are this table's own numbers, never the host's, so a guest cannot read
+// or close a descriptor of the VMM. Every result is a count, a descriptor or -errno.
+#pragma once
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace vmrun::uhyve {
+
+/** One --file-mapping: a host file or directory and where the guest sees it. */
+struct FileMapping {
+  std::string host;   // absolute, symlinks resolved
+  std::string guest;  // absolute, normalised ("/data")
+  bool is_directory = false;
+};
+
+/** Parses and checks "HOST:GUEST" strings; throws VmrunError naming the bad one. */
+std::vector<FileMapping> parse_file_mappings(const std::vector<std::string>& specs);
+
+/** Splits a guest path into normalised components: "." dropped, ".." popped (never above "/"). */
+std::vector<std::string> normalise_guest_path(const std::string& path);
+
+class GuestFiles {
+ public:
+  explicit GuestFiles(std::vector<FileMapping> mappings);
+  ~GuestFiles();
+  GuestFiles(const GuestFiles&) = delete;
+  GuestFiles& operator=(const GuestFiles&) = delete;
+
+  /** Opens a guest path with uhyve's masked flags; returns a guest fd or -errno. */
+  int32_t open(const std::string& guest_path, int32_t flags, int32_t mode);
+  int32_t close(int32_t fd);
+  int64_t read(int32_t fd, const std::vector<iovec>& into);
+  int64_t write(int32_t fd, const std::vector<iovec>& from);
+  int64_t lseek(int32_t fd, int64_t offset, int32_t whence);
+  int32_t unlink(const std::string& guest_path);
+
+  /** Guest directories the kernel should send file hypercalls for (FDT /uhyve,mounts). */
+  std::vector<std::string> mount_points() const;
+  /** The private directory for created files ("" until the guest created one); for tests and logs. */
+  std::string temp_dir() const;
+
+ private:
+  struct Resolved {
+    int dir_fd = -1;           // resolve `relative` beneath this directory
+    std::string relative;      // "" for a mapped file itself
+    std::string host_file;     // for a mapped file: its host path
+    bool found = false;
+  };
+  Resolved resolve(const std::vector<std::string>& components) const;
+  int32_t install(int host_fd);
+  int host_fd(int32_t guest_fd) const;
+  int32_t create_temporary(const std::string& guest_key, int32_t flags, int32_t mode);
+
+  std::vector<FileMapping> mappings_;
+  std::vector<int> mapping_dir_fds_;  // O_PATH fd per directory mapping (-1 for files)
+  mutable std::mutex mu_;
+  std::map<int32_t, int> fds_;  // guest fd -> host fd
+  int32_t next_fd_ = 3;         // 0, 1, 2 are the console
+  std::string temp_dir_;
+  int temp_dir_fd_ = -1;
+  std::map<std::string, std::string> temp_files_;  // normalised guest path -> name in temp_dir_
+  uint64_t temp_counter_ = 0;
+};
+
+}  // namespace vmrun::uhyve
