@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import { Flags } from '@oclif/core';
 import { VmrunCommand } from '../cli/base-command.js';
 import { VmRegistry, type VmEntry } from '../vmhost/registry.js';
+import { isLive } from '../vmhost/control.js';
 
 /** `vmrun ps`: list the VMs running in the background (with --all, also those that ended). */
 export default class Ps extends VmrunCommand {
@@ -40,10 +41,6 @@ export default class Ps extends VmrunCommand {
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
     for (const r of rows) this.log(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('   '));
   }
-}
-
-function isLive(e: VmEntry): boolean {
-  return e.status === 'starting' || e.status === 'running' || e.status === 'paused';
 }
 
 function whatItRuns(e: VmEntry): string {

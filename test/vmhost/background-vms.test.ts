@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GUESTS, REPO } from '../helpers/cli.js';
 import { VmRegistry } from '../../src/vmhost/registry.js';
@@ -120,6 +120,24 @@ describe('background VMs: boot -d, ps, logs, attach, stop', () => {
     expect((await env.run(['stop', id])).status).toBe(0);
   });
 
+  it('clients that vanish (killed attach, dropped connections) leave no descriptors behind in the host process', async () => {
+    const id = await bootDetached(COUNTER);
+    const { pid } = (await psJson()).find((v) => v.id === id)!;
+    const hostFds = (): number => readdirSync(`/proc/${pid}/fd`).length;
+    await requestVm(id, { op: 'status' }, { env: env.env });
+    await sleep(300); // the host closes its side of that connection a moment later
+    const baseline = hostFds();
+    for (let i = 0; i < 3; i++) {
+      const attach = env.start(['attach', id]);
+      await attach.waitFor(/count \d+\n/);
+      attach.child.kill('SIGKILL');
+      await attach.waitExit();
+    }
+    await eventually(async () => (hostFds() <= baseline ? true : undefined), `host fds back to ${baseline} (now ${hostFds()})`);
+    expect((await psJson()).find((v) => v.id === id)?.status).toBe('running');
+    expect((await env.run(['stop', id])).status).toBe(0);
+  });
+
   it('a guest that ends by itself is shown as Exited (0) with its whole log; rm removes it and frees its name', async () => {
     const id = await bootDetached(['--name', 'hello', ...HELLO]);
     const vm = await eventually(async () => (await psJson()).find((v) => v.id === id && v.status === 'exited'), 'hello exits');
@@ -173,6 +191,16 @@ describe('background VMs: boot -d, ps, logs, attach, stop', () => {
     expect(both).toMatchObject({ status: 125, stdout: `${id}\n`, stderr: 'vmrun: no such VM: nope\n' });
     // The empty prefix matches nothing rather than everything.
     expect((await env.run(['logs', ''])).status).toBe(125);
+
+    // Two records whose ids share a prefix (written by hand: random ids rarely collide).
+    const created = new Date().toISOString();
+    for (const twin of ['abcabcabc001', 'abcabcabc002']) {
+      mkdirSync(join(env.runtimeDir, 'vms', twin));
+      writeFileSync(join(env.runtimeDir, 'vms', twin, 'vm.json'), JSON.stringify({ id: twin, origin: 'boot', created, state: 'exited', exitCode: 0 }));
+    }
+    const ambiguous = await env.run(['logs', 'abcabc']);
+    expect(ambiguous).toMatchObject({ status: 125, stderr: 'vmrun: VM id prefix "abcabc" is ambiguous: it matches abcabcabc001, abcabcabc002\n' });
+    expect(await env.run(['rm', 'abcabcabc001', 'abcabcabc002'])).toMatchObject({ status: 0, stdout: 'abcabcabc001\nabcabcabc002\n' });
   });
 
   it('boot -d with a bad kernel or flag fails in the foreground with the usual error and leaves nothing behind', async () => {
