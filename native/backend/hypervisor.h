@@ -30,6 +30,8 @@ struct HostReport {
 /** Opaque, versioned per-component state blob for snapshots (see snapshot/). */
 using StateBlob = std::vector<uint8_t>;
 
+enum class VcpuSetup { ForBoot, ForRestore };
+
 /** One virtual CPU. run() is called only from the vCPU's own thread. */
 class Vcpu {
  public:
@@ -67,8 +69,11 @@ class Vm {
   virtual void map_memory(const GuestMemory& memory) = 0;
   /** Creates the in-kernel interrupt controllers and timer (PIC, IOAPIC, PIT / GIC). */
   virtual void create_interrupt_controller() = 0;
-  /** Creates vCPU `index` of `count`, with CPUID and platform set-up for booting. */
-  virtual std::unique_ptr<Vcpu> create_vcpu(int index, int count) = 0;
+  /**
+   * Creates vCPU `index` of `count` with its CPUID; ForBoot also sets the boot-time
+   * MSRs, FPU and LAPIC lines, which a restore overwrites anyway.
+   */
+  virtual std::unique_ptr<Vcpu> create_vcpu(int index, int count, VcpuSetup setup) = 0;
   /** Raises or lowers an interrupt line (level-triggered ISA IRQ / GSI). */
   virtual void set_irq_line(uint32_t gsi, bool level) = 0;
 
@@ -82,6 +87,8 @@ class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
   virtual HostReport report() = 0;
+  /** The most vCPUs one VM may have (0 if unknown). */
+  virtual int max_vcpus() = 0;
   virtual std::unique_ptr<Vm> create_vm() = 0;
 };
 

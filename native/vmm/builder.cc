@@ -38,7 +38,7 @@ std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_
   std::unique_ptr<Machine> m(new Machine());
   m->callbacks_ = std::move(callbacks);
   m->hypervisor_ = open_hypervisor(kvm_device);
-  int max_vcpus = m->hypervisor_->report().max_vcpus;
+  int max_vcpus = m->hypervisor_->max_vcpus();
   if (max_vcpus > 0 && cpus > max_vcpus)
     throw VmrunError(ErrorCode::Usage, "--cpus " + std::to_string(cpus) + " exceeds this host's KVM limit of " + std::to_string(max_vcpus));
   m->vm_ = m->hypervisor_->create_vm();
@@ -88,7 +88,7 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     x86::write_mp_table(m->memory_, config.cpus);
   }
   for (int i = 0; i < config.cpus; i++) {
-    auto vcpu = m->vm_->create_vcpu(i, config.cpus);
+    auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForBoot);
     if (starts[static_cast<size_t>(i)]) vcpu->set_start_state(*starts[static_cast<size_t>(i)]);
     m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
@@ -117,7 +117,7 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
 
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
   for (int i = 0; i < config.cpus; i++) {
-    auto vcpu = m->vm_->create_vcpu(i, config.cpus);
+    auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForRestore);
     // Compared with what a fresh vCPU on this host presents, before any state is
     // applied and before anything runs: an incompatible snapshot starts nothing.
     vcpu->check_state_compatible(config.state.vcpus[static_cast<size_t>(i)]);

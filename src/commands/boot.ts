@@ -71,7 +71,8 @@ export default class Boot extends VmrunCommand {
       if (timer) clearTimeout(timer);
       detach();
     });
-    if (stats) process.stderr.write(`vmrun: ${JSON.stringify(stats())}\n`);
+    // BigInt fields (firstEntryNs) have no JSON form of their own: print them as numbers.
+    if (stats) process.stderr.write(`vmrun: ${JSON.stringify(stats(), (_key, value: unknown) => (typeof value === 'bigint' ? Number(value) : value))}\n`);
     if (timedOut) throw new VmrunError('guest', `the guest did not finish within ${flags.timeout} s (--timeout)`);
     if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
     this.exit(exit.exitCode);

@@ -34,5 +34,11 @@ process.on('uncaughtException', (e) => {
   process.exit(125);
 });
 
-const status = await runHost({ registry: VmRegistry.at(root), id, startMachine, reportStart });
+const status = await runHost({
+  registry: VmRegistry.at(root),
+  id,
+  startMachine,
+  snapshot: (machine, path, opts) => machine.snapshot(path, opts),
+  reportStart,
+});
 process.exit(status);

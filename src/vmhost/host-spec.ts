@@ -1,4 +1,4 @@
-import { Machine, type BootOptions } from '../machine/machine.js';
+import { Machine, type BootOptions, type RestoreOptions } from '../machine/machine.js';
 import { VmrunError } from '../errors.js';
 
 /**
@@ -10,7 +10,7 @@ export type MachineSpec =
   /** Direct kernel boot (vmrun boot -d; vmrun run -d boots its assembled initramfs this way too). */
   | { kind: 'boot'; options: Omit<BootOptions, 'consoleFd'> }
   /** Restore a snapshot file (vmrun snapshot restore -d). */
-  | { kind: 'restore'; snapshot: string };
+  | { kind: 'restore'; snapshot: string; options?: Omit<RestoreOptions, 'consoleFd'> };
 
 /** Everything the host process is told at start: the machine and the policy around it. */
 export interface HostSpec {
@@ -29,7 +29,7 @@ export const startMachine: MachineStarter = async (spec) => {
       // No consoleFd: the host needs the output as a stream for the log and attached clients.
       return Machine.boot({ ...spec.options, consoleFd: undefined });
     case 'restore':
-      throw new VmrunError('usage', `cannot restore ${spec.snapshot} in the background: this vmrun has no snapshot restore yet`);
+      return Machine.restore(spec.snapshot, { ...spec.options, consoleFd: undefined });
   }
 };
 

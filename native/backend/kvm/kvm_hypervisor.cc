@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <mutex>
 #include <fstream>
 #include <sstream>
 
@@ -66,8 +67,13 @@ int KvmHypervisor::check_extension(long cap) const {
 }
 
 const std::vector<kvm_cpuid_entry2>& KvmHypervisor::supported_cpuid() {
+  // The host's answer does not change while the process lives: ask once per process
+  // (a restore creates a new handle each time and is latency-critical).
+  static std::mutex mu;
+  static std::vector<kvm_cpuid_entry2> cpuid_;
+  std::lock_guard<std::mutex> lock(mu);
   if (!cpuid_.empty()) return cpuid_;
-  for (uint32_t n = 64; n <= 4096; n *= 2) {
+  for (uint32_t n = 256; n <= 4096; n *= 2) {
     std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
     auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
     c->nent = n;

@@ -16,6 +16,7 @@ class KvmHypervisor : public Hypervisor {
  public:
   explicit KvmHypervisor(const std::string& device_path);
   HostReport report() override;
+  int max_vcpus() override { return check_extension(KVM_CAP_MAX_VCPUS); }
   std::unique_ptr<Vm> create_vm() override;
 
   int fd() const { return fd_.get(); }
@@ -30,7 +31,6 @@ class KvmHypervisor : public Hypervisor {
   std::string path_;
   Fd fd_;
   size_t vcpu_mmap_size_ = 0;
-  std::vector<kvm_cpuid_entry2> cpuid_;
   std::vector<uint32_t> msrs_;
 };
 

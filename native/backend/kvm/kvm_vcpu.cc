@@ -31,7 +31,8 @@ static void install_kick_handler() {
   });
 }
 
-KvmVcpu::KvmVcpu(KvmHypervisor& hypervisor, KvmVm& vm, int index, int count) : hypervisor_(hypervisor), index_(index) {
+KvmVcpu::KvmVcpu(KvmHypervisor& hypervisor, KvmVm& vm, int index, int count, VcpuSetup setup)
+    : hypervisor_(hypervisor), index_(index) {
   install_kick_handler();
   fd_ = Fd(checked_ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(index), "CREATE_VCPU"));
   run_size_ = hypervisor.vcpu_mmap_size();
@@ -39,6 +40,7 @@ KvmVcpu::KvmVcpu(KvmHypervisor& hypervisor, KvmVm& vm, int index, int count) : h
   if (p == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message("cannot map the vCPU run area", errno));
   run_ = static_cast<kvm_run*>(p);
   set_boot_cpuid(count);
+  if (setup == VcpuSetup::ForRestore) return;
   set_boot_msrs();
   set_boot_fpu();
   set_boot_lapic();

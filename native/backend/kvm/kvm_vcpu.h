@@ -16,7 +16,7 @@ class KvmVm;
 
 class KvmVcpu : public Vcpu {
  public:
-  KvmVcpu(KvmHypervisor& hypervisor, KvmVm& vm, int index, int count);
+  KvmVcpu(KvmHypervisor& hypervisor, KvmVm& vm, int index, int count, VcpuSetup setup);
   ~KvmVcpu() override;
 
   int index() const override { return index_; }

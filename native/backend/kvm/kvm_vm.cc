@@ -34,8 +34,8 @@ void KvmVm::create_interrupt_controller() {
   checked_ioctl(fd_.get(), KVM_CREATE_PIT2, &pit, "CREATE_PIT2");
 }
 
-std::unique_ptr<Vcpu> KvmVm::create_vcpu(int index, int count) {
-  return std::make_unique<KvmVcpu>(hypervisor_, *this, index, count);
+std::unique_ptr<Vcpu> KvmVm::create_vcpu(int index, int count, VcpuSetup setup) {
+  return std::make_unique<KvmVcpu>(hypervisor_, *this, index, count, setup);
 }
 
 void KvmVm::set_irq_line(uint32_t gsi, bool level) {

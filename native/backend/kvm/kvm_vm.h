@@ -13,7 +13,7 @@ class KvmVm : public Vm {
   explicit KvmVm(KvmHypervisor& hypervisor);
   void map_memory(const GuestMemory& memory) override;
   void create_interrupt_controller() override;
-  std::unique_ptr<Vcpu> create_vcpu(int index, int count) override;
+  std::unique_ptr<Vcpu> create_vcpu(int index, int count, VcpuSetup setup) override;
   void set_irq_line(uint32_t gsi, bool level) override;
   StateBlob save_state() override;
   void restore_state(const StateBlob& blob) override;
