@@ -7,3 +7,5 @@ export { type MachineExit } from './machine/exit.js';
 export { inspectHost, type HostReport } from './host/doctor.js';
 export { VmrunError, isVmrunError, VMRUN_FAILURE_EXIT_CODE, type VmrunErrorKind } from './errors.js';
 export { parseSize, formatBytes } from './units.js';
+export { type RestoreOptions } from './machine/machine.js';
+export * from './snapshot/index.js';

@@ -1,0 +1,33 @@
+import { Args, Flags } from '@oclif/core';
+import { VmrunCommand } from '../../cli/base-command.js';
+import { inspectSnapshot } from '../../snapshot/store.js';
+import { formatBytes } from '../../units.js';
+import { sectionLabel } from '../../snapshot/format.js';
+
+export default class SnapshotInspect extends VmrunCommand {
+  static override summary = 'Validate a snapshot and show what it holds';
+  static override examples = ['<%= config.bin %> snapshot inspect web-warm', '<%= config.bin %> snapshot inspect ./counter.vmsnap --json'];
+  static override args = { snapshot: Args.string({ description: 'snapshot name in the store, or a path', required: true }) };
+  static override flags = { json: Flags.boolean({ description: 'print the metadata and sections as JSON' }) };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(SnapshotInspect);
+    const { path, metadata: m, opened } = inspectSnapshot(args.snapshot);
+    const sections = opened.sections.map((s) => ({ section: sectionLabel(s), offset: s.offset, bytes: s.length }));
+    if (flags.json) {
+      this.log(JSON.stringify({ path, ...m, sections }, null, 2));
+      return;
+    }
+    this.log(`Snapshot:     ${path}`);
+    this.log(`Created:      ${m.created} by vmrun ${m.vmrunVersion} (format ${m.formatVersion})`);
+    this.log(`Machine:      ${m.machine.cpus} vCPU, ${formatBytes(m.machine.memoryBytes)} RAM, ${m.machine.kernelFormat}`);
+    if (m.machine.image) this.log(`Image:        ${m.machine.image}`);
+    if (m.machine.kernel) this.log(`Kernel:       ${m.machine.kernel}`);
+    if (m.machine.cmdline) this.log(`Cmdline:      ${m.machine.cmdline}`);
+    this.log(`Host CPU:     ${m.host.cpuModel}`);
+    this.log(`RAM:          ${formatBytes(m.ram.touchedBytes)} touched, ${formatBytes(m.ram.savedBytes)} non-zero, ${formatBytes(m.ram.compressedBytes)} compressed in ${m.ram.chunks} chunks`);
+    this.log(`Save:         guest paused ${m.timings.pausedMs} ms, compressed and written in ${m.timings.writeMs} ms`);
+    this.log('Sections:');
+    for (const s of sections) this.log(`  ${s.section.padEnd(24)} ${formatBytes(s.bytes).padStart(10)}`);
+  }
+}
