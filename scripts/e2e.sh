@@ -14,6 +14,8 @@ if [ ! -x "$vitest" ]; then
   exit 125
 fi
 
+# shellcheck source=../test/e2e/setup/prepare-on-host.sh
+. test/e2e/setup/prepare-on-host.sh
 if node test/harness/native-guests.js; then
   exec "$vitest" run -c vitest.e2e.config.ts "$@"
 fi

@@ -9,7 +9,7 @@ import { findCommand } from './host-tools.js';
 
 /**
  * What L1 is booted with.
- * @typedef {{ qemu: string, kernel: string, initramfs: string, memoryMiB: number, cpus: number, verbose: boolean, jobDir: string, consoleLog: string }} L1Launch
+ * @typedef {{ kernel: string, initramfs: string, memoryMiB: number, cpus: number, verbose: boolean, jobDir: string, consoleLog: string }} L1Launch
  */
 
 /**

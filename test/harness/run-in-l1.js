@@ -87,7 +87,6 @@ export async function runInL1(options) {
     });
     followers.push(new FileFollower(job.console, (chunk) => l1Console.push(chunk)));
     l1 = startQemu(qemu, qemuArguments({
-      qemu,
       kernel: image.kernel,
       initramfs: image.initramfs,
       memoryMiB: options.memoryMiB,
