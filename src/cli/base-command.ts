@@ -1,5 +1,6 @@
 import { Command, Errors } from '@oclif/core';
-import { VMRUN_FAILURE_EXIT_CODE, VmrunError, isVmrunError } from '../errors.js';
+import { VMRUN_FAILURE_EXIT_CODE, VmrunError } from '../errors.js';
+import { describeFailure } from './failure.js';
 
 /**
  * Base of every vmrun command: turns any failure into one line on stderr and exit
@@ -16,20 +17,6 @@ export abstract class VmrunCommand extends Command {
     process.exitCode = VMRUN_FAILURE_EXIT_CODE;
     return this.exit(VMRUN_FAILURE_EXIT_CODE);
   }
-}
-
-/** One line for the user: our own errors as they are, flag-parsing errors as usage. */
-function describeFailure(err: Error): string {
-  if (isVmrunError(err)) return err.message;
-  // oclif's parser errors (unknown flag, missing arg) are usage errors.
-  if (err.name?.includes('Error') && /flag|argument|Expected/i.test(err.message)) {
-    return firstLine(err.message);
-  }
-  return `internal error: ${firstLine(err.message)} (set VMRUN_DEBUG=1 for the stack)`;
-}
-
-function firstLine(s: string): string {
-  return s.split('\n').find((l) => l.trim().length > 0)?.trim() ?? s;
 }
 
 export { VmrunError };

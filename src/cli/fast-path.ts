@@ -1,0 +1,26 @@
+/**
+ * Start-up fast path: the commands whose latency is the product (restoring a snapshot)
+ * run without loading oclif, which alone costs several times Node's own start-up.
+ * Everything else, and any use of --help, goes through oclif.
+ */
+import { VMRUN_FAILURE_EXIT_CODE } from '../errors.js';
+import { describeFailure } from './failure.js';
+import { parseFast } from './flag-spec.js';
+
+/** Returns an exit status if it handled the command, undefined to fall back to oclif. */
+export async function tryFastPath(argv: string[]): Promise<number | undefined> {
+  if (argv[0] !== 'snapshot' || argv[1] !== 'restore') return undefined;
+  if (argv.some((a) => a === '--help' || a === '-h')) return undefined;
+  try {
+    const { RESTORE_FLAGS, restoreAction } = await import('./restore-action.js');
+    const { positionals, flags } = parseFast(RESTORE_FLAGS, argv.slice(2));
+    if (positionals.length !== 1) return undefined; // let oclif explain the usage
+    return await restoreAction(
+      { snapshot: positionals[0]!, detach: flags.detach === true, name: flags.name as string | undefined, interactive: flags.interactive === true, kvmDevice: flags['kvm-device'] as string },
+      (l) => process.stdout.write(`${l}\n`),
+    );
+  } catch (e) {
+    process.stderr.write(`vmrun: ${describeFailure(e as Error)}\n`);
+    return VMRUN_FAILURE_EXIT_CODE;
+  }
+}

@@ -1,0 +1,42 @@
+/** `vmrun snapshot restore`: shared by the oclif command and the start-up fast path. */
+import { Machine } from '../machine/machine.js';
+import { attachConsole } from './console.js';
+import { resolveSnapshot } from '../snapshot/store.js';
+import { VmrunError } from '../errors.js';
+import type { FlagSpec } from './flag-spec.js';
+
+export const RESTORE_FLAGS: FlagSpec = {
+  detach: { type: 'boolean', char: 'd', description: 'run in the background' },
+  name: { type: 'string', description: 'name of the background VM (with -d)' },
+  interactive: { type: 'boolean', char: 'i', description: 'forward standard input to the guest console' },
+  'kvm-device': { type: 'string', description: 'KVM device', default: '/dev/kvm', hidden: true },
+};
+
+export interface RestoreArgs {
+  snapshot: string;
+  detach?: boolean;
+  name?: string;
+  interactive?: boolean;
+  kvmDevice?: string;
+}
+
+/** Restores and runs a snapshot; returns the exit status for the process (or prints the background VM's id). */
+export async function restoreAction(a: RestoreArgs, log: (line: string) => void): Promise<number> {
+  const path = resolveSnapshot(a.snapshot);
+  if (a.detach) {
+    // Loaded only here: the foreground path stays small for start-up time.
+    const { startDetached } = await import('../vmhost/index.js');
+    const vm = await startDetached(
+      { machine: { kind: 'restore', snapshot: path, options: { kvmDevice: a.kvmDevice } } },
+      { name: a.name, origin: 'restore', snapshot: path },
+    );
+    log(vm.id);
+    return 0;
+  }
+  if (a.name) throw new VmrunError('usage', '--name needs -d');
+  const machine = await Machine.restore(path, { consoleFd: 1, kvmDevice: a.kvmDevice });
+  const detach = attachConsole(machine, { interactive: a.interactive === true });
+  const exit = await machine.wait().finally(detach);
+  if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
+  return exit.exitCode;
+}
