@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeGuests } from '../harness/native-guests.js';
 import { vmrun } from '../helpers/cli.js';
 import { buildHermitKernels, expectedUhyveTestTail, hermitKernel, makeMappedTree } from './hermit-fixtures.js';
 
@@ -98,5 +99,21 @@ describe('vmrun boot: Hermit kernels (uhyve interface)', () => {
     expect(existsSync('/data/output.txt')).toBe(false);
     expect(existsSync(join(tree.data, 'output.txt'))).toBe(false);
     expect(readdirSync(tree.tmp)).toEqual([]);
+  });
+
+  it('an instruction the host KVM cannot run ends with 125 and says why in words', async () => {
+    const verdict = nativeGuests();
+    const r = await vmrun(['boot', hermitKernel('sse'), '--memory', '32M'], { timeoutMs: 60_000 });
+    if (verdict.nativeGuests) {
+      // Here SSE runs: the kernel completes (test/e2e/hermit.test.ts covers it too).
+      expect(r.status).toBe(0);
+      return;
+    }
+    console.log(`sse.elf on this host's KVM: ${verdict.reason}`);
+    expect(r.status).toBe(125);
+    expect(r.stdout).toBe('hermit: sse\n');
+    expect(r.stderr).toMatch(/^vmrun: guest stopped: KVM could not emulate the instruction at RIP 0x[0-9a-f]+ \(bytes [0-9a-f ]+\)/);
+    expect(r.stderr).toContain('real guests need a host with hardware virtualization (vmx/svm), such as the nested harness');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
