@@ -67,7 +67,9 @@ if [ ! -f "$src/Makefile" ]; then
   mv "$src.tmp" "$src"
 fi
 
-build="$kernel_cache/build-$key"
+# One object tree per source, reused across configs: Kbuild tracks which objects
+# depend on which options, so a changed fragment rebuilds only what it affects.
+build="$kernel_cache/build-src-${source_sha:0:16}"
 log="$kernel_cache/build-$key.log"
 mkdir -p "$build"
 : >"$log"

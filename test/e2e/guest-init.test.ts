@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpioEntry } from '../../src/initramfs/cpio-newc.js';
 import { buildImageInitramfs, GUEST_INIT_CMDLINE } from '../../src/initramfs/image-initramfs.js';
 import { encodeRunConfig, type GuestRunConfig } from '../../src/initramfs/run-config.js';
+import { Machine } from '../../src/machine/machine.js';
 import { resolveRunSpec } from '../../src/run/run-spec.js';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -30,6 +31,10 @@ function missingPrerequisite(): string | undefined {
 }
 const skipReason = missingPrerequisite();
 if (skipReason) console.warn(`guest-init e2e skipped: ${skipReason}`);
+const ADDON = join(repo, 'build/native/Release/vmrun_native.node');
+// This project's host KVM (PVM) cannot run Linux guests; vmrun's VMM runs them in L1.
+const vmmSkipReason = skipReason ?? (!useKvm ? 'vmrun\'s own VMM needs a KVM that runs Linux guests: run inside test/harness/nested-kvm' : !existsSync(ADDON) ? `the native addon is not built (${ADDON}): npm run build:native` : undefined);
+if (vmmSkipReason) console.warn(`guest-init through vmrun's VMM skipped: ${vmmSkipReason}`);
 
 let work: string;
 let kernel: string;
@@ -50,7 +55,7 @@ function buildInit(): string {
   return join(repo, 'guest/init/out/vmrun-init');
 }
 
-const APPLETS = ['sh', 'echo', 'cat', 'id', 'pwd', 'hostname', 'stat', 'ls', 'env', 'kill', 'stty', 'test', 'sleep', 'mount', 'chmod', 'true'];
+const APPLETS = ['sh', 'echo', 'cat', 'id', 'pwd', 'hostname', 'stat', 'ls', 'env', 'kill', 'stty', 'test', 'sleep', 'mount', 'chmod', 'true', 'grep'];
 const root = { uid: 0, gid: 0, mtime: 1_700_000_000, size: 0 };
 
 /** A tiny "image": static busybox, a hardlink to it, applet symlinks, passwd and group. */
@@ -120,23 +125,39 @@ async function boot(config: GuestRunConfig, input?: { after: string; text: strin
   return { output, status: (code - 1) / 2, firstOutputMs, totalMs: performance.now() - started };
 }
 
+/** Boots the guest with vmrun's own VMM (the addon) instead of QEMU. */
+async function bootWithVmrun(config: GuestRunConfig): Promise<{ output: string; exitCode: number; reason: string }> {
+  const initrd = join(work, `initrd-${Math.random().toString(16).slice(2)}.cpio`);
+  writeFileSync(initrd, Buffer.concat([readFileSync(initramfs), encodeRunConfig(config)]));
+  const machine = Machine.boot({ kernel, initrd, cmdline: `console=ttyS0 reboot=k panic=-1 quiet ${GUEST_INIT_CMDLINE}`, memory: '256M' });
+  let output = '';
+  machine.output.on('data', (d: Buffer) => (output += d.toString('latin1')));
+  const timer = setTimeout(() => machine.stop(), BOOT_TIMEOUT_MS);
+  const exit = await machine.wait().finally(() => clearTimeout(timer));
+  rmSync(initrd, { force: true });
+  return { output, exitCode: exit.exitCode, reason: exit.reason };
+}
+
 /** A run configuration the way `vmrun run` makes one: through resolveRunSpec. */
 function runOf(command: string[], flags: Parameters<typeof resolveRunSpec>[1] = {}): GuestRunConfig {
   return resolveRunSpec({}, { ...flags, command });
 }
 
-describe.skipIf(skipReason !== undefined)(`vmrun-init in a real guest (${useKvm ? 'KVM' : 'QEMU TCG'})`, () => {
-  beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'vmrun-guest-init-'));
-    kernel = guestKernel();
-    const init = buildInit();
-    initramfs = await buildImageInitramfs(
-      { imageDigest: `sha256:${'b'.repeat(64)}`, initBinaryPath: init, cacheDir: join(work, 'cache') },
-      busyboxImage(),
-    );
-  }, 40 * 60_000);
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+// One kernel and image archive for both suites below (built only when they can run).
+beforeAll(async () => {
+  if (skipReason) return;
+  work = mkdtempSync(join(tmpdir(), 'vmrun-guest-init-'));
+  kernel = guestKernel();
+  initramfs = await buildImageInitramfs(
+    { imageDigest: `sha256:${'b'.repeat(64)}`, initBinaryPath: buildInit(), cacheDir: join(work, 'cache') },
+    busyboxImage(),
+  );
+}, 40 * 60_000);
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
+describe.skipIf(skipReason !== undefined)(`vmrun-init in a real guest (${useKvm ? 'KVM' : 'QEMU TCG'})`, () => {
   it('runs the command, shows its output and reports its exit status', async () => {
     const r = await boot(runOf(['sh', '-c', 'echo hi; exit 3']));
     console.log(`boot to first output ${(r.firstOutputMs / 1000).toFixed(2)} s, to exit ${(r.totalMs / 1000).toFixed(2)} s`);
@@ -188,6 +209,16 @@ describe.skipIf(skipReason !== undefined)(`vmrun-init in a real guest (${useKvm 
     expect(killed.status).toBe((128 + 9) & 0x7f);
   });
 
+  it('forwards SIGTERM to the workload and reaps orphaned zombies', async () => {
+    const term = await boot(runOf(['sh', '-c', 'trap "echo got-term; exit 7" TERM; kill -TERM 1; sleep 30 & wait $!']));
+    expect(term.output).toContain('got-term\n');
+    expect(term.status).toBe(7);
+    // An orphan that exits is re-parented to init, which must reap it.
+    const orphans = await boot(runOf(['sh', '-c', '( sleep 0 & ); sleep 1; cat /proc/[0-9]*/stat | grep -c " Z " || true']));
+    expect(orphans.status).toBe(0);
+    expect(orphans.output).toMatch(/^0$/m);
+  });
+
   it('gives a workload without -i an empty stdin, and one with -i the console input', async () => {
     const noInput = await boot(runOf(['sh', '-c', 'cat; echo after-cat']));
     expect(noInput.status).toBe(0);
@@ -204,5 +235,15 @@ describe.skipIf(skipReason !== undefined)(`vmrun-init in a real guest (${useKvm 
     expect(r.output).toContain('is-a-tty\r\n');
     expect(r.output).toContain('33 101\r\n');
     expect(r.output).toContain('TERM=xterm\r\n');
+  });
+});
+
+describe.skipIf(vmmSkipReason !== undefined)('vmrun-init under vmrun\'s own VMM', () => {
+  it('passes the workload\'s full exit status through port 0xf4', async () => {
+    const r = await bootWithVmrun(runOf(['sh', '-c', 'echo hi; exit 3']));
+    expect(r.output).toContain('hi\n');
+    expect(r).toMatchObject({ reason: 'exit-code', exitCode: 3 });
+    const killed = await bootWithVmrun(runOf(['sh', '-c', 'kill -9 $$']));
+    expect(killed).toMatchObject({ reason: 'exit-code', exitCode: 128 + 9 });
   });
 });
