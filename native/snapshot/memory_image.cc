@@ -57,28 +57,48 @@ RamCapture capture_ram(const GuestMemory& memory, bool copy) {
   RamCapture cap;
   cap.copied = copy;
   const uint64_t pages = memory.ram_size() / kPageSize;
+  const uint64_t chunk_count = (pages + kChunkPages - 1) / kChunkPages;
   uint8_t* base = memory.host_base();
   // Pages never touched are not resident: no need to even read them.
   std::vector<unsigned char> resident(pages);
   if (mincore(base, memory.ram_size(), resident.data()) != 0) std::fill(resident.begin(), resident.end(), 1);
-  for (uint64_t chunk_start = 0; chunk_start < pages; chunk_start += kChunkPages) {
-    MemoryChunk c{};
-    c.ram_offset = chunk_start * kPageSize;
-    uint64_t first_page = copy ? cap.pages.size() / kPageSize : 0;
-    for (uint64_t p = chunk_start; p < std::min(pages, chunk_start + kChunkPages); p++) {
+
+  // Pass 1, on every core: which resident pages are not all zero.
+  std::vector<MemoryChunk> all(chunk_count);
+  std::vector<uint64_t> touched(chunk_count, 0);
+  parallel_for(chunk_count, [&](size_t k) {
+    MemoryChunk& c = all[k];
+    c = MemoryChunk{};
+    c.ram_offset = k * kChunkBytes;
+    for (uint64_t i = 0; i < kChunkPages && k * kChunkPages + i < pages; i++) {
+      uint64_t p = k * kChunkPages + i;
       if (!(resident[p] & 1)) continue;
-      cap.touched_pages++;
-      const uint8_t* page = base + p * kPageSize;
-      if (page_is_zero(page)) continue;
-      uint64_t i = p - chunk_start;
+      touched[k]++;
+      if (page_is_zero(base + p * kPageSize)) continue;
       c.bitmap[i / 64] |= 1ULL << (i % 64);
       c.page_count++;
-      if (copy) cap.pages.insert(cap.pages.end(), page, page + kPageSize);
     }
-    if (c.page_count == 0) continue;
-    cap.chunks.push_back(c);
-    cap.chunk_page_start.push_back(first_page);
+  });
+  uint64_t saved_pages = 0;
+  for (size_t k = 0; k < chunk_count; k++) {
+    cap.touched_pages += touched[k];
+    if (all[k].page_count == 0) continue;
+    cap.chunks.push_back(all[k]);
+    cap.chunk_page_start.push_back(saved_pages);
+    saved_pages += all[k].page_count;
   }
+  if (!copy) return cap;
+  // Pass 2, on every core: copy them out, each chunk into its own slot.
+  cap.pages.reset(new uint8_t[saved_pages * kPageSize]);
+  parallel_for(cap.chunks.size(), [&](size_t i) {
+    const MemoryChunk& c = cap.chunks[i];
+    uint8_t* dst = cap.pages.get() + cap.chunk_page_start[i] * kPageSize;
+    for (uint64_t p = 0; p < kChunkPages; p++)
+      if (bit(c, p)) {
+        std::memcpy(dst, base + c.ram_offset + p * kPageSize, kPageSize);
+        dst += kPageSize;
+      }
+  });
   return cap;
 }
 
@@ -90,7 +110,7 @@ uint64_t write_ram_chunks(RamCapture& cap, const GuestMemory& memory, int fd, ui
     std::vector<uint8_t> gathered;
     const uint8_t* src;
     if (cap.copied) {
-      src = cap.pages.data() + cap.chunk_page_start[i] * kPageSize;
+      src = cap.pages.get() + cap.chunk_page_start[i] * kPageSize;
     } else {
       gathered.reserve(c.page_count * kPageSize);
       for (uint64_t p = 0; p < kChunkPages; p++)

@@ -5,6 +5,7 @@
 // MAP_PRIVATE approach), so later restores touch no compressed data at all.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,7 @@ static_assert(sizeof(MemoryChunk) == 96, "MemoryChunk is part of the file format
 /** The non-zero pages of guest RAM, copied out while the guest is paused. */
 struct RamCapture {
   std::vector<MemoryChunk> chunks;       // bitmaps and ram_offset filled, sizes not yet
-  std::vector<uint8_t> pages;            // the pages of every chunk, back to back (when copied)
+  std::unique_ptr<uint8_t[]> pages;      // the pages of every chunk, back to back (when copied; not zero-filled)
   std::vector<uint64_t> chunk_page_start;  // index into `pages` (in pages) per chunk
   uint64_t touched_pages = 0;            // resident pages examined
   bool copied = false;
