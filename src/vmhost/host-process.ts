@@ -30,6 +30,7 @@ const MAX_ATTACH_BACKLOG = 4 << 20;
 /** Bounds on the host's own waits, so that it always ends. */
 const PAUSE_TIMEOUT_MS = 5000;
 const OUTPUT_DRAIN_TIMEOUT_MS = 5000;
+const IN_FLIGHT_TIMEOUT_MS = 120_000;
 
 /**
  * The body of a VM's background host process: starts the machine its spec
@@ -88,8 +89,12 @@ class VmHost {
   private readonly server: Server = createServer();
   private readonly connections = new Set<Socket>();
   private readonly attached = new Set<Socket>();
+  /** Requests being answered; the host waits for them (bounded) before closing connections. */
+  private readonly inFlight = new Set<Promise<void>>();
   private ended = false;
   private timeoutMessage: string | undefined;
+  /** Set when a snapshot with `stop` ended the machine: an intended end, not a kill. */
+  private savedAndStoppedTo: string | undefined;
   private resolveFinished!: (exit: VmExit) => void;
   /** Resolves once the end is recorded in vm.json (stop requests answer after it). */
   private readonly finished = new Promise<VmExit>((r) => (this.resolveFinished = r));
@@ -144,7 +149,8 @@ class VmHost {
       exitMessage: vmExit.message || undefined,
     });
     this.resolveFinished(vmExit);
-    // Let pending stop requests write their answer before the connections close.
+    // Let pending requests (a stop, a snapshot still writing its file) answer before the connections close.
+    await withTimeout(Promise.allSettled([...this.inFlight]), IN_FLIGHT_TIMEOUT_MS);
     await new Promise((r) => setImmediate(r));
     this.server.close();
     for (const socket of this.connections) socket.end();
@@ -156,6 +162,7 @@ class VmHost {
 
   private describe(exit: MachineExit): VmExit {
     if (this.timeoutMessage) return { reason: 'timeout', exitCode: exit.exitCode, message: this.timeoutMessage };
+    if (this.savedAndStoppedTo !== undefined) return { reason: 'snapshot', exitCode: 0, message: `saved to ${this.savedAndStoppedTo} and stopped` };
     return { reason: exit.reason, exitCode: exit.exitCode, message: exit.message };
   }
 
@@ -188,13 +195,22 @@ class VmHost {
           this.attach(socket, reader.release());
           return;
         }
-        queue = queue.then(() => this.answer(socket, line, request));
+        queue = queue.then(() => this.track(this.answer(socket, line, request)));
       },
       () => {
         this.reply(socket, { ok: false, error: { kind: 'usage', message: 'control request line too long' } });
         socket.end();
       },
     );
+  }
+
+  private async track(work: Promise<void>): Promise<void> {
+    this.inFlight.add(work);
+    try {
+      await work;
+    } finally {
+      this.inFlight.delete(work);
+    }
   }
 
   private async answer(socket: Socket, line: string, request: ControlRequest | undefined): Promise<void> {
@@ -227,7 +243,13 @@ class VmHost {
         return {};
       case 'snapshot':
         if (!this.opts.snapshot) throw new VmrunError('usage', 'this vmrun cannot take snapshots yet');
-        return this.opts.snapshot(this.machine, request.path, { stop: request.stop === true });
+        if (request.stop) this.savedAndStoppedTo = request.path;
+        try {
+          return await this.opts.snapshot(this.machine, request.path, { stop: request.stop === true });
+        } catch (e) {
+          this.savedAndStoppedTo = undefined;
+          throw e;
+        }
       case 'attach':
         throw new VmrunError('internal', 'attach is handled by the connection');
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { GUESTS, REPO } from '../helpers/cli.js';
 import { VmRegistry } from '../../src/vmhost/registry.js';
 import { requestVm } from '../../src/vmhost/client.js';
-import { VmTestEnv, eventually, sleep } from './vm-env.js';
+import { MULTI_STEP_TEST_TIMEOUT_MS, VmTestEnv, eventually, sleep } from './vm-env.js';
 
 const env = new VmTestEnv();
 afterAll(() => env.cleanup());
@@ -29,7 +29,7 @@ async function psJson(): Promise<Array<{ id: string; name?: string; status: stri
 
 const lastCount = (text: string): number => Number([...text.matchAll(/count (\d+)\n/g)].pop()?.[1] ?? 0);
 
-describe('background VMs: boot -d, ps, logs, attach, stop', () => {
+describe('background VMs: boot -d, ps, logs, attach, stop', { timeout: MULTI_STEP_TEST_TIMEOUT_MS }, () => {
   it('boot -d returns at once with an ID; ps shows the VM running; its socket is 0600 in a 0700 directory', async () => {
     const t0 = Date.now();
     const id = await bootDetached(['--name', 'first', ...COUNTER]);
@@ -226,7 +226,7 @@ describe('background VMs: boot -d, ps, logs, attach, stop', () => {
   });
 });
 
-describe('control protocol (client library)', () => {
+describe('control protocol (client library)', { timeout: MULTI_STEP_TEST_TIMEOUT_MS }, () => {
   it('status, pause and resume: a paused guest prints nothing, and continues without a gap', async () => {
     const id = await bootDetached(COUNTER);
     const status = await requestVm(id, { op: 'status' }, { env: env.env });
