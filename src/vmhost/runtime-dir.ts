@@ -24,15 +24,23 @@ export function runtimeDirPath(env: NodeJS.ProcessEnv = process.env): string {
  */
 export async function ensureRuntimeDir(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const dir = runtimeDirPath(env);
+  let created: string | undefined;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    created = await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (e) {
     throw new VmrunError('host', `cannot create the runtime directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
   const st = await lstat(dir);
   if (!st.isDirectory()) throw new VmrunError('host', `the runtime directory ${dir} is not a directory (a symlink or file is in the way)`);
   if (st.uid !== uid()) throw new VmrunError('host', `the runtime directory ${dir} belongs to uid ${st.uid}, not to you (uid ${uid()})`);
-  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700);
+  if ((st.mode & 0o077) !== 0) {
+    // Tighten only a directory we just made (mkdir's mode is cut by the umask the other way);
+    // never change the permissions of one the user pointed us at.
+    if (created === undefined) {
+      throw new VmrunError('host', `the runtime directory ${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}): use a private directory (chmod 700)`);
+    }
+    await chmod(dir, 0o700);
+  }
   return dir;
 }
 
