@@ -107,6 +107,8 @@ class VmHost {
     private readonly log: WriteStream,
   ) {
     machine.output.on('data', (chunk: Buffer) => this.onOutput(chunk));
+    // A log that cannot be written (disk full) must not take the VM down: attached clients still see the output.
+    log.on('error', (e) => process.stderr.write(`vmrun host ${record.id}: console.log: ${e.message}\n`));
     this.server.on('connection', (socket) => this.onConnection(socket));
   }
 
@@ -260,7 +262,12 @@ class VmHost {
     this.reply(socket, { ok: true, result: {} });
     this.attached.add(socket);
     const toGuest = (data: Buffer): void => {
-      if (!this.ended && data.length > 0) this.machine.writeConsole(data);
+      if (this.ended || data.length === 0) return;
+      try {
+        this.machine.writeConsole(data);
+      } catch {
+        // The machine stopped between the check and the write: input for a gone guest is dropped.
+      }
     };
     toGuest(alreadyReceived);
     socket.on('data', toGuest);

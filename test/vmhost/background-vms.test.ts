@@ -97,6 +97,10 @@ describe('background VMs: boot -d, ps, logs, attach, stop', { timeout: MULTI_STE
     const m = await attach.waitFor(/count (\d+)\n/);
     await attach.waitFor(new RegExp(`count ${Number(m[1]) + 5}\\n`));
     expect(attach.stdout).not.toContain('guest: counter'); // only output from the time it attached
+    // Input goes to the guest's UART (this guest does not read it): the host takes it and the guest runs on.
+    attach.child.stdin!.write('typed input\n');
+    const n = lastCount(attach.stdout);
+    await attach.waitFor(new RegExp(`count ${n + 5}\\n`));
     attach.child.kill('SIGINT');
     expect(await attach.waitExit()).toBe(0);
     expect((await psJson()).find((v) => v.id === id)?.status).toBe('running');
