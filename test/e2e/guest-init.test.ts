@@ -14,7 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpioEntry } from '../../src/initramfs/cpio-newc.js';
 import { buildImageInitramfs, GUEST_INIT_CMDLINE } from '../../src/initramfs/image-initramfs.js';
 import { encodeRunConfig, type GuestRunConfig } from '../../src/initramfs/run-config.js';
+import { cpioEntriesOfRootfs } from '../../src/initramfs/rootfs-entries.js';
 import { Machine } from '../../src/machine/machine.js';
+import { ImageStore, pullImage, streamRootfs } from '../../src/oci/index.js';
+import { buildLayer, writeOciLayout } from '../oci/image-builder.js';
 import { resolveRunSpec } from '../../src/run/run-spec.js';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -89,9 +92,9 @@ interface BootResult {
  * on the console once `inputAfter` has appeared in the output (the UART's FIFO is
  * reset when the guest's driver starts, so earlier bytes would be lost).
  */
-async function boot(config: GuestRunConfig, input?: { after: string; text: string }): Promise<BootResult> {
+async function boot(config: GuestRunConfig, input?: { after: string; text: string }, imageArchive = initramfs): Promise<BootResult> {
   const initrd = join(work, `initrd-${Math.random().toString(16).slice(2)}.cpio`);
-  writeFileSync(initrd, Buffer.concat([readFileSync(initramfs), encodeRunConfig(config)]));
+  writeFileSync(initrd, Buffer.concat([readFileSync(imageArchive), encodeRunConfig(config)]));
   const cmdline = `console=ttyS0 reboot=k panic=-1 quiet ${GUEST_INIT_CMDLINE}`;
   const args = [
     '-machine', useKvm ? 'microvm,accel=kvm' : 'microvm,accel=tcg',
@@ -227,6 +230,37 @@ describe.skipIf(skipReason !== undefined)(`vmrun-init in a real guest (${useKvm 
     expect(typed.status).toBe(0);
     expect(typed.output).toContain('got:hello there\n');
     expect(typed.output).not.toMatch(/hello there\r?\ngot:/); // the raw console does not echo
+  });
+
+  it('runs a pulled OCI image by its own Entrypoint, Cmd, Env, WorkingDir and User', async () => {
+    const busybox = readFileSync(BUSYBOX);
+    const layers = [
+      await buildLayer([
+        { name: 'bin/', type: 'directory' },
+        { name: 'bin/busybox', content: busybox, mode: 0o755 },
+        ...['sh', 'echo', 'id', 'pwd'].map((a) => ({ name: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\napp:x:4321:4321:app:/home/app:/bin/sh\n' },
+      ]),
+      await buildLayer([
+        { name: 'app/', type: 'directory' },
+        { name: 'app/entrypoint.sh', content: '#!/bin/sh\necho "entry $0 args: $*"; echo "GREETING=$GREETING"; pwd; id -u\nexit 42\n', mode: 0o755 },
+      ], 'zstd'),
+    ];
+    const config = { Entrypoint: ['/app/entrypoint.sh'], Cmd: ['default-arg'], Env: ['GREETING=from the image'], WorkingDir: '/app/data', User: 'app' };
+    const layout = join(work, 'layout');
+    await writeOciLayout(layout, { v1: { layers, config } });
+    const store = await ImageStore.open(join(work, 'home'));
+    const image = await pullImage(store, `oci:${layout}:v1`);
+    const archive = await buildImageInitramfs(
+      { imageDigest: image.record.digest, initBinaryPath: buildInit(), cacheDir: join(work, 'cache') },
+      cpioEntriesOfRootfs(streamRootfs(store, image)),
+    );
+    const r = await boot(resolveRunSpec(image.config.config, { command: ['given', 'args'] }, {}), undefined, archive);
+    expect(r.output).toContain(`entry ${config.Entrypoint[0]} args: given args\n`);
+    expect(r.output).toContain(`${config.Env[0]}\n`);
+    expect(r.output).toContain(`${config.WorkingDir}\n4321\n`);
+    expect(r.status).toBe(42);
   });
 
   it('gives -t workloads a controlling terminal of the requested size', async () => {
