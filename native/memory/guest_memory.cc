@@ -22,10 +22,9 @@ static void add_regions(uint8_t* mapping, uint64_t ram_size, std::vector<GuestRe
   }
 }
 
-GuestMemory GuestMemory::anonymous(uint64_t ram_size) {
-  // MAP_NORESERVE: untouched guest pages cost nothing, so an idle VM stays small.
-  void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message("cannot reserve guest memory", errno));
+GuestMemory GuestMemory::map(uint64_t ram_size, int flags, int fd, uint64_t file_offset, const char* what) {
+  void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, flags, fd, static_cast<off_t>(file_offset));
+  if (p == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message(what, errno));
   GuestMemory m;
   m.mapping_ = static_cast<uint8_t*>(p);
   m.mapping_size_ = ram_size;
@@ -34,18 +33,15 @@ GuestMemory GuestMemory::anonymous(uint64_t ram_size) {
   return m;
 }
 
+GuestMemory GuestMemory::anonymous(uint64_t ram_size) {
+  // MAP_NORESERVE: untouched guest pages cost nothing, so an idle VM stays small.
+  return map(ram_size, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, "cannot reserve guest memory");
+}
+
 GuestMemory GuestMemory::from_file(int fd, uint64_t file_offset, uint64_t ram_size) {
   // MAP_PRIVATE: pages load lazily from the page cache and guest writes are
   // copy-on-write, so several VMs can share one RAM image.
-  void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd,
-                 static_cast<off_t>(file_offset));
-  if (p == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message("cannot map guest memory image", errno));
-  GuestMemory m;
-  m.mapping_ = static_cast<uint8_t*>(p);
-  m.mapping_size_ = ram_size;
-  m.ram_size_ = ram_size;
-  add_regions(m.mapping_, ram_size, m.regions_);
-  return m;
+  return map(ram_size, MAP_PRIVATE | MAP_NORESERVE, fd, file_offset, "cannot map guest memory image");
 }
 
 GuestMemory::GuestMemory(GuestMemory&& o) noexcept { *this = std::move(o); }

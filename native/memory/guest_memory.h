@@ -61,6 +61,7 @@ class GuestMemory {
   }
 
  private:
+  static GuestMemory map(uint64_t ram_size, int flags, int fd, uint64_t file_offset, const char* what);
   void unmap();
   std::vector<GuestRegion> regions_;
   uint64_t ram_size_ = 0;

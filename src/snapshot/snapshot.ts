@@ -29,14 +29,7 @@ export interface SnapshotInfo {
 }
 
 /** The machine facts a snapshot records. */
-export interface SnapshotIdentity {
-  memoryBytes: number;
-  cpus: number;
-  kernelFormat: string;
-  kernel?: string;
-  cmdline?: string;
-  image?: string;
-}
+export type SnapshotIdentity = SnapshotMetadata['machine'];
 
 let version: string | undefined;
 function vmrunVersion(): string {
@@ -59,14 +52,7 @@ export async function saveMachineSnapshot(
       formatVersion: `${FORMAT_MAJOR}.${FORMAT_MINOR}`,
       vmrunVersion: vmrunVersion(),
       created: new Date().toISOString(),
-      machine: {
-        memoryBytes: m.identity.memoryBytes,
-        cpus: m.identity.cpus,
-        kernelFormat: m.identity.kernelFormat,
-        kernel: m.identity.kernel,
-        cmdline: m.identity.cmdline,
-        image: m.identity.image,
-      },
+      machine: { ...m.identity },
       host: { cpuModel: cpu?.model ?? 'unknown', cpuVendor: process.arch, virtualization: 'kvm' },
       ram: { touchedBytes: c.touchedPages * PAGE, savedBytes: savedPages * PAGE, compressedBytes: c.memoryDataLength, chunks },
       timings: { pausedMs: round(c.pausedMs), writeMs: round(c.writeMs) },
