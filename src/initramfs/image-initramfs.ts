@@ -8,7 +8,7 @@ import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:f
 import { dirname, join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { cpioMemberName, newcArchive, type CpioEntry } from './cpio-newc.js';
-import { vmrunCacheDir } from './cache-dir.js';
+import { vmrunCacheDir } from '../host/cache-dir.js';
 
 /** Where vmrun-init lives in the guest; the kernel cmdline names it with rdinit=. */
 export const GUEST_INIT_PATH = '/.vmrun/init';

@@ -65,6 +65,19 @@ export interface NativeMachineState {
 }
 
 /** Events, in the order the machine produced them: console batches, 'drained' after a pause, 'stopped' last. */
+/** What saveSnapshot() hands back: state, the RAM chunk index, and timings. */
+export interface NativeSnapshotCapture {
+  state: NativeMachineState;
+  /** MEMORY_INDEX entries (96 bytes each, native/snapshot/memory_image.h). */
+  memoryIndex: Buffer;
+  memoryDataLength: number;
+  touchedPages: number;
+  /** Guest stopped: state capture and copying its pages out. */
+  pausedMs: number;
+  /** Compressing and writing the pages. */
+  writeMs: number;
+}
+
 export type NativeMachineEventKind = 'console' | 'drained' | 'stopped';
 
 export interface NativeMachine {
@@ -78,7 +91,7 @@ export interface NativeMachine {
   stats(): NativeStats;
   captureState(): Promise<NativeMachineState>;
   /** Pauses, captures state and RAM (chunks written to fd at dataOffset), resumes unless `stop`. */
-  saveSnapshot(opts: { fd: number; dataOffset: number; stop: boolean; level?: number }): Promise<import('../snapshot/snapshot-file.js').NativeSnapshotCapture>;
+  saveSnapshot(opts: { fd: number; dataOffset: number; stop: boolean; level?: number }): Promise<NativeSnapshotCapture>;
   dispose(): void;
 }
 

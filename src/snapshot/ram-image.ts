@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
-import { vmrunCacheDir } from '../initramfs/cache-dir.js';
+import { vmrunCacheDir } from '../host/cache-dir.js';
 import { fromNativeError } from '../errors.js';
 import type { OpenedSnapshot } from './snapshot-file.js';
 

@@ -6,7 +6,7 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { addon, type NativeMachineState } from '../native/addon.js';
+import { addon, type NativeMachineState, type NativeSnapshotCapture } from '../native/addon.js';
 import { VmrunError } from '../errors.js';
 import {
   DATA_OFFSET, FLAG_CHECKSUMMED_PER_CHUNK, FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, LIMITS, MEMORY_CHUNK_BYTES,
@@ -15,15 +15,7 @@ import {
 } from './format.js';
 import type { SnapshotMetadata } from './metadata.js';
 
-/** What the addon's saveSnapshot() hands back. */
-export interface NativeSnapshotCapture {
-  state: NativeMachineState;
-  memoryIndex: Buffer;
-  memoryDataLength: number;
-  touchedPages: number;
-  pausedMs: number;
-  writeMs: number;
-}
+export type { NativeSnapshotCapture };
 
 /** A snapshot file opened and fully validated, except RAM frames (checked when expanded). */
 export interface OpenedSnapshot {

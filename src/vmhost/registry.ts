@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, readlink, rm, symlink, unlink } from 'node:fs
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
-import { writeFileAtomic } from '../oci/store/atomic-file.js';
+import { writeFileAtomic } from '../host/atomic-file.js';
 import { ensureRuntimeDir } from './runtime-dir.js';
 
 /** What a VM's record says about it (the host process keeps it current). */

@@ -3,7 +3,7 @@ import { VmrunError } from '../../errors.js';
 import { splitDigest, type Digest } from '../digest.js';
 import { Limits } from '../limits.js';
 import type { ImageStore } from '../store/image-store.js';
-import { writeFileAtomic } from '../store/atomic-file.js';
+import { writeFileAtomic } from '../../host/atomic-file.js';
 import { diffIdHash, readLayer, type LayerHeader } from './layer-reader.js';
 
 const INDEX_FORMAT = 1;

@@ -10,7 +10,7 @@ import { isObject, parseJsonObject } from '../json.js';
 import { parseManifestDocument, type Descriptor, type ImageManifest } from '../manifest.js';
 import type { Platform } from '../platform.js';
 import { acquireLock, processAlive, type HeldLock } from './file-lock.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../../host/atomic-file.js';
 import { ingestBlob, type BlobSource, type IngestProgress } from './blob-ingest.js';
 
 /** One named image in the store. */
