@@ -40,6 +40,8 @@ key=$( { cat "$fragment"; echo "source=$source_sha"; } | sha256sum | cut -c1-16)
 out="$kernel_cache/$key"
 
 print_result() {
+  # "latest" is how vmrun finds the kernel without hashing the source tarball again.
+  ln -sfn "$key" "$kernel_cache/latest"
   echo "vmlinux: $out/vmlinux"
   echo "bzImage: $out/bzImage"
 }

@@ -46,11 +46,17 @@ MachineConfig machine_config_from(const Napi::Object& o) {
   c.cpus = static_cast<int>(get_number(o, "cpus", 1));
   c.kernel_path = get_string(o, "kernel", "");
   if (c.kernel_path.empty()) type_error(o, "kernel", "a non-empty path");
-  c.initrd_path = get_string(o, "initrd", "");
+  // "initrd": one path, or several concatenated in order.
+  if (o.Has("initrd") && o.Get("initrd").IsArray()) c.initrd_paths = get_string_array(o, "initrd");
+  else if (std::string one = get_string(o, "initrd", ""); !one.empty()) c.initrd_paths.push_back(one);
   c.cmdline = get_string(o, "cmdline", "");
   c.guest_args = get_string_array(o, "guestArgs");
   c.guest_env = get_string_array(o, "guestEnv");
   c.file_mappings = get_string_array(o, "fileMappings");
+  if (o.Has("aslr") && !o.Get("aslr").IsUndefined()) {
+    if (!o.Get("aslr").IsBoolean()) type_error(o, "aslr", "a boolean");
+    c.aslr = o.Get("aslr").As<Napi::Boolean>().Value();
+  }
   return c;
 }
 

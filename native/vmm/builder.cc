@@ -68,11 +68,17 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   if (format == KernelFormat::Unknown) throw VmrunError(ErrorCode::KernelFormat, "kernel " + config.kernel_path + ": " + why);
   if (info) info->kernel_format = kernel_format_name(format);
   std::vector<uint8_t> initrd;
-  bool has_initrd = !config.initrd_path.empty();
-  if (has_initrd) {
-    if (format == KernelFormat::HermitElf) throw VmrunError(ErrorCode::Usage, "--initrd is for Linux kernels; " + config.kernel_path + " is a Hermit kernel");
-    initrd = read_file(config.initrd_path, "initrd", config.memory_size);
+  bool has_initrd = !config.initrd_paths.empty();
+  if (has_initrd && format == KernelFormat::HermitElf)
+    throw VmrunError(ErrorCode::Usage, "--initrd is for Linux kernels; " + config.kernel_path + " is a Hermit kernel");
+  for (const auto& path : config.initrd_paths) {
+    std::vector<uint8_t> part = read_file(path, "initrd", config.memory_size);
+    initrd.resize((initrd.size() + 3) & ~size_t{3}, 0);
+    if (part.size() > config.memory_size - initrd.size()) throw VmrunError(ErrorCode::Usage, "the initrds together are larger than --memory");
+    initrd.insert(initrd.end(), part.begin(), part.end());
   }
+  std::string initrd_names;
+  for (const auto& path : config.initrd_paths) initrd_names += (initrd_names.empty() ? "" : " + ") + path;
 
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, GuestMemory::anonymous(config.memory_size), std::move(callbacks));
 
@@ -83,7 +89,7 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     for (int i = 0; i < config.cpus; i++) starts[static_cast<size_t>(i)] = plan.start_state_for(i);
     m->port_io_handler_ = std::move(plan.hypercalls);
   } else {
-    LinuxBootInput in{&kernel, format, config.kernel_path, has_initrd ? &initrd : nullptr, config.initrd_path, config.cmdline};
+    LinuxBootInput in{&kernel, format, config.kernel_path, has_initrd ? &initrd : nullptr, initrd_names, config.cmdline};
     starts[0] = load_linux(in, m->memory_).start;
     x86::write_mp_table(m->memory_, config.cpus);
   }

@@ -16,7 +16,8 @@ struct MachineConfig {
   uint64_t memory_size = 256ULL << 20;
   int cpus = 1;
   std::string kernel_path;
-  std::string initrd_path;
+  /** Linux initrds, concatenated in order (each 4-byte aligned, as the kernel needs for cpio). */
+  std::vector<std::string> initrd_paths;
   std::string cmdline;
   // Hermit: arguments and environment for the application, file mappings host:guest.
   std::vector<std::string> guest_args;

@@ -13,7 +13,8 @@ import { ensureRamImage } from '../snapshot/ram-image.js';
 export interface BootOptions {
   /** Path of a Linux bzImage or vmlinux ELF, or a Hermit kernel (detected from the file). */
   kernel: string;
-  initrd?: string;
+  /** Linux initrd, or several concatenated in order (an image archive + a per-run archive). */
+  initrd?: string | string[];
   /** Linux kernel command line. */
   cmdline?: string;
   /** Guest RAM: bytes, or a size like "256M". Default 256M. */
@@ -27,6 +28,8 @@ export interface BootOptions {
   guestArgs?: string[];
   guestEnv?: string[];
   fileMappings?: string[];
+  /** Hermit: load a relocatable kernel at a random address (default true, as uhyve). */
+  aslr?: boolean;
   /** The OCI image this machine runs, recorded in its snapshots. */
   image?: string;
 }
@@ -112,6 +115,7 @@ export class Machine extends EventEmitter {
         guestArgs: options.guestArgs,
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
+        aslr: options.aslr,
       },
       { memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image },
     );

@@ -25,7 +25,8 @@ export interface NativeHostReport {
 /** The machine description the addon boots (native MachineConfig). */
 export interface NativeMachineConfig {
   kernel?: string;
-  initrd?: string;
+  /** Linux initrd, or several concatenated in order (an image archive + a per-run archive). */
+  initrd?: string | string[];
   cmdline?: string;
   memoryBytes: number;
   cpus: number;
@@ -37,6 +38,8 @@ export interface NativeMachineConfig {
   guestArgs?: string[];
   guestEnv?: string[];
   fileMappings?: string[];
+  /** Hermit: load a relocatable kernel at a random address (default true, as uhyve). */
+  aslr?: boolean;
 }
 
 /** Why a machine stopped (native StopRequest). */

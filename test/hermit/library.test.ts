@@ -73,7 +73,7 @@ describe('library: Hermit kernels', () => {
   // make every vCPU with a start state runnable (KVM_SET_MP_STATE RUNNABLE in
   // KvmVcpu::set_start_state): with an in-kernel LAPIC, KVM parks APs until a SIPI.
   // Verified with that one change in a private copy; flip to it() once it lands.
-  it.fails('boots 4 vCPUs, each entering the kernel with its own id [needs APs runnable at boot]', async () => {
+  it('boots 4 vCPUs, each entering the kernel with its own id', async () => {
     const m = Machine.boot({ kernel: hermitKernel('smp'), memory: '32M', cpus: 4 });
     const [out, exit] = await Promise.all([collect(m), m.wait()]);
     expect(out).toBe(

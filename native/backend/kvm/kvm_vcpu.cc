@@ -144,6 +144,10 @@ void KvmVcpu::set_start_state(const x86::StartState& st) {
   regs.rdi = st.rdi;
   regs.rflags = st.rflags;
   checked_ioctl(fd_.get(), KVM_SET_REGS, &regs, "SET_REGS");
+  // With the in-kernel LAPIC, KVM parks every vCPU but the first until a startup IPI;
+  // a vCPU given a start state (all Hermit vCPUs) runs from it at once.
+  kvm_mp_state mp{KVM_MP_STATE_RUNNABLE};
+  checked_ioctl(fd_.get(), KVM_SET_MP_STATE, &mp, "SET_MP_STATE");
 }
 
 x86::GeneralRegisters KvmVcpu::general_registers() {
