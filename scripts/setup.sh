@@ -2,7 +2,7 @@
 # Installs and builds everything vmrun needs on a Debian 12 machine:
 #   1. Debian packages: the addon's build deps, the guest kernel's build deps, and the
 #      real peers the tests use (docker-registry, skopeo, umoci, QEMU).
-#   2. npm ci: dependencies, then the addon, the TypeScript, the test guests, the
+#   2. npm install: dependencies, then the addon, the TypeScript, the test guests, the
 #      guest init (the package's `prepare` script).
 #   3. The guest kernel for `vmrun run` from linux-source-6.1 (about 8.5 min on
 #      2 cores the first time; cached afterwards).
@@ -25,8 +25,11 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-echo "setup: npm ci (builds the addon, TypeScript, test guests and guest init)"
-npm ci --no-audit --no-fund
+echo "setup: npm install (builds the addon, TypeScript, test guests and guest init)"
+# npm install, not npm ci: this npm (11.x) rejects its own lock file in ci mode
+# ("Missing: @rollup/rollup-android-arm-eabi from lock file"), because it omits
+# other platforms' optional packages when it writes the lock.
+npm install --no-audit --no-fund
 
 echo "setup: guest kernel"
 guest/kernel/build.sh
