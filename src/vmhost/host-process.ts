@@ -81,6 +81,10 @@ export async function runHost(opts: HostOptions): Promise<number> {
     process.off('SIGTERM', stopOnSignal);
     process.off('SIGINT', stopOnSignal);
   }
+  if (spec.removeOnExit) {
+    const ended = await registry.read(id);
+    if (ended) await registry.remove(ended);
+  }
   return 0;
 }
 

@@ -17,6 +17,8 @@ export interface HostSpec {
   machine: MachineSpec;
   /** Stop the guest after this many seconds and record it as a failure (vmrun boot --timeout). */
   timeoutSeconds?: number;
+  /** Remove the VM's record, log and name once it has ended (docker's --rm). */
+  removeOnExit?: boolean;
 }
 
 /** Starts the machine a spec describes; the host process owns it from then on. */

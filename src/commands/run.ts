@@ -1,0 +1,111 @@
+import { Flags } from '@oclif/core';
+import { VmrunCommand } from '../cli/base-command.js';
+import { attachConsole } from '../cli/console.js';
+import { splitRunArgv } from '../cli/split-run-argv.js';
+import { prepareRun, runImage, type RunImageOptions } from '../run/run-image.js';
+import { ProgressRenderer } from '../oci/index.js';
+import { parseSize } from '../units.js';
+import { VmrunError } from '../errors.js';
+
+export default class Run extends VmrunCommand {
+  static override summary = 'Run a command in a new microVM booted from an OCI image';
+  static override description =
+    'Pulls the image if it is not in the store, turns its root filesystem into an initramfs (cached per image), and boots it with vmrun\'s guest kernel. Entrypoint, Cmd, Env, WorkingDir and User follow docker\'s rules. The workload\'s exit status becomes vmrun\'s; vmrun\'s own failures exit 125.';
+  static override examples = [
+    '<%= config.bin %> run alpine echo hello',
+    "<%= config.bin %> run -e GREETING=hi -w /tmp busybox sh -c 'echo $GREETING from $(pwd)'",
+    '<%= config.bin %> run -it alpine sh',
+    '<%= config.bin %> run -d --name web -m 512M my-registry.example/web:1.2',
+    '<%= config.bin %> run --entrypoint /bin/ls alpine -l /',
+  ];
+  static override usage = 'run [OPTIONS] IMAGE [COMMAND] [ARG...]';
+  static override strict = false;
+  static override flags = {
+    env: Flags.string({ char: 'e', description: 'set an environment variable (KEY=VAL, or KEY to pass the host\'s value)', multiple: true }),
+    'env-file': Flags.string({ description: 'read environment variables from a file', multiple: true }),
+    workdir: Flags.string({ char: 'w', description: 'working directory inside the guest' }),
+    user: Flags.string({ char: 'u', description: 'user: name|uid[:group|gid]' }),
+    'group-add': Flags.string({ description: 'additional group', multiple: true }),
+    entrypoint: Flags.string({ description: 'override the image\'s entrypoint' }),
+    hostname: Flags.string({ description: 'guest hostname' }),
+    memory: Flags.string({ char: 'm', description: 'guest memory, like 256M or 1G', default: '256M' }),
+    cpus: Flags.integer({ description: 'number of vCPUs', default: 1 }),
+    interactive: Flags.boolean({ char: 'i', description: 'keep standard input open to the workload' }),
+    tty: Flags.boolean({ char: 't', description: 'give the workload a terminal' }),
+    detach: Flags.boolean({ char: 'd', description: 'run in the background and print the VM id' }),
+    name: Flags.string({ description: 'name of the VM (with -d)' }),
+    rm: Flags.boolean({ description: 'remove the VM\'s record when it exits (with -d)' }),
+    kernel: Flags.string({ description: 'Linux kernel to boot (default: the one scripts/setup.sh built; env VMRUN_KERNEL)' }),
+    platform: Flags.string({ description: 'platform to pull, os/arch[/variant]' }),
+    timeout: Flags.integer({ description: 'stop the guest after this many seconds (exit 125)' }),
+    debug: Flags.boolean({ description: 'show the guest kernel\'s messages' }),
+    quiet: Flags.boolean({ char: 'q', description: 'no pull progress' }),
+    'kvm-device': Flags.string({ description: 'KVM device', default: '/dev/kvm', hidden: true }),
+  };
+
+  async run(): Promise<void> {
+    const valueFlags = new Set<string>();
+    const booleanShorts = new Set<string>();
+    for (const [name, f] of Object.entries(Run.flags)) {
+      const takesValue = f.type === 'option';
+      if (takesValue) valueFlags.add(`--${name}`);
+      if (f.char) (takesValue ? valueFlags.add(`-${f.char}`) : booleanShorts.add(f.char));
+    }
+    const split = splitRunArgv(this.argv, { valueFlags, booleanShorts });
+    if (!split.image) throw new VmrunError('usage', 'vmrun run needs an IMAGE (see vmrun run --help)');
+    const { flags } = await this.parse({ flags: Run.flags, strict: true, args: {} }, split.vmrunArgs);
+    if (flags.name && !flags.detach) throw new VmrunError('usage', '--name needs -d');
+    if (flags.detach && (flags.interactive || flags.tty)) throw new VmrunError('usage', '-d cannot be combined with -i or -t (use vmrun attach)');
+    const progress = new ProgressRenderer(process.stderr, flags.quiet ? 'quiet' : undefined);
+    const options: RunImageOptions = {
+      image: split.image,
+      command: split.command,
+      env: flags.env,
+      envFiles: flags['env-file'],
+      workdir: flags.workdir,
+      user: flags.user,
+      groupAdd: flags['group-add'],
+      entrypoint: flags.entrypoint,
+      hostname: flags.hostname,
+      tty: flags.tty,
+      interactive: flags.interactive,
+      rows: flags.tty ? process.stdout.rows : undefined,
+      cols: flags.tty ? process.stdout.columns : undefined,
+      memory: parseSize(flags.memory, '--memory'),
+      cpus: flags.cpus,
+      kernel: flags.kernel,
+      platform: flags.platform,
+      debug: flags.debug,
+      kvmDevice: flags['kvm-device'],
+      onProgress: progress.listener,
+    };
+    if (flags.detach) {
+      const { startDetached } = await import('../vmhost/index.js');
+      const run = await prepareRun(options);
+      progress.finish();
+      const vm = await startDetached(
+        { machine: { kind: 'boot', options: run.boot }, timeoutSeconds: flags.timeout, removeOnExit: flags.rm },
+        { name: flags.name, origin: 'run', image: split.image, memory: Number(options.memory), cpus: flags.cpus },
+      );
+      this.log(vm.id);
+      return;
+    }
+    const machine = await runImage({ ...options, consoleFd: 1 });
+    progress.finish();
+    const detach = attachConsole(machine, { interactive: flags.interactive || flags.tty });
+    let timedOut = false;
+    const timer = flags.timeout
+      ? setTimeout(() => {
+          timedOut = true;
+          machine.stop();
+        }, flags.timeout * 1000)
+      : undefined;
+    const exit = await machine.wait().finally(() => {
+      if (timer) clearTimeout(timer);
+      detach();
+    });
+    if (timedOut) throw new VmrunError('guest', `the guest did not finish within ${flags.timeout} s (--timeout)`);
+    if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
+    this.exit(exit.exitCode);
+  }
+}

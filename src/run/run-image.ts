@@ -1,0 +1,125 @@
+/**
+ * `vmrun run` as a library call: get the image (pull if needed), turn its flattened
+ * root filesystem into a cached initramfs with vmrun-init as PID 1, add a tiny
+ * per-run archive with the resolved docker run rules, and boot it with the guest kernel.
+ */
+import { mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ImageStore, parsePlatform, pullImage, resolveImage, streamRootfs, type StoredImage, type ProgressListener } from '../oci/index.js';
+import { buildImageInitramfs, findCachedImageInitramfs, GUEST_INIT_CMDLINE } from '../initramfs/image-initramfs.js';
+import { cpioEntriesOfRootfs } from '../initramfs/rootfs-entries.js';
+import { encodeRunConfig } from '../initramfs/run-config.js';
+import { vmrunCacheDir } from '../host/cache-dir.js';
+import { vmrunHome } from '../host/paths.js';
+import { isVmrunError } from '../errors.js';
+import { Machine, type BootOptions } from '../machine/machine.js';
+import { resolveRunSpec, type RunFlags, type RunSpec } from './run-spec.js';
+import { findGuestInit, findGuestKernel } from './guest-kernel.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Everything `vmrun run` takes besides the console. */
+export interface RunImageOptions extends RunFlags {
+  /** Image reference: name[:tag], name@digest, oci:PATH[:tag]. */
+  image: string;
+  memory?: number | string;
+  cpus?: number;
+  /** Linux kernel to boot (default: the one scripts/setup.sh built). */
+  kernel?: string;
+  /** Show the guest kernel's messages. */
+  debug?: boolean;
+  /** --platform os/arch[/variant] when pulling. */
+  platform?: string;
+  kvmDevice?: string;
+  /** Pull progress. */
+  onProgress?: ProgressListener;
+}
+
+/** A run ready to boot: what to boot it with, and what was resolved on the way. */
+export interface PreparedRun {
+  boot: BootOptions;
+  image: StoredImage;
+  spec: RunSpec;
+  /** Whether the image's initramfs was already cached. */
+  initramfsCached: boolean;
+  /** The per-run archive; remove it once the machine has booted (`cleanup`). */
+  cleanup: () => void;
+}
+
+/** Kernel command line of image runs: quiet, reset on reboot, vmrun-init as PID 1. */
+export function guestCmdline(debug: boolean): string {
+  const base = ['console=ttyS0', 'reboot=k', 'panic=-1', 'i8042.noaux', 'tsc=reliable', 'no_timer_check'];
+  const verbosity = debug ? ['loglevel=7'] : ['quiet', 'loglevel=1'];
+  return [...base, ...verbosity, GUEST_INIT_CMDLINE].join(' ');
+}
+
+async function getImage(store: ImageStore, opts: RunImageOptions): Promise<StoredImage> {
+  try {
+    return await resolveImage(store, opts.image);
+  } catch (e) {
+    if (!isVmrunError(e, 'not-found')) throw e;
+  }
+  return pullImage(store, opts.image, {
+    ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
+}
+
+/** Pulls, builds (or finds) the initramfs, resolves docker's rules; boots nothing yet. */
+export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
+  const kernel = findGuestKernel(opts.kernel);
+  const init = findGuestInit(ROOT);
+  const store = await ImageStore.open(vmrunHome());
+  const image = await getImage(store, opts);
+  const key = { imageDigest: image.record.digest, initBinaryPath: init };
+  const initramfsCached = (await findCachedImageInitramfs(key)) !== undefined;
+  const archive = await buildImageInitramfs(key, cpioEntriesOfRootfs(streamRootfs(store, image)));
+  const spec = resolveRunSpec(image.config.config ?? {}, opts);
+  const runArchive = writeRunArchive(encodeRunConfig(spec));
+  return {
+    boot: {
+      kernel,
+      initrd: [archive, runArchive],
+      cmdline: guestCmdline(opts.debug === true),
+      memory: opts.memory,
+      cpus: opts.cpus,
+      kvmDevice: opts.kvmDevice,
+      image: opts.image,
+    },
+    image,
+    spec,
+    initramfsCached,
+    cleanup: () => unlinkSync(runArchive),
+  };
+}
+
+/** Boots an image; the returned machine's output is the workload's console. */
+export async function runImage(opts: RunImageOptions & { consoleFd?: number }): Promise<Machine> {
+  const run = await prepareRun(opts);
+  try {
+    // The kernel and initrds are read into guest memory during boot: the per-run
+    // archive can go as soon as boot() returns.
+    return Machine.boot({ ...run.boot, consoleFd: opts.consoleFd });
+  } finally {
+    run.cleanup();
+  }
+}
+
+/** Per-run archives live in the cache briefly; old ones (from crashed runs) are swept. */
+function writeRunArchive(bytes: Uint8Array): string {
+  const dir = join(vmrunCacheDir(), 'runs');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const f of readdirSync(dir)) {
+    try {
+      if (statSync(join(dir, f)).mtimeMs < dayAgo) unlinkSync(join(dir, f));
+    } catch {
+      /* raced with another sweep */
+    }
+  }
+  const path = join(dir, `${randomBytes(8).toString('hex')}.cpio`);
+  writeFileSync(path, bytes, { mode: 0o600 });
+  return path;
+}
