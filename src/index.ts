@@ -9,3 +9,9 @@ export { VmrunError, isVmrunError, VMRUN_FAILURE_EXIT_CODE, type VmrunErrorKind 
 export { parseSize, formatBytes } from './units.js';
 export { type RestoreOptions } from './machine/machine.js';
 export * from './snapshot/index.js';
+export { runImage, prepareRun, guestCmdline, type RunImageOptions, type PreparedRun } from './run/run-image.js';
+export { resolveRunSpec, type RunFlags, type RunSpec } from './run/run-spec.js';
+/** The image store and registry client. */
+export * as oci from './oci/index.js';
+/** Background VMs: start detached, address by name or id, control socket. */
+export * as vmhost from './vmhost/index.js';
