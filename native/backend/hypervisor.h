@@ -79,7 +79,11 @@ class Vm {
 
   /** VM-wide state: interrupt controllers, PIT, clock. vCPUs must not be running. */
   virtual StateBlob save_state() = 0;
-  virtual void restore_state(const StateBlob& blob) = 0;
+  /**
+   * By default the guest clock continues from the moment of the save; with
+   * `catch_up_wall_clock` it jumps forward by the wall time the snapshot spent on disk.
+   */
+  virtual void restore_state(const StateBlob& blob, bool catch_up_wall_clock) = 0;
 };
 
 /** A handle on the host's hypervisor. */

@@ -73,6 +73,7 @@ RestoreConfig restore_config_from(const Napi::Object& o) {
   c.cpus = static_cast<int>(get_number(o, "cpus", 1));
   auto r = o.Get("restore").As<Napi::Object>();
   c.ram_image_path = get_string(r, "ramImage", "");
+  c.catch_up_wall_clock = r.Has("catchUpClock") && r.Get("catchUpClock").ToBoolean();
   if (!r.Get("state").IsObject()) type_error(r, "state", "an object");
   auto st = r.Get("state").As<Napi::Object>();
   c.state.vm = blob_from(st.Get("vm"), "vm");

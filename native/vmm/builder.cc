@@ -129,7 +129,7 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
     vcpu->check_state_compatible(config.state.vcpus[static_cast<size_t>(i)]);
     m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
-  m->restore_state(config.state);
+  m->restore_state(config.state, config.catch_up_wall_clock);
   return m;
 }
 

@@ -41,6 +41,7 @@ struct RestoreConfig {
   int cpus = 1;
   std::string ram_image_path;  // raw RAM image (see snapshot/memory_image.h), mapped copy-on-write
   MachineState state;
+  bool catch_up_wall_clock = false;  // default: guest time continues from the save
 };
 
 class MachineBuilder {

@@ -93,11 +93,11 @@ MachineState Machine::capture_state() {
   return s;
 }
 
-void Machine::restore_state(const MachineState& s) {
+void Machine::restore_state(const MachineState& s, bool catch_up_wall_clock) {
   if (s.vcpus.size() != vcpus_.size())
     throw VmrunError(ErrorCode::Snapshot, "the snapshot has " + std::to_string(s.vcpus.size()) + " vCPUs, the machine " + std::to_string(vcpus_.size()));
   for (size_t i = 0; i < vcpus_.size(); i++) vcpus_[i]->vcpu().restore_state(s.vcpus[i]);
-  vm_->restore_state(s.vm);
+  vm_->restore_state(s.vm, catch_up_wall_clock);
   std::map<std::string, std::shared_ptr<Device>> by_name;
   for (const auto& bus : {&port_bus_, &mmio_bus_})
     for (const auto& d : bus->devices()) by_name[d->name()] = d;

@@ -72,7 +72,7 @@ class Machine : public VcpuHost {
   /** Captures VM, vCPU and device state; the machine must be paused. */
   MachineState capture_state();
   /** Applies captured state in the restore order: vCPUs, VM, devices last. */
-  void restore_state(const MachineState& state);
+  void restore_state(const MachineState& state, bool catch_up_wall_clock = false);
 
   /**
    * Saves a snapshot's machine state and RAM: pauses, captures state and the non-zero

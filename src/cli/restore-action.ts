@@ -9,6 +9,7 @@ export const RESTORE_FLAGS: FlagSpec = {
   detach: { type: 'boolean', char: 'd', description: 'run in the background' },
   name: { type: 'string', description: 'name of the background VM (with -d)' },
   interactive: { type: 'boolean', char: 'i', description: 'forward standard input to the guest console' },
+  'catch-up-clock': { type: 'boolean', description: 'advance the guest clock by the time since the save (default: it continues from the save)' },
   'kvm-device': { type: 'string', description: 'KVM device', default: '/dev/kvm', hidden: true },
 };
 
@@ -18,6 +19,7 @@ export interface RestoreArgs {
   name?: string;
   interactive?: boolean;
   kvmDevice?: string;
+  catchUpClock?: boolean;
 }
 
 /** Restores and runs a snapshot; returns the exit status for the process (or prints the background VM's id). */
@@ -27,14 +29,14 @@ export async function restoreAction(a: RestoreArgs, log: (line: string) => void)
     // Loaded only here: the foreground path stays small for start-up time.
     const { startDetached } = await import('../vmhost/index.js');
     const vm = await startDetached(
-      { machine: { kind: 'restore', snapshot: path, options: { kvmDevice: a.kvmDevice } } },
+      { machine: { kind: 'restore', snapshot: path, options: { kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock } } },
       { name: a.name, origin: 'restore', snapshot: path },
     );
     log(vm.id);
     return 0;
   }
   if (a.name) throw new VmrunError('usage', '--name needs -d');
-  const machine = await Machine.restore(path, { consoleFd: 1, kvmDevice: a.kvmDevice });
+  const machine = await Machine.restore(path, { consoleFd: 1, kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock });
   const detach = attachConsole(machine, { interactive: a.interactive === true });
   const exit = await machine.wait().finally(detach);
   if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);

@@ -37,6 +37,8 @@ export interface BootOptions {
 /** How to restore a snapshot. */
 export interface RestoreOptions {
   kvmDevice?: string;
+  /** Jump the guest clock forward by the time since the save (default: continue from the save). */
+  catchUpClock?: boolean;
   consoleFd?: number;
 }
 
@@ -137,7 +139,7 @@ export class Machine extends EventEmitter {
         cpus: machine.cpus,
         kvmDevice: options.kvmDevice,
         consoleFd: options.consoleFd,
-        restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state },
+        restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state, catchUpClock: options.catchUpClock },
       },
       { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image },
     );

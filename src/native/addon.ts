@@ -32,7 +32,7 @@ export interface NativeMachineConfig {
   cpus: number;
   kvmDevice?: string;
   /** Recreate a saved machine instead of booting a kernel. */
-  restore?: { ramImage: string; kernelFormat: string; state: NativeMachineState };
+  restore?: { ramImage: string; kernelFormat: string; state: NativeMachineState; catchUpClock?: boolean };
   /** Guest console bytes go straight to this fd (the CLI's terminal) instead of events. */
   consoleFd?: number;
   guestArgs?: string[];

@@ -47,6 +47,6 @@ void KvmVm::set_irq_line(uint32_t gsi, bool level) {
 
 StateBlob KvmVm::save_state() { return save_vm_state(fd_.get()); }
 
-void KvmVm::restore_state(const StateBlob& blob) { restore_vm_state(fd_.get(), blob); }
+void KvmVm::restore_state(const StateBlob& blob, bool catch_up_wall_clock) { restore_vm_state(fd_.get(), blob, catch_up_wall_clock); }
 
 }  // namespace vmrun::kvm

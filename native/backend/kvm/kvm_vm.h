@@ -16,7 +16,7 @@ class KvmVm : public Vm {
   std::unique_ptr<Vcpu> create_vcpu(int index, int count, VcpuSetup setup) override;
   void set_irq_line(uint32_t gsi, bool level) override;
   StateBlob save_state() override;
-  void restore_state(const StateBlob& blob) override;
+  void restore_state(const StateBlob& blob, bool catch_up_wall_clock) override;
 
   int fd() const { return fd_.get(); }
 

@@ -19,7 +19,7 @@ export default class SnapshotRestore extends VmrunCommand {
     const { args, flags } = await this.parse(SnapshotRestore);
     const f = flags as Record<string, string | boolean | undefined>;
     const status = await restoreAction(
-      { snapshot: args.snapshot, detach: f.detach === true, name: f.name as string | undefined, interactive: f.interactive === true, kvmDevice: f['kvm-device'] as string },
+      { snapshot: args.snapshot, detach: f.detach === true, name: f.name as string | undefined, interactive: f.interactive === true, kvmDevice: f['kvm-device'] as string, catchUpClock: f['catch-up-clock'] === true },
       (l) => this.log(l),
     );
     this.exit(status);

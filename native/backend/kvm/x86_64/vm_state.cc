@@ -33,7 +33,7 @@ StateBlob save_vm_state(int fd) {
   return w.take();
 }
 
-void restore_vm_state(int fd, const StateBlob& blob) {
+void restore_vm_state(int fd, const StateBlob& blob, bool catch_up_wall_clock) {
   StateReader r(blob, "VM state", kVersion);
   auto pit = r.expect_obj<kvm_pit_state2>(kPit);
   auto clock = r.expect_obj<kvm_clock_data>(kClock);
@@ -44,9 +44,16 @@ void restore_vm_state(int fd, const StateBlob& blob) {
     throw VmrunError(ErrorCode::Snapshot, "VM state: interrupt controller records are out of order");
   checked_ioctl(fd, KVM_SET_PIT2, &pit, "SET_PIT2");
   // flags 0: the guest's clock continues from where it was saved, with no jump for the
-  // time the snapshot spent on disk.
+  // time the snapshot spent on disk. KVM_CLOCK_REALTIME (when the save recorded wall
+  // time) makes KVM add the wall time elapsed since then.
   kvm_clock_data set{};
   set.clock = clock.clock;
+  if (catch_up_wall_clock) {
+    if (!(clock.flags & KVM_CLOCK_REALTIME))
+      throw VmrunError(ErrorCode::Snapshot, "this snapshot did not record wall-clock time, so its clock cannot catch up");
+    set.flags = KVM_CLOCK_REALTIME;
+    set.realtime = clock.realtime;
+  }
   checked_ioctl(fd, KVM_SET_CLOCK, &set, "SET_CLOCK");
   checked_ioctl(fd, KVM_SET_IRQCHIP, &pic_master, "SET_IRQCHIP");
   checked_ioctl(fd, KVM_SET_IRQCHIP, &pic_slave, "SET_IRQCHIP");

@@ -5,6 +5,6 @@
 namespace vmrun::kvm {
 
 StateBlob save_vm_state(int vm_fd);
-void restore_vm_state(int vm_fd, const StateBlob& blob);
+void restore_vm_state(int vm_fd, const StateBlob& blob, bool catch_up_wall_clock);
 
 }  // namespace vmrun::kvm
