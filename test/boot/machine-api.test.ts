@@ -43,7 +43,7 @@ describe('library: Machine', () => {
     expect(exit.reason).toBe('killed');
     expect(exit.exitCode).toBe(137);
     // The sequence has no gap and no repeat across the pause.
-    const counts = out.match(/count (\d+)/g)!.map((s) => Number(s.slice(6)));
+    const counts = [...out.matchAll(/count (\d+)\n/g)].map((m) => Number(m[1]));
     expect(counts).toEqual(counts.map((_, i) => i + 1));
   });
 
