@@ -1,4 +1,5 @@
 import type { Machine } from '../machine/machine.js';
+import { VmrunError } from '../errors.js';
 
 /** Ctrl-] leaves an interactive console and stops the guest, as in telnet. */
 const DETACH_KEY = 0x1d;
@@ -33,4 +34,27 @@ export function attachConsole(machine: Machine, opts: { interactive: boolean }):
       stdin.pause();
     }
   };
+}
+
+/**
+ * Runs a machine in the foreground to its end: console attached, an optional time
+ * limit, and the exit turned into vmrun's status (a guest failure or a time-out is a
+ * VmrunError, which the command reports as one line with 125).
+ */
+export async function runToExit(machine: Machine, opts: { interactive: boolean; timeoutSeconds?: number }): Promise<number> {
+  const detach = attachConsole(machine, { interactive: opts.interactive });
+  let timedOut = false;
+  const timer = opts.timeoutSeconds
+    ? setTimeout(() => {
+        timedOut = true;
+        machine.stop();
+      }, opts.timeoutSeconds * 1000)
+    : undefined;
+  const exit = await machine.wait().finally(() => {
+    if (timer) clearTimeout(timer);
+    detach();
+  });
+  if (timedOut) throw new VmrunError('guest', `the guest did not finish within ${opts.timeoutSeconds} s (--timeout)`);
+  if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
+  return exit.exitCode;
 }

@@ -1,6 +1,6 @@
 /** `vmrun snapshot restore`: shared by the oclif command and the start-up fast path. */
 import { Machine } from '../machine/machine.js';
-import { attachConsole } from './console.js';
+import { runToExit } from './console.js';
 import { resolveSnapshot } from '../snapshot/store.js';
 import { VmrunError } from '../errors.js';
 import type { FlagSpec } from './flag-spec.js';
@@ -37,8 +37,5 @@ export async function restoreAction(a: RestoreArgs, log: (line: string) => void)
   }
   if (a.name) throw new VmrunError('usage', '--name needs -d');
   const machine = await Machine.restore(path, { consoleFd: 1, kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock });
-  const detach = attachConsole(machine, { interactive: a.interactive === true });
-  const exit = await machine.wait().finally(detach);
-  if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
-  return exit.exitCode;
+  return runToExit(machine, { interactive: a.interactive === true });
 }

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { VmrunCommand } from '../cli/base-command.js';
 import { Machine, DEFAULT_MEMORY } from '../machine/machine.js';
-import { attachConsole } from '../cli/console.js';
+import { runToExit } from '../cli/console.js';
 import { VmrunError } from '../errors.js';
 import { parseSize } from '../units.js';
 import { startDetached } from '../vmhost/start.js';
@@ -58,23 +58,10 @@ export default class Boot extends VmrunCommand {
     }
     if (flags.name !== undefined) throw new VmrunError('usage', '--name names a background VM: use it with --detach');
     const machine = Machine.boot({ ...options, consoleFd: 1 });
-    const detach = attachConsole(machine, { interactive: flags.interactive });
-    let timedOut = false;
-    const timer = flags.timeout
-      ? setTimeout(() => {
-          timedOut = true;
-          machine.stop();
-        }, flags.timeout * 1000)
-      : undefined;
-    const stats = flags.stats ? () => machine.stats() : undefined;
-    const exit = await machine.wait().finally(() => {
-      if (timer) clearTimeout(timer);
-      detach();
+    const status = await runToExit(machine, { interactive: flags.interactive, timeoutSeconds: flags.timeout }).finally(() => {
+      // BigInt fields (firstEntryNs) have no JSON form of their own: print them as numbers.
+      if (flags.stats) process.stderr.write(`vmrun: ${JSON.stringify(machine.stats(), (_key, value: unknown) => (typeof value === 'bigint' ? Number(value) : value))}\n`);
     });
-    // BigInt fields (firstEntryNs) have no JSON form of their own: print them as numbers.
-    if (stats) process.stderr.write(`vmrun: ${JSON.stringify(stats(), (_key, value: unknown) => (typeof value === 'bigint' ? Number(value) : value))}\n`);
-    if (timedOut) throw new VmrunError('guest', `the guest did not finish within ${flags.timeout} s (--timeout)`);
-    if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
-    this.exit(exit.exitCode);
+    this.exit(status);
   }
 }

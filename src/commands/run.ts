@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VmrunCommand } from '../cli/base-command.js';
-import { attachConsole } from '../cli/console.js';
+import { runToExit } from '../cli/console.js';
 import { splitRunArgv } from '../cli/split-run-argv.js';
 import { prepareRun, runImage, type RunImageOptions } from '../run/run-image.js';
 import { ProgressRenderer } from '../oci/index.js';
@@ -92,20 +92,6 @@ export default class Run extends VmrunCommand {
     }
     const machine = await runImage({ ...options, consoleFd: 1 });
     progress.finish();
-    const detach = attachConsole(machine, { interactive: flags.interactive || flags.tty });
-    let timedOut = false;
-    const timer = flags.timeout
-      ? setTimeout(() => {
-          timedOut = true;
-          machine.stop();
-        }, flags.timeout * 1000)
-      : undefined;
-    const exit = await machine.wait().finally(() => {
-      if (timer) clearTimeout(timer);
-      detach();
-    });
-    if (timedOut) throw new VmrunError('guest', `the guest did not finish within ${flags.timeout} s (--timeout)`);
-    if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
-    this.exit(exit.exitCode);
+    this.exit(await runToExit(machine, { interactive: flags.interactive || flags.tty, timeoutSeconds: flags.timeout }));
   }
 }
