@@ -4,6 +4,7 @@
  * an image's root filesystem needs neither root nor mknod on the host.
  */
 import { VmrunError } from '../errors.js';
+import type { FileMetadata } from '../oci/rootfs/entry.js';
 
 /** The kinds of filesystem object a cpio entry can hold. */
 export type CpioEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'socket';
@@ -15,17 +16,9 @@ export type CpioEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | '
  * file (ignored for other types); `linkname` is a symlink's target or, for a
  * hardlink, the path of an earlier entry of this archive.
  */
-export interface CpioEntry {
+export interface CpioEntry extends Omit<FileMetadata, 'xattrs'> {
   path: string;
   type: CpioEntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
   content?: AsyncIterable<Uint8Array> | Uint8Array;
 }
 

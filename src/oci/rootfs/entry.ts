@@ -2,14 +2,10 @@
 export type RootfsEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char-device' | 'block-device' | 'fifo';
 
 /**
- * One entry of a flattened image root filesystem: plain data, so writers (tar
- * export, the initramfs cpio writer) can depend on it without any tar library.
- * Ownership and modes are metadata only; nothing is chowned on the host.
+ * The metadata every file-system object carries, whichever format holds it (a layer's
+ * tar header, the assembled tree, the rootfs stream, a cpio header).
  */
-export interface RootfsEntry {
-  /** Path relative to the root, `/`-separated, no leading `./` or `/` (e.g. `etc/passwd`). */
-  path: string;
-  type: RootfsEntryType;
+export interface FileMetadata {
   /** Permission bits including setuid/setgid/sticky (0o7777 mask). */
   mode: number;
   uid: number;
@@ -24,6 +20,17 @@ export interface RootfsEntry {
   devminor?: number;
   /** Extended attributes from PAX `SCHILY.xattr.*` records. */
   xattrs?: Record<string, string>;
+}
+
+/**
+ * One entry of a flattened image root filesystem: plain data, so writers (tar
+ * export, the initramfs cpio writer) can depend on it without any tar library.
+ * Ownership and modes are metadata only; nothing is chowned on the host.
+ */
+export interface RootfsEntry extends FileMetadata {
+  /** Path relative to the root, `/`-separated, no leading `./` or `/` (e.g. `etc/passwd`). */
+  path: string;
+  type: RootfsEntryType;
 }
 
 /** An entry and, for a `file`, its content, which must be read (or is drained) before the next item. */

@@ -8,20 +8,12 @@ import tar from 'tar-stream';
 import { DecompressStream } from 'zstd-napi';
 import { VmrunError } from '../../errors.js';
 import { Limits } from '../limits.js';
+import type { FileMetadata } from './entry.js';
 
 /** The tar header of one layer entry, reduced to plain data (what the layer index caches). */
-export interface LayerHeader {
+export interface LayerHeader extends FileMetadata {
   name: string;
   type: 'file' | 'link' | 'symlink' | 'directory' | 'character-device' | 'block-device' | 'fifo';
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-  xattrs?: Record<string, string>;
 }
 
 /** How a layer's bytes are compressed, judged from its first bytes (media types lie). */

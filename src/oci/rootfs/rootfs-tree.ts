@@ -1,21 +1,12 @@
 import { VmrunError } from '../../errors.js';
 import { Limits } from '../limits.js';
 import { entryPathComponents } from './entry-path.js';
-import type { RootfsEntryType } from './entry.js';
+import type { FileMetadata, RootfsEntryType } from './entry.js';
 import type { LayerHeader } from './layer-reader.js';
 
 /** The metadata of a file-system object; hardlinked paths share one Inode. */
-export interface Inode {
+export interface Inode extends FileMetadata {
   type: Exclude<RootfsEntryType, 'hardlink'>;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-  xattrs?: Record<string, string>;
   /** For regular files with content: which layer and which entry (ordinal) holds the bytes. */
   source?: { layer: number; ordinal: number };
 }
