@@ -10,6 +10,7 @@
 #include "binding/promise_worker.h"
 #include "snapshot/crc32c.h"
 #include "snapshot/memory_image.h"
+#include "loaders/kernel_format.h"
 
 namespace vmrun::binding {
 
@@ -53,10 +54,19 @@ static Napi::Value build_ram_image_async(const Napi::CallbackInfo& info) {
       [](Napi::Env e) { return e.Undefined(); });
 }
 
+/** kernelFormat(bytes): "linux-bzimage" | "linux-elf" | "hermit" | "unknown", from the file's bytes. */
+static Napi::Value kernel_format_of(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "kernelFormat(bytes: Uint8Array)");
+  auto b = info[0].As<Napi::Uint8Array>();
+  std::vector<uint8_t> bytes(b.Data(), b.Data() + b.ByteLength());
+  return Napi::String::New(info.Env(), kernel_format_name(detect_kernel_format(bytes, nullptr)));
+}
+
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("hostReport", Napi::Function::New(env, host_report, "hostReport"));
   exports.Set("NativeMachine", MachineBinding::define(env));
   exports.Set("crc32c", Napi::Function::New(env, crc32c_of, "crc32c"));
+  exports.Set("kernelFormat", Napi::Function::New(env, kernel_format_of, "kernelFormat"));
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
   exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
   return exports;

@@ -101,6 +101,8 @@ export interface NativeMachine {
 interface NativeAddon {
   hostReport(devicePath?: string): NativeHostReport;
   crc32c(bytes: Uint8Array): number;
+  /** The kernel format of a file's bytes, detected as `vmrun boot` does. */
+  kernelFormat(bytes: Uint8Array): 'linux-bzimage' | 'linux-elf' | 'hermit' | 'unknown';
   buildRamImage(snapshotPath: string, dataOffset: number, dataLength: number, index: Buffer, ramSize: number, imagePath: string): Promise<void>;
   memoryChunkSize: number;
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;

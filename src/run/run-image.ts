@@ -17,6 +17,7 @@ import { isVmrunError } from '../errors.js';
 import { Machine, type BootOptions } from '../machine/machine.js';
 import { resolveRunSpec, type RunFlags, type RunSpec } from './run-spec.js';
 import { findGuestInit, findGuestKernel } from './guest-kernel.js';
+import { findHermitEntrypoint } from './hermit-entrypoint.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -69,14 +70,25 @@ async function getImage(store: ImageStore, opts: RunImageOptions): Promise<Store
 
 /** Pulls, builds (or finds) the initramfs, resolves docker's rules; boots nothing yet. */
 export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
-  const kernel = findGuestKernel(opts.kernel);
-  const init = findGuestInit(ROOT);
   const store = await ImageStore.open(vmrunHome());
   const image = await getImage(store, opts);
+  const spec = resolveRunSpec(image.config.config ?? {}, opts);
+  // A Hermit application image: its entrypoint is the kernel, booted as is.
+  const hermit = await findHermitEntrypoint(store, image, spec);
+  if (hermit) {
+    return {
+      boot: { kernel: hermit, guestArgs: spec.argv.slice(1), guestEnv: spec.env, memory: opts.memory, cpus: opts.cpus, kvmDevice: opts.kvmDevice, image: opts.image },
+      image,
+      spec,
+      initramfsCached: true,
+      cleanup: () => {},
+    };
+  }
+  const kernel = findGuestKernel(opts.kernel);
+  const init = findGuestInit(ROOT);
   const key = { imageDigest: image.record.digest, initBinaryPath: init };
   const initramfsCached = (await findCachedImageInitramfs(key)) !== undefined;
   const archive = await buildImageInitramfs(key, cpioEntriesOfRootfs(streamRootfs(store, image)));
-  const spec = resolveRunSpec(image.config.config ?? {}, opts);
   const runArchive = writeRunArchive(encodeRunConfig(spec));
   return {
     boot: {
