@@ -164,6 +164,9 @@ Napi::Object stats_to(Napi::Env env, const MachineStats& s) {
   o.Set("consoleBytes", static_cast<double>(s.console_bytes));
   o.Set("runSeconds", s.run_seconds);
   o.Set("firstEntryNs", Napi::BigInt::New(env, s.first_entry_ns));
+  auto setup = Napi::Object::New(env);
+  for (const auto& [step, ms] : s.setup_ms) setup.Set(step, ms);
+  o.Set("setupMs", setup);
   return o;
 }
 

@@ -1,6 +1,8 @@
 #include "vmm/builder.h"
 
 #include <fcntl.h>
+
+#include <chrono>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +21,21 @@ namespace vmrun {
 
 namespace {
 
+/** Records how long each set-up step takes, for benchmarks ("where the time goes"). */
+class StepTimer {
+ public:
+  explicit StepTimer(std::vector<std::pair<std::string, double>>& out) : out_(out), last_(std::chrono::steady_clock::now()) {}
+  void step(const char* name) {
+    auto now = std::chrono::steady_clock::now();
+    out_.emplace_back(name, std::chrono::duration<double, std::milli>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  std::vector<std::pair<std::string, double>>& out_;
+  std::chrono::steady_clock::time_point last_;
+};
+
 constexpr uint64_t kMaxKernelSize = 512ULL << 20;
 constexpr uint16_t kCom1Port = 0x3F8;
 constexpr uint32_t kCom1Irq = 4;
@@ -36,16 +53,21 @@ void validate_shape(uint64_t memory_size, int cpus) {
 std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_device, uint64_t memory_size, int cpus,
                                                          GuestMemory memory, MachineCallbacks callbacks) {
   std::unique_ptr<Machine> m(new Machine());
+  StepTimer t(m->setup_ms_);
   m->callbacks_ = std::move(callbacks);
   m->hypervisor_ = open_hypervisor(kvm_device);
+  t.step("open-kvm");
   int max_vcpus = m->hypervisor_->max_vcpus();
   if (max_vcpus > 0 && cpus > max_vcpus)
     throw VmrunError(ErrorCode::Usage, "--cpus " + std::to_string(cpus) + " exceeds this host's KVM limit of " + std::to_string(max_vcpus));
   m->vm_ = m->hypervisor_->create_vm();
+  t.step("create-vm");
   m->memory_ = std::move(memory);
   // RAM slots before the irqchip: registering them afterwards costs 30x more here.
   m->vm_->map_memory(m->memory_);
+  t.step("memory-slots");
   m->vm_->create_interrupt_controller();
+  t.step("irqchip-pit");
 
   ConsoleOutput::Sink sink = m->callbacks_.console;
   m->console_ = std::make_unique<ConsoleOutput>(sink ? sink : [](std::vector<uint8_t>&&) {});
@@ -56,6 +78,7 @@ std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_
   m->port_bus_.add(0x70, 2, std::make_shared<CmosRtc>(memory_size));
   m->port_bus_.add(0xCF8, 8, std::make_shared<PciConfigAbsent>());
   m->port_bus_.add(kExitPortAddress, 4, std::make_shared<ExitPort>(raw));
+  t.step("devices");
   return m;
 }
 
@@ -122,6 +145,7 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
   close(fd);  // the mapping keeps the file
 
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
+  StepTimer t(m->setup_ms_);
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForRestore);
     // Compared with what a fresh vCPU on this host presents, before any state is
@@ -129,7 +153,9 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
     vcpu->check_state_compatible(config.state.vcpus[static_cast<size_t>(i)]);
     m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
+  t.step("create-vcpus");
   m->restore_state(config.state, config.catch_up_wall_clock);
+  t.step("restore-state");
   return m;
 }
 

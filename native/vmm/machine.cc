@@ -154,6 +154,7 @@ SnapshotCapture Machine::save_snapshot(int fd, uint64_t data_offset, bool stop_a
 MachineStats Machine::stats() const {
   MachineStats s;
   s.first_entry_ns = first_entry_ns_.load();
+  s.setup_ms = setup_ms_;
   for (size_t i = 0; i < exit_counts_.size(); i++) {
     uint64_t n = exit_counts_[i].load(std::memory_order_relaxed);
     if (n) s.exits[exit_kind_name(i)] = n;

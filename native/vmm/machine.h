@@ -32,6 +32,7 @@ struct MachineCallbacks {
 struct MachineStats {
   std::map<std::string, uint64_t> exits;
   int64_t first_entry_ns = 0;  // CLOCK_MONOTONIC when vCPU 0 first entered the guest (0: not yet)
+  std::vector<std::pair<std::string, double>> setup_ms;  // how long each set-up step took (boot or restore)
   uint64_t console_bytes = 0;
   double run_seconds = 0;
 };
@@ -124,6 +125,7 @@ class Machine : public VcpuHost {
   std::chrono::steady_clock::time_point started_at_;
   std::chrono::steady_clock::time_point stopped_at_;
   std::atomic<int64_t> first_entry_ns_{0};
+  std::vector<std::pair<std::string, double>> setup_ms_;  // written by the builder only
 };
 
 }  // namespace vmrun

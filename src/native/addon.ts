@@ -56,6 +56,8 @@ export interface NativeStats {
   exits: Record<string, number>;
   /** CLOCK_MONOTONIC ns when vCPU 0 first entered the guest (0n: not yet); compare with process.hrtime.bigint(). */
   firstEntryNs: bigint;
+  /** How long each set-up step of this machine took, in ms (open-kvm, create-vm, memory-slots...). */
+  setupMs: Record<string, number>;
   consoleBytes: number;
   runSeconds: number;
 }
