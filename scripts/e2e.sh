@@ -20,4 +20,6 @@ if node test/harness/native-guests.js; then
   exec "$vitest" run -c vitest.e2e.config.ts "$@"
 fi
 # shellcheck disable=SC2086 # the options are meant to split into words
-exec test/harness/nested-kvm ${VMRUN_E2E_HARNESS_OPTIONS:-} -- "$vitest" run -c vitest.e2e.config.ts "$@"
+# A bound on the whole suite, so a guest that wedges L1's kernel (seen once: a
+# real-mode guest left a CPU in a soft lockup) cannot eat CI's time: exit 124.
+exec test/harness/nested-kvm ${VMRUN_E2E_HARNESS_OPTIONS:---timeout 2400} -- "$vitest" run -c vitest.e2e.config.ts "$@"
