@@ -25,7 +25,7 @@ if (skipReason) console.warn(`vmrun run e2e skipped: ${skipReason}`);
 let env: VmrunTestEnv;
 let registry: LoopbackRegistry;
 let layouts: string;
-/** A plain busybox image (no config): tests 1, 3, 4, 5. */
+/** A busybox image without config (plus a payload file): tests 1, 3, 4, 5. */
 let plainImage: string;
 /** The busybox image with every run-relevant config field set: test 2. */
 let configuredImage: string;
@@ -56,7 +56,9 @@ beforeAll(async () => {
   if (skipReason) return;
   env = new VmrunTestEnv();
   layouts = mkdtempSync(join(tmpdir(), 'vmrun-e2e-layouts-'));
-  await writeBusyboxLayout(join(layouts, 'plain'), 'v1');
+  // The payload makes the first run's pull and initramfs build take seconds more than
+  // the second run's cache hit, well above the noise of one run on a loaded machine.
+  await writeBusyboxLayout(join(layouts, 'plain'), 'v1', { payloadBytes: 24 << 20 });
   await writeBusyboxLayout(join(layouts, 'configured'), 'v1', {
     config: imageConfig,
     users,

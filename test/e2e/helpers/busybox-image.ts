@@ -3,6 +3,7 @@
  * /etc/passwd and /etc/group the test controls, extra files, and any image config,
  * written as an OCI layout (pushable with skopeo, pullable with `vmrun run oci:...`).
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { buildLayer, writeOciLayout, type ConfigSpec, type LayerEntrySpec } from '../../oci/image-builder.js';
 
@@ -27,6 +28,12 @@ export interface BusyboxImageSpec {
   users?: PasswdEntry[];
   /** Extra files: path (no leading slash) -> content; executable when `mode` says so. */
   files?: { path: string; content: string; mode?: number }[];
+  /**
+   * Size of an incompressible /opt/payload.bin, in a layer of its own stored without
+   * compression: gives pulling the image and building its initramfs a cost that
+   * stands out from the run-to-run noise of a loaded machine.
+   */
+  payloadBytes?: number;
 }
 
 /** Why busybox images cannot be built here, or undefined when they can. */
@@ -80,5 +87,6 @@ export async function writeBusyboxLayout(dir: string, tag: string, spec: Busybox
   ];
   const testFiles: LayerEntrySpec[] = (spec.files ?? []).map((f) => ({ name: f.path, content: f.content, mode: f.mode ?? 0o644 }));
   const layers = [await buildLayer(userland), ...(testFiles.length ? [await buildLayer(testFiles)] : [])];
+  if (spec.payloadBytes) layers.push(await buildLayer([{ name: 'opt/payload.bin', content: randomBytes(spec.payloadBytes) }], 'none'));
   await writeOciLayout(dir, { [tag]: { layers, ...(spec.config ? { config: spec.config } : {}) } });
 }
