@@ -32,7 +32,11 @@ export class VmrunError extends Error {
 }
 
 export function isVmrunError(e: unknown, kind?: VmrunErrorKind): e is VmrunError {
-  return e instanceof VmrunError && (kind === undefined || e.kind === kind);
+  // By shape, not instanceof: the CLI's bundled fast path and the modules it loads
+  // lazily each hold their own copy of this class.
+  const v = e as { name?: unknown; kind?: unknown } | null;
+  const shaped = e instanceof Error && v !== null && v.name === 'VmrunError' && typeof v.kind === 'string';
+  return shaped && (kind === undefined || v.kind === kind);
 }
 
 /**
@@ -40,7 +44,7 @@ export function isVmrunError(e: unknown, kind?: VmrunErrorKind): e is VmrunError
  * map them onto VmrunError kinds so the library never leaks raw native errors.
  */
 export function fromNativeError(e: unknown): VmrunError {
-  if (e instanceof VmrunError) return e;
+  if (isVmrunError(e)) return e;
   const err = e as { message?: string; code?: string };
   const kind = nativeCodeToKind[err.code ?? ''] ?? 'internal';
   return new VmrunError(kind, err.message ?? String(e), { cause: e });

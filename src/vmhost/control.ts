@@ -1,4 +1,4 @@
-import { VmrunError } from '../errors.js';
+import { VmrunError, isVmrunError } from '../errors.js';
 import { VmControlClient } from './client.js';
 import type { VmExit } from './protocol.js';
 import type { VmEntry, VmRegistry } from './registry.js';
@@ -44,7 +44,7 @@ export async function forEachVm(refs: string[], action: (ref: string) => Promise
     try {
       await action(ref);
     } catch (e) {
-      failures.push(e instanceof VmrunError ? e : new VmrunError('internal', (e as Error).message, { cause: e }));
+      failures.push(isVmrunError(e) ? e : new VmrunError('internal', (e as Error).message, { cause: e }));
     }
   }
   if (failures.length > 0) throw new VmrunError(failures[0]!.kind, failures.map((f) => f.message).join('; '), { cause: failures[0] });

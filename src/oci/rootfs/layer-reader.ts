@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { DecompressStream } from 'zstd-napi';
-import { VmrunError } from '../../errors.js';
+import { VmrunError, isVmrunError } from '../../errors.js';
 import { Limits } from '../limits.js';
 import type { FileMetadata } from './entry.js';
 
@@ -129,7 +129,7 @@ export async function* readLayer(path: string, label: string, hash?: Hash): Asyn
 }
 
 function layerError(e: unknown, label: string): VmrunError {
-  if (e instanceof VmrunError) return e;
+  if (isVmrunError(e)) return e;
   const msg = (e as Error).message ?? String(e);
   return new VmrunError('image', `${label}: cannot read layer: ${msg}`, { cause: e });
 }

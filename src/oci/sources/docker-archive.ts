@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { VmrunError } from '../../errors.js';
+import { VmrunError, isVmrunError } from '../../errors.js';
 import type { StoredImage } from '../copy-image.js';
 import type { Digest } from '../digest.js';
 import { isObject } from '../json.js';
@@ -174,7 +174,7 @@ async function extractMembers(archivePath: string, work: string): Promise<{ file
     const failure = await done;
     if (failure instanceof Error) throw failure;
   } catch (e) {
-    if (e instanceof VmrunError) throw e;
+    if (isVmrunError(e)) throw e;
     throw new VmrunError('image', `${archivePath}: cannot read archive: ${(e as Error).message}`, { cause: e });
   }
   return { files, links };

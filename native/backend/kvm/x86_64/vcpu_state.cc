@@ -202,7 +202,7 @@ const FeatureWord kFeatureWords[] = {
     {1, 0, 2, (1u << 31) | (1u << 27), "CPUID.1:ECX"},
     {1, 0, 3, 1u << 28, "CPUID.1:EDX"},
     {7, 0, 1, 0, "CPUID.7.0:EBX"},
-    {7, 0, 2, 1u << 22, "CPUID.7.0:ECX"},  // OSPKE mirrors CR4.PKE
+    {7, 0, 2, 1u << 4, "CPUID.7.0:ECX"},  // OSPKE (bit 4) mirrors the guest's CR4.PKE
     {7, 0, 3, 0, "CPUID.7.0:EDX"},
     {0xD, 1, 0, 0, "CPUID.0xD.1:EAX"},
     {0x80000001, 0, 2, 0, "CPUID.0x80000001:ECX"},
