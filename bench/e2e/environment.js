@@ -13,6 +13,8 @@ import { nativeGuests } from '../../test/harness/native-guests.js';
 /** The repository root. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const IN_L1 = process.env.VMRUN_NESTED_L1 === '1';
+/** A whole bench file in the harness takes 5-10 min; 30 min means it is stuck. */
+const HARNESS_TIMEOUT_S = 1800;
 
 /** Whether this process runs inside the nested-KVM harness's L1. */
 export const inNestedL1 = () => IN_L1;
@@ -32,7 +34,9 @@ export function runWhereGuestsRun(script) {
   );
   buildGuestInitOnHost();
   const env = { ...process.env, VMRUN_GUEST_KERNEL: buildGuestKernelOnHost() };
-  const r = spawnSync(join(ROOT, 'test', 'harness', 'nested-kvm'), ['--', process.execPath, script, ...process.argv.slice(2)], { stdio: 'inherit', env });
+  // A bound on the whole run: L1 has been seen to stall (no progress, QEMU busy).
+  const harness = ['--timeout', String(HARNESS_TIMEOUT_S), '--', process.execPath, script, ...process.argv.slice(2)];
+  const r = spawnSync(join(ROOT, 'test', 'harness', 'nested-kvm'), harness, { stdio: 'inherit', env });
   process.exit(r.status ?? 125);
 }
 
