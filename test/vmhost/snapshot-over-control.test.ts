@@ -45,7 +45,8 @@ describe('snapshots of background VMs', { timeout: MULTI_STEP_TEST_TIMEOUT_MS },
     const after = (await env.run(['logs', restored.id])).stdout;
     const all = counts(before + after);
     expect(all).toEqual(all.map((_, i) => i + 1));
-    expect(counts(after)[0]).toBe(counts(before).length + 1);
+    // The restore really continued (a save can split a line, so compare the joined text).
+    expect(all.length).toBeGreaterThan(counts(before).length);
   });
 
   it('a snapshot that cannot be written is an error answer; the VM keeps running', async () => {
