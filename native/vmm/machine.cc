@@ -25,7 +25,11 @@ bool Machine::pause(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   paused_ = true;
   for (auto& v : vcpus_) v->kick();
-  return state_changed_.wait_for(lock, timeout, [&] { return parked_ + finished_ >= static_cast<int>(vcpus_.size()); });
+  if (state_changed_.wait_for(lock, timeout, [&] { return parked_ + finished_ >= static_cast<int>(vcpus_.size()); })) return true;
+  // A failed pause must not leave the vCPUs that did park frozen for good.
+  paused_ = false;
+  state_changed_.notify_all();
+  return false;
 }
 
 void Machine::resume() {

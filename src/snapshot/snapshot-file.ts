@@ -150,6 +150,10 @@ export function openSnapshotFile(path: string): OpenedSnapshot {
   }
 }
 
+const MIN_MEMORY_BYTES = 16 * 2 ** 20;
+const MAX_MEMORY_BYTES = 2 ** 40;
+const MAX_CPUS = 32;
+
 function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
   let m: SnapshotMetadata;
   try {
@@ -161,11 +165,15 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
   const ok =
     m?.format === 'vmrun-snapshot' &&
     machine !== undefined &&
+    // The VMM's own limits (native/vmm/builder.cc), checked before any RAM image is
+    // expanded: a crafted file must not make vmrun size a petabyte file.
     Number.isSafeInteger(machine.memoryBytes) &&
-    machine.memoryBytes > 0 &&
+    machine.memoryBytes >= MIN_MEMORY_BYTES &&
+    machine.memoryBytes <= MAX_MEMORY_BYTES &&
+    machine.memoryBytes % MEMORY_CHUNK_BYTES === 0 &&
     Number.isInteger(machine.cpus) &&
     machine.cpus >= 1 &&
-    machine.cpus <= 256 &&
+    machine.cpus <= MAX_CPUS &&
     typeof machine.kernelFormat === 'string';
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;

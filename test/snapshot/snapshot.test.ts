@@ -199,6 +199,20 @@ describe('snapshot restore refuses damaged or foreign files, starting nothing', 
     await expectRefused(path, /taken on a CPU with features this host lacks \(CPUID\.7\.0:EDX/);
   });
 
+  it('metadata claiming a memory size vmrun cannot build', async () => {
+    const path = join(tmp, 'huge.vmsnap');
+    rewriteSection(snapshotPath, path, (e) => e.kind === SectionKind.Metadata, (bytes) => {
+      // Same length, so the rest of the file stays in place: 99999999 bytes is not a
+      // whole number of 2 MiB chunks, which no vmrun machine has.
+      const text = bytes.toString('utf8');
+      const edited = text.replace('"memoryBytes":67108864', '"memoryBytes":99999999');
+      expect(edited).not.toBe(text);
+      bytes.write(edited, 0, 'utf8');
+    });
+    await expectRefused(path, /the metadata does not describe a machine/);
+    expect(readdirSync(join(tmp, 'cache', 'snapshots')).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
   it('a file that is not a snapshot, and one that does not exist', async () => {
     const path = join(tmp, 'not-a-snapshot');
     writeFileSync(path, Buffer.alloc(8192, 7));
