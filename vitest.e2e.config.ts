@@ -1,12 +1,13 @@
 import { defineConfig } from 'vitest/config';
+import { E2E_INCLUDE } from './test/e2e/setup/e2e-files.js';
 
 // End-to-end tests with real guests (test/e2e). Run them with scripts/e2e.sh: on a
 // host whose KVM runs guests natively it runs this config directly, elsewhere (the
-// PVM-backed KVM of this project's machines) inside one nested-KVM L1 for the whole
-// suite (test/harness/nested-kvm), because booting L1 costs 7-15 s.
+// PVM-backed KVM of this project's machines) each test file in its own nested-KVM L1
+// (test/e2e/setup/run-files-in-l1.js), so a stalled L1 costs one file.
 export default defineConfig({
   test: {
-    include: ['test/e2e/**/*.test.ts'],
+    include: [E2E_INCLUDE],
     globalSetup: ['test/e2e/setup/require-real-guests.ts'],
     // Guests under nested KVM in TCG boot ~60x slower than on hardware.
     testTimeout: 10 * 60_000,

@@ -11,6 +11,13 @@ export const HARNESS_FAILURE_EXIT_CODE = 125;
 /** Exit code when --timeout expired and QEMU was killed (as GNU timeout uses). */
 export const HARNESS_TIMEOUT_EXIT_CODE = 124;
 
+/**
+ * Exit code when the watchdog found L1 stalled (no heartbeat, or idle all along, for
+ * --stall-timeout seconds): the report is printed and QEMU killed. A caller may
+ * retry a stalled run; a command's own failure never has this code from the harness.
+ */
+export const HARNESS_STALL_EXIT_CODE = 123;
+
 /** A failure of the harness: a one-line message, detail to print under it, an exit code. */
 export class HarnessError extends Error {
   /**

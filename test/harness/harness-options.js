@@ -12,6 +12,11 @@ const DEFAULT_CPUS = 2;
 const DEFAULT_TIMEOUT_S = 3600;
 /** L1 reaches /dev/kvm in about 13 s here; 300 s means it is stuck, not slow. */
 const DEFAULT_BOOT_TIMEOUT_S = 300;
+/**
+ * L1 beats every 5 s even with both vCPUs busy and the host loaded (load 15 on 2
+ * cores measured); three minutes without one is a stall.
+ */
+const DEFAULT_STALL_TIMEOUT_S = 180;
 
 /** The usage text. */
 export function usage() {
@@ -21,25 +26,35 @@ Boots an L1 Linux under qemu-system-x86_64 -cpu max (TCG), whose emulated SVM
 gives it a real /dev/kvm, and runs COMMAND there as you, in the current
 directory, with your environment and the host's files at the same paths.
 COMMAND's stdout/stderr stream to the harness's; its exit status is the
-harness's. The harness's own failures exit 125, an expired --timeout 124.
+harness's. The harness's own failures exit 125, an expired --timeout 124, a
+stalled L1 123 (after printing what explains the stall).
 
 options:
   --memory SIZE        L1's RAM, e.g. 4G or 6144M (default 4G)
   --cpus N             L1's vCPUs (default 2)
   --timeout S          kill QEMU after S seconds in all (default ${DEFAULT_TIMEOUT_S})
   --boot-timeout S     fail if /dev/kvm is not up after S seconds (default ${DEFAULT_BOOT_TIMEOUT_S})
+  --stall-timeout S    call L1 stalled after S seconds without a heartbeat (default
+                       ${DEFAULT_STALL_TIMEOUT_S}); print QEMU's threads, the vCPUs' registers,
+                       L1's sysrq backtraces and console, then exit 123
+  --idle-timeout S     also call L1 stalled when its CPUs were idle (under 1% busy)
+                       for S seconds while the command ran (default: off)
+  --private-tmp        TMPDIR is a tmpfs in L1 (scratch files stay off 9p and are
+                       gone with L1) instead of the host's temp dir
   --verbose            echo L1's console (kernel log) to stderr
   -h, --help           this text
 
 environment: VMRUN_CACHE (cache root; else $XDG_CACHE_HOME/vmrun or
-~/.cache/vmrun), VMRUN_L1_KERNEL_PACKAGE (pin the Debian kernel package).
-Inside L1 the command sees VMRUN_NESTED_L1=1.
+~/.cache/vmrun), VMRUN_L1_KERNEL_PACKAGE (pin the Debian kernel package),
+NESTED_KVM_TEST_WEDGE_AFTER_S (test hook: wedge L1 that many seconds after the
+command starts). Inside L1 the command sees VMRUN_NESTED_L1=1.
 `;
 }
 
 /**
  * The parsed command line.
- * @typedef {{ memoryMiB: number, cpus: number, timeoutS: number, bootTimeoutS: number, verbose: boolean, command: string[] }} HarnessOptions
+ * @typedef {{ memoryMiB: number, cpus: number, timeoutS: number, bootTimeoutS: number, stallTimeoutS: number,
+ *   idleTimeoutS: number, privateTmp: boolean, verbose: boolean, command: string[] }} HarnessOptions
  */
 
 /**
@@ -54,6 +69,9 @@ export function parseArguments(argv) {
     cpus: DEFAULT_CPUS,
     timeoutS: DEFAULT_TIMEOUT_S,
     bootTimeoutS: DEFAULT_BOOT_TIMEOUT_S,
+    stallTimeoutS: DEFAULT_STALL_TIMEOUT_S,
+    idleTimeoutS: 0,
+    privateTmp: false,
     verbose: false,
     command: [],
   };
@@ -69,9 +87,12 @@ export function parseArguments(argv) {
       break;
     } else if (arg === '-h' || arg === '--help') return 'help';
     else if (arg === '--verbose') options.verbose = true;
+    else if (arg === '--private-tmp') options.privateTmp = true;
     else if (arg === '--memory') options.memoryMiB = parseMemory(value());
     else if (arg === '--cpus') options.cpus = parsePositiveInteger('--cpus', value(), availableParallelism() * 4);
     else if (arg === '--timeout') options.timeoutS = parsePositiveInteger('--timeout', value(), 7 * 24 * 3600);
+    else if (arg === '--stall-timeout') options.stallTimeoutS = parsePositiveInteger('--stall-timeout', value(), 24 * 3600);
+    else if (arg === '--idle-timeout') options.idleTimeoutS = parsePositiveInteger('--idle-timeout', value(), 24 * 3600);
     else if (arg === '--boot-timeout') options.bootTimeoutS = parsePositiveInteger('--boot-timeout', value(), 24 * 3600);
     else throw usageError(`unknown option ${JSON.stringify(arg)} (the command goes after --)`);
   }

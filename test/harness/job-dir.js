@@ -3,7 +3,8 @@
  * The job directory that connects the host and L1: a host directory (visible in L1 at
  * the same path through 9p) holding run.sh (the command, its cwd and environment,
  * generated here), the command's stdout and stderr as files that L1 writes through
- * 9p and the host follows, the command's exit status, and L1's console log.
+ * 9p and the host follows, the command's exit status, L1's console and heartbeat
+ * logs (its two serial ports) and QEMU's QMP socket.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,9 +31,13 @@ const HOST_SESSION_VARIABLES = new Set([
 /** Set in the command's environment so tests can tell they run inside the harness's L1. */
 export const IN_L1_VARIABLE = 'VMRUN_NESTED_L1';
 
+/** A unix socket's path must fit sockaddr_un.sun_path (108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
 /**
  * Paths of one job's files.
- * @typedef {{ dir: string, runScript: string, stdout: string, stderr: string, status: string, console: string }} JobFiles
+ * @typedef {{ dir: string, runScript: string, stdout: string, stderr: string, status: string, console: string,
+ *   heartbeat: string, qmpSocket: string }} JobFiles
  */
 
 /**
@@ -46,6 +51,11 @@ export function createJobDir() {
     rmSync(dir, { recursive: true, force: true });
     throw new HarnessError(`temp dir ${JSON.stringify(dir)} contains whitespace; set TMPDIR to a path without it`);
   }
+  const qmpSocket = join(dir, 'qmp.sock');
+  if (Buffer.byteLength(qmpSocket) > MAX_SOCKET_PATH) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new HarnessError(`temp dir ${JSON.stringify(dir)} is too long for QEMU's monitor socket; set TMPDIR to a shorter path`);
+  }
   return {
     dir,
     runScript: join(dir, 'run.sh'),
@@ -53,14 +63,17 @@ export function createJobDir() {
     stderr: join(dir, 'stderr'),
     status: join(dir, 'status'),
     console: join(dir, 'console.log'),
+    heartbeat: join(dir, 'heartbeat.log'),
+    qmpSocket,
   };
 }
 
 /**
  * Writes run.sh: redirects output to the job's files, enters `cwd`, and execs
- * `command` with `env` (minus host-session variables) as the caller's uid/gid.
+ * `command` with `env` (minus host-session variables) as the caller's uid/gid. With
+ * `privateTmp`, TMPDIR is a directory in L1's own tmpfs instead of the host's.
  * @param {JobFiles} job
- * @param {{ command: string[], cwd: string, env: NodeJS.ProcessEnv, uid: number, gid: number, groups: number[] }} spec
+ * @param {{ command: string[], cwd: string, env: NodeJS.ProcessEnv, uid: number, gid: number, groups: number[], privateTmp: boolean }} spec
  */
 export function writeRunScript(job, spec) {
   const env = Object.entries(spec.env)
@@ -69,6 +82,8 @@ export function writeRunScript(job, spec) {
   // L1's /run is its own tmpfs (l1-init.sh): sockets work there, not on 9p paths.
   const runtimeDir = `/run/user/${spec.uid}`;
   env.push(`${IN_L1_VARIABLE}=1`, `XDG_RUNTIME_DIR=${runtimeDir}`);
+  const tmpDir = `${runtimeDir}/tmp`;
+  if (spec.privateTmp) env.push(`TMPDIR=${tmpDir}`);
   // setpriv drops from L1's root to the caller's ids, so files the command writes on
   // the host belong to the caller, as they would without the harness.
   const dropPrivileges = spec.uid === 0 ? [] : [
@@ -83,6 +98,7 @@ export function writeRunScript(job, spec) {
     `exec >${shellQuote(job.stdout)} 2>${shellQuote(job.stderr)} </dev/null`,
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     `mkdir -p -m 0700 ${runtimeDir} && chown ${spec.uid}:${spec.gid} ${runtimeDir} || exit 125`,
+    ...(spec.privateTmp ? [`mkdir -p -m 0700 ${tmpDir} && chown ${spec.uid}:${spec.gid} ${tmpDir} || exit 125`] : []),
     `cd ${shellQuote(spec.cwd)} || exit 125`,
     // env -i: exactly the caller's environment, whatever the names (npm sets some a
     // shell could not export); env then finds the command on the caller's PATH.

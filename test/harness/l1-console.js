@@ -27,11 +27,22 @@ export class L1Console {
     this.partial = '';
     /** The reason init gave in a "FAILED: ..." line, if any. */
     this.failure = '';
+    /** @type {string[] | undefined} every line from capture() on, for a stall report */
+    this.captured = undefined;
+    /** When the last byte arrived (performance.now()), to tell when L1 went quiet. */
+    this.lastOutputAtMs = 0;
+  }
+
+  /** Starts keeping every line from now on (the tail keeps only the last few); returns them as they come. */
+  capture() {
+    this.captured = [];
+    return this.captured;
   }
 
   /** Takes the next chunk of console bytes. @param {Buffer} chunk */
   push(chunk) {
     this.handlers.echo?.(chunk);
+    this.lastOutputAtMs = performance.now();
     const text = this.partial + chunk.toString('utf8');
     const lines = text.split(/\r?\n/);
     this.partial = lines.pop() ?? '';
@@ -41,6 +52,7 @@ export class L1Console {
   /** @param {string} line */
   takeLine(line) {
     this.lines.push(line);
+    this.captured?.push(line);
     if (this.lines.length > TAIL_LINES) this.lines.shift();
     const at = line.indexOf(PROGRESS_PREFIX);
     if (at < 0) return;

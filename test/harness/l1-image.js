@@ -6,7 +6,7 @@
  * the kernel's and busybox's package versions and the initramfs's own recipe.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { HarnessError } from './harness-error.js';
@@ -25,11 +25,19 @@ const BUSYBOX_PATH = '/bin/busybox';
 const INIT_SCRIPT = new URL('./l1-init.sh', import.meta.url);
 
 /** Bump when the initramfs layout changes in a way the inputs below do not show. */
-const IMAGE_LAYOUT_VERSION = 3;
+const IMAGE_LAYOUT_VERSION = 4;
 
 /**
- * A ready L1 image: the kernel and initramfs paths, and whether this call built it.
- * @typedef {{ kernel: string, initramfs: string, dir: string, built: boolean, description: string }} L1Image
+ * An image no run has used for this long is removed (other package versions, other
+ * recipes). Not at once: branches with another recipe run side by side on one
+ * machine, and must not delete each other's images between build and boot.
+ */
+const STALE_IMAGE_AGE_MS = 3 * 24 * 3600_000;
+
+/**
+ * A ready L1 image: the kernel and initramfs paths, where L1 saves its kernel's
+ * symbols on its first boot (for stall reports), and whether this call built it.
+ * @typedef {{ kernel: string, kernelSymbols: string, initramfs: string, dir: string, built: boolean, description: string }} L1Image
  */
 
 /** The user cache directory the harness keeps its L1 images in. */
@@ -62,12 +70,17 @@ export function ensureL1Image(log) {
   const dir = join(cacheDir, key);
   const image = {
     kernel: join(dir, 'kernel'),
+    kernelSymbols: join(dir, 'kallsyms'),
     initramfs: join(dir, 'initramfs.cpio'),
     dir,
     built: false,
     description: `${kernelPkg.name} ${kernelPkg.version}, busybox ${busyboxVersion}`,
   };
-  if (existsSync(join(dir, 'manifest.json'))) return image;
+  const manifest = join(dir, 'manifest.json');
+  if (existsSync(manifest)) {
+    markUsed(manifest);
+    return image;
+  }
 
   log(`building the L1 image (${image.description}) in ${dir}`);
   const workDir = join(cacheDir, `.build-${process.pid}-${Date.now()}`);
@@ -139,16 +152,31 @@ function publish(staged, dir) {
   }
 }
 
+/** Records that a run used this image (its manifest's mtime), so pruning keeps it. @param {string} manifest */
+function markUsed(manifest) {
+  try {
+    const now = new Date();
+    utimesSync(manifest, now, now);
+  } catch {
+    // A read-only cache still works; it is only pruned sooner.
+  }
+}
+
 /**
- * Removes images for older package versions or recipes, so the cache does not grow
- * with every kernel update.
+ * Removes images for older package versions or recipes that no run has used for
+ * STALE_IMAGE_AGE_MS, so the cache does not grow with every kernel update.
  * @param {string} cacheDir
  * @param {string} currentKey
  */
 function removeStaleImages(cacheDir, currentKey) {
   for (const name of readdirSync(cacheDir)) {
-    if (name !== currentKey && name.startsWith('linux-image-')) {
-      rmSync(join(cacheDir, name), { recursive: true, force: true });
+    if (name === currentKey || !name.startsWith('linux-image-')) continue;
+    let lastUsedMs = 0;
+    try {
+      lastUsedMs = statSync(join(cacheDir, name, 'manifest.json')).mtimeMs;
+    } catch {
+      // No manifest: a leftover; remove it.
     }
+    if (Date.now() - lastUsedMs > STALE_IMAGE_AGE_MS) rmSync(join(cacheDir, name), { recursive: true, force: true });
   }
 }

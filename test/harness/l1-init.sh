@@ -31,8 +31,16 @@ read -r uptime _ </proc/uptime
 say "init started, uptime $uptime"
 
 job=""
+heartbeat_s=""
+image_dir=""
+wedge_after_s=""
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in nested_kvm.job=*) job="${arg#nested_kvm.job=}" ;; esac
+  case "$arg" in
+    nested_kvm.job=*) job="${arg#nested_kvm.job=}" ;;
+    nested_kvm.heartbeat=*) heartbeat_s="${arg#nested_kvm.heartbeat=}" ;;
+    nested_kvm.image=*) image_dir="${arg#nested_kvm.image=}" ;;
+    nested_kvm.wedge=*) wedge_after_s="${arg#nested_kvm.wedge=}" ;;
+  esac
 done
 [ -n "$job" ] || fail "no nested_kvm.job= on the kernel command line"
 
@@ -46,10 +54,16 @@ chmod 0666 /dev/kvm
 
 # msize: 9p's largest message. cache=loose keeps what L1 read in its page cache
 # (measured: node's start 5.7 s -> 2.6 s, gcc on a small file 10 s -> 2.9 s) and is
-# safe here because nothing on the host changes these files while L1 runs; writes
-# still go straight through to the host (6.1's 9p writes through in every mode).
+# safe here because nothing on the host changes these files while L1 runs. It also
+# makes writes write-back: they reach the host when L1's flusher gets to them (up to
+# 30 s later, one 4 KiB page per 9p request) or at sync.
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host ||
   fail "mount the host's / over 9p (virtio-9p device missing?)"
+# The job directory (run.sh, the command's stdout/stderr, its exit status) is its own
+# 9p export without a cache: what the command prints reaches the host as it is
+# written, not at the next write-back.
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 job "/host$job" ||
+  fail "mount the job directory $job over 9p"
 [ -f "/host$job/run.sh" ] || fail "job script /host$job/run.sh not visible over 9p"
 
 # The host's /proc, /sys and /dev as QEMU sees them must not leak into L1.
@@ -64,7 +78,59 @@ mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || fail "mount /dev/shm"
 mount -t tmpfs -o mode=0755 tmpfs /host/run || fail "mount /run"
 ip link set lo up || say "warning: could not bring up lo"
 
+# The heartbeat (test/harness/l1-heartbeat.js): uptime and per-CPU times on the second
+# serial port every few seconds, with shell built-ins and /proc only (no 9p), so it
+# stops only when L1's user space gets no time. Magic sysrq stays enabled
+# (sysrq_always_enabled) for the host's stall report.
+heartbeat() {
+  while :; do
+    line=""
+    while read -r name times; do
+      case "$name" in cpu[0-9]*) line="$line $name $times" ;; esac
+    done </proc/stat
+    read -r uptime _ </proc/uptime
+    echo "nested-kvm-heartbeat $uptime$line"
+    sleep "$heartbeat_s"
+  done >/dev/ttyS1 2>/dev/null
+}
+
+# Test hook (NESTED_KVM_TEST_WEDGE_AFTER_S on the host): after that many seconds,
+# wedge L1 the way the stalls seen in CI looked from outside: every vCPU busy, the
+# command and the heartbeat getting no time. A busy loop pinned to each CPU, then
+# every other user process frozen (cgroup v2 freezer); the kernel still takes
+# interrupts, so sysrq works.
+wedge() {
+  sleep "$wedge_after_s"
+  say "test hook: wedging L1 now"
+  mount -t cgroup2 cgroup2 /sys/fs/cgroup && mkdir /sys/fs/cgroup/wedged || return
+  spinners=""
+  cpu=0
+  while [ "$cpu" -lt "$(nproc)" ]; do
+    taskset -c "$cpu" sh -c 'while :; do :; done' &
+    spinners="$spinners $!"
+    cpu=$((cpu + 1))
+  done
+  # Every process but init and the spinners (kernel threads refuse to move).
+  for dir in /proc/[0-9]*; do
+    pid="${dir#/proc/}"
+    case " $$ $spinners " in *" $pid "*) continue ;; esac
+    echo "$pid" >/sys/fs/cgroup/wedged/cgroup.procs 2>/dev/null
+  done
+  echo 1 >/sys/fs/cgroup/wedged/cgroup.freeze
+}
+
+# The kernel's text symbols, once per image, for the host's stall reports (nokaslr
+# keeps them valid for every boot); in the background (about 5 s of CPU).
+save_kernel_symbols() {
+  tmp="/host$image_dir/kallsyms.tmp-$(cat /proc/sys/kernel/random/uuid)"
+  grep -E '^[0-9a-f]+ [tTwW] [^[:space:]]+$' /proc/kallsyms >"$tmp" &&
+    mv "$tmp" "/host$image_dir/kallsyms" || rm -f "$tmp"
+}
+
 say "kvm-ready"
+if [ -n "$image_dir" ] && [ ! -s "/host$image_dir/kallsyms" ]; then save_kernel_symbols & fi
+if [ -n "$heartbeat_s" ]; then heartbeat & fi
+if [ -n "$wedge_after_s" ]; then wedge & fi
 say "command-start"
 chroot /host /bin/sh "$job/run.sh"
 status=$?

@@ -10,6 +10,8 @@ import { ensureL1Image } from './l1-image.js';
 import { HARNESS, HARNESS_CLI, runHarness } from './run-harness.js';
 
 const BOOT_TEST_TIMEOUT_MS = 240_000;
+/** A boot, the wedge, the bound and the report (sysrq output under TCG takes a while). */
+const STALL_TEST_TIMEOUT_MS = 360_000;
 
 let scratch: string;
 beforeAll(() => {
@@ -29,9 +31,12 @@ describe('nested-kvm harness', () => {
         'printf %s "$HARNESS_TEST_VALUE" > out-env',
         'printf %s "$VMRUN_NESTED_L1" > out-in-l1',
         'if test -c /dev/kvm; then echo yes; else echo no; fi > out-dev-kvm',
+        // --private-tmp: TMPDIR is L1's own tmpfs, the cwd still the host's.
+        'printf %s "$TMPDIR" > out-tmpdir',
+        'stat -f -c %T "$TMPDIR" > out-tmpdir-fs',
         'exit 7',
       ].join('; ');
-      const run = await runHarness(HARNESS, ['--', 'sh', '-c', script], {
+      const run = await runHarness(HARNESS, ['--private-tmp', '--', 'sh', '-c', script], {
         cwd: scratch,
         env: { ...process.env, HARNESS_TEST_VALUE: tricky },
         timeoutMs: BOOT_TEST_TIMEOUT_MS,
@@ -46,6 +51,8 @@ describe('nested-kvm harness', () => {
       expect(written('out-env')).toBe(tricky);
       expect(written('out-in-l1')).toBe('1');
       expect(written('out-dev-kvm').trim()).toBe('yes');
+      expect(written('out-tmpdir')).toBe(`/run/user/${process.getuid!()}/tmp`);
+      expect(written('out-tmpdir-fs').trim()).toBe('tmpfs');
     },
     BOOT_TEST_TIMEOUT_MS,
   );
@@ -94,6 +101,39 @@ describe('nested-kvm harness', () => {
     120_000,
   );
 
+  it(
+    'catches a wedged L1 within --stall-timeout, prints what explains it, and exits 123',
+    async () => {
+      // The test hook wedges L1 3 s into the command: a busy loop on each vCPU, every
+      // other process (the command, the heartbeat) frozen.
+      const boundS = 20;
+      const run = await runHarness(HARNESS, ['--stall-timeout', String(boundS), '--', 'sh', '-c', 'echo started; sleep 600'], {
+        env: { ...process.env, NESTED_KVM_TEST_WEDGE_AFTER_S: '3' },
+        timeoutMs: STALL_TEST_TIMEOUT_MS,
+      });
+      expect(run.status, run.stderr).toBe(123);
+      expect(run.stdout).toBe('started\n');
+      const caught = /nested-kvm: L1 stalled: no heartbeat from L1 since the last one (\d+) s ago/.exec(run.stderr);
+      expect(caught, run.stderr).not.toBeNull();
+      // Caught at the bound: the watchdog looks every second.
+      expect(Number(caught![1])).toBeGreaterThanOrEqual(boundS);
+      expect(Number(caught![1])).toBeLessThanOrEqual(boundS + 3);
+      expect(run.stderr).toContain(`nested-kvm: L1 stalled (--stall-timeout ${boundS} s); QEMU killed; what explains it follows`);
+      // Explained: QEMU's vCPU threads on the host, every vCPU's registers, L1's own
+      // backtraces of both CPUs and its task list (sysrq l and t).
+      expect(run.stderr).toMatch(/^ {2}CPU 0\/TCG +tid +\d+ +state [A-Z] +\d+% CPU$/m);
+      expect(run.stderr).toMatch(/^CPU#0:\n {2}[0-9a-f]{16} /m);
+      expect(run.stderr).toMatch(/^CPU#1:\n {2}[0-9a-f]{16} /m);
+      expect(run.stderr).toMatch(/^RIP=[0-9a-f]{16} RFL=/m);
+      expect(run.stderr).toContain('sysrq: Show backtrace of all active CPUs');
+      expect(run.stderr).toMatch(/NMI backtrace for cpu 0/);
+      expect(run.stderr).toMatch(/NMI backtrace for cpu 1/);
+      expect(run.stderr).toContain('sysrq: Show State');
+      expect(run.stderr).not.toContain('command ran');
+    },
+    STALL_TEST_TIMEOUT_MS,
+  );
+
   it('names the Debian package to install when QEMU is missing', async () => {
     const run = await runHarness(process.execPath, [HARNESS_CLI, '--', 'true'], {
       env: { ...process.env, PATH: join(scratch, 'empty-path') },
@@ -122,6 +162,8 @@ describe('nested-kvm harness', () => {
     [['--memory', 'lots', '--', 'true'], '--memory "lots": expected a size from 512M to 1024G'],
     [['--cpus', '0', '--', 'true'], '--cpus "0": expected a whole number from 1'],
     [['--timeout'], '--timeout needs a value'],
+    [['--stall-timeout', '0', '--', 'true'], '--stall-timeout "0": expected a whole number from 1'],
+    [['--idle-timeout', 'soon', '--', 'true'], '--idle-timeout "soon": expected a whole number from 1'],
     [['--frobnicate', '--', 'true'], 'unknown option "--frobnicate" (the command goes after --)'],
     [['--cpus', '2'], 'no command: give it after --'],
   ])('rejects bad arguments %j with exit 125 before booting anything', async (args, message) => {

@@ -8,8 +8,12 @@ import { spawn } from 'node:child_process';
 import { findCommand } from './host-tools.js';
 
 /**
- * What L1 is booted with.
- * @typedef {{ kernel: string, initramfs: string, memoryMiB: number, cpus: number, verbose: boolean, jobDir: string, consoleLog: string }} L1Launch
+ * What L1 is booted with: its image (and the image's cache directory, where L1 saves
+ * its kernel symbols once) and size, the job directory, the files its two
+ * serial ports write (console, heartbeat), QEMU's QMP socket, the heartbeat interval,
+ * and the test hook that wedges L1 after some seconds (0: never).
+ * @typedef {{ kernel: string, initramfs: string, memoryMiB: number, cpus: number, verbose: boolean, jobDir: string,
+ *   imageDir: string, consoleLog: string, heartbeatLog: string, qmpSocket: string, heartbeatS: number, wedgeAfterS: number }} L1Launch
  */
 
 /**
@@ -23,13 +27,22 @@ export function qemuArguments(launch) {
     'panic=-1', // a panic ends QEMU (-no-reboot) instead of hanging until --timeout
     'mitigations=off', // speculative-execution defences only slow down an emulated CPU
     'tsc=reliable', // TCG's TSC follows the host clock; skip the watchdog that distrusts it
+    // A stall report maps instruction pointers to the symbols L1 saved (stable
+    // addresses) and asks for sysrq backtraces, which Debian's default mask leaves out.
+    'nokaslr',
+    'sysrq_always_enabled',
     ...(launch.verbose ? [] : ['quiet']),
     `nested_kvm.job=${launch.jobDir}`,
+    `nested_kvm.heartbeat=${launch.heartbeatS}`,
+    `nested_kvm.image=${launch.imageDir}`,
+    ...(launch.wedgeAfterS > 0 ? [`nested_kvm.wedge=${launch.wedgeAfterS}`] : []),
   ];
   // Running as root, files L1 creates get L1's owners; as a user, QEMU cannot chown,
   // and security_model=none makes it ignore that instead of failing the write.
   const securityModel = process.getuid?.() === 0 ? 'passthrough' : 'none';
   return [
+    // debug-threads: QEMU names its threads ("CPU 0/TCG"), which a stall report shows.
+    '-name', 'nested-kvm-l1,debug-threads=on',
     '-machine', 'q35',
     '-accel', 'tcg',
     '-cpu', 'max', // includes SVM with nested paging, which kvm_amd needs
@@ -38,16 +51,23 @@ export function qemuArguments(launch) {
     '-nodefaults', '-no-user-config',
     '-display', 'none',
     '-monitor', 'none',
+    // QMP, for the stall report only (registers of every vCPU, sysrq keys).
+    '-qmp', `unix:${qemuOptionValue(launch.qmpSocket)},server=on,wait=off`,
     '-nic', 'none',
     '-no-reboot',
     '-chardev', `file,id=console,path=${qemuOptionValue(launch.consoleLog)}`,
     '-serial', 'chardev:console',
+    // ttyS1: the heartbeat (l1-heartbeat.js), on a path that has nothing to do with 9p.
+    '-chardev', `file,id=heartbeat,path=${qemuOptionValue(launch.heartbeatLog)}`,
+    '-serial', 'chardev:heartbeat',
     '-kernel', launch.kernel,
     '-initrd', launch.initramfs,
     '-append', cmdline.join(' '),
     // multidevs=remap: the host's / spans several filesystems; remap keeps inode
     // numbers unique across them in L1.
     '-virtfs', `local,path=/,mount_tag=host,security_model=${securityModel},id=host0,multidevs=remap`,
+    // The job directory again, mounted without a cache over its path in L1 (l1-init.sh).
+    '-virtfs', `local,path=${qemuOptionValue(launch.jobDir)},mount_tag=job,security_model=${securityModel},id=job0`,
   ];
 }
 
@@ -72,6 +92,8 @@ export function startQemu(qemu, args, onStderr) {
   });
   return {
     exited,
+    /** QEMU's pid (setpriv execs it), for the stall report's look at its threads. */
+    pid: child.pid,
     /** Kills QEMU at once; L1 holds nothing the host needs to keep. */
     kill: () => child.kill('SIGKILL'),
   };

@@ -1,17 +1,28 @@
 // @ts-check
 /**
  * One harness run: make sure the L1 image exists, write the job, boot L1 under QEMU,
- * stream the command's output while it runs, enforce the timeouts, report each
- * phase's duration, and return the command's exit status.
+ * stream the command's output while it runs, watch L1's heartbeat, enforce the
+ * timeouts, report each phase's duration, and return the command's exit status.
  */
 import { rmSync } from 'node:fs';
-import { HarnessError, HARNESS_TIMEOUT_EXIT_CODE } from './harness-error.js';
+import { HarnessError, HARNESS_STALL_EXIT_CODE, HARNESS_TIMEOUT_EXIT_CODE } from './harness-error.js';
 import { requireCommand } from './host-tools.js';
 import { createJobDir, readExitStatus, writeRunScript } from './job-dir.js';
 import { FileFollower } from './file-follower.js';
 import { L1Console } from './l1-console.js';
 import { ensureL1Image } from './l1-image.js';
+import { HEARTBEAT_INTERVAL_S, L1Watchdog } from './l1-heartbeat.js';
 import { qemuArguments, startQemu } from './qemu-l1.js';
+import { collectStallReport } from './stall-report.js';
+import { KernelSymbols } from './kernel-symbols.js';
+
+/**
+ * Test hook: wedge L1 this many seconds after the command starts (l1-init.sh), so a
+ * test can show that the watchdog catches and explains a stall.
+ */
+const WEDGE_VARIABLE = 'NESTED_KVM_TEST_WEDGE_AFTER_S';
+/** How often the watchdog looks at the heartbeat. */
+const WATCHDOG_CHECK_MS = 1000;
 
 /** Prints one of the harness's own lines on stderr. @param {string} line */
 export function log(line) {
@@ -35,7 +46,7 @@ export async function runInL1(options) {
   log(`L1 image ${image.built ? 'built' : 'cached'} in ${seconds(performance.now() - cacheStart)} (${image.description})`);
 
   const job = createJobDir();
-  /** @type {{ kill: () => void, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null, error?: Error }> } | undefined} */
+  /** @type {ReturnType<typeof startQemu> | undefined} */
   let l1;
   const stopOnSignal = (/** @type {NodeJS.Signals} */ signal) => {
     l1?.kill();
@@ -60,6 +71,7 @@ export async function runInL1(options) {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
       groups: process.getgroups?.() ?? [],
+      privateTmp: options.privateTmp,
     });
     const qemuStart = performance.now();
     let kvmReadyAt = 0;
@@ -69,6 +81,10 @@ export async function runInL1(options) {
     let commandEndAt = 0;
     /** @type {string | undefined} why the harness killed QEMU */
     let killedBecause;
+    /** @type {L1Watchdog | undefined} */
+    let watchdog;
+    /** @type {Promise<string> | undefined} */
+    let stallReport;
     const l1Console = new L1Console({
       echo: options.verbose ? (chunk) => process.stderr.write(chunk) : undefined,
       onProgress: ({ event, atMs }) => {
@@ -78,6 +94,8 @@ export async function runInL1(options) {
           kernelUptimeMs = Number(initStarted[1]) * 1000;
         } else if (event === 'kvm-ready') {
           kvmReadyAt = atMs;
+          // The heartbeat starts now; the bound counts from here.
+          watchdog = new L1Watchdog({ boundMs: options.stallTimeoutS * 1000, idleBoundMs: options.idleTimeoutS * 1000, startedAtMs: atMs });
           const firmware = initStartAt - kernelUptimeMs - qemuStart;
           log(`QEMU start to /dev/kvm in L1: ${seconds(atMs - qemuStart)} (QEMU+firmware+kernel load ` +
             `${seconds(firmware)}, kernel boot ${seconds(kernelUptimeMs)}, modules+9p ${seconds(atMs - initStartAt)})`);
@@ -86,6 +104,9 @@ export async function runInL1(options) {
       },
     });
     followers.push(new FileFollower(job.console, (chunk) => l1Console.push(chunk)));
+    followers.push(new FileFollower(job.heartbeat, (chunk) => watchdog?.push(chunk, performance.now())));
+    const wedgeAfterS = Number(process.env[WEDGE_VARIABLE] ?? 0);
+    if (wedgeAfterS > 0) log(`test hook ${WEDGE_VARIABLE}=${wedgeAfterS}: L1 will be wedged ${wedgeAfterS} s after the command starts`);
     l1 = startQemu(qemu, qemuArguments({
       kernel: image.kernel,
       initramfs: image.initramfs,
@@ -93,7 +114,12 @@ export async function runInL1(options) {
       cpus: options.cpus,
       verbose: options.verbose,
       jobDir: job.dir,
+      imageDir: image.dir,
       consoleLog: job.console,
+      heartbeatLog: job.heartbeat,
+      qmpSocket: job.qmpSocket,
+      heartbeatS: HEARTBEAT_INTERVAL_S,
+      wedgeAfterS: wedgeAfterS > 0 ? Math.ceil(wedgeAfterS) : 0,
     }), (chunk) => {
       if (options.verbose) process.stderr.write(chunk);
       qemuStderr.push(chunk);
@@ -106,11 +132,41 @@ export async function runInL1(options) {
     timers.push(setTimeout(() => {
       if (!kvmReadyAt) killL1('boot-timeout');
     }, options.bootTimeoutS * 1000));
+    // The watchdog: once it calls L1 stalled, collect the report, then kill QEMU.
+    const checkStall = setInterval(() => {
+      const reason = !killedBecause && !stallReport && !commandEndAt ? watchdog?.stallReason(performance.now()) : undefined;
+      if (!reason) return;
+      clearInterval(checkStall);
+      log(`L1 stalled: ${reason}; collecting what explains it`);
+      let symbols;
+      try {
+        symbols = KernelSymbols.load(image.kernelSymbols);
+      } catch {
+        // Not saved yet (L1's first boot stalled): the report shows bare addresses.
+      }
+      stallReport = collectStallReport({
+        qemuPid: l1?.pid,
+        qmpSocket: job.qmpSocket,
+        symbols,
+        console: l1Console,
+        heartbeat: watchdog?.describe() ?? '',
+        reason,
+      }).catch((e) => `(the stall report failed: ${e instanceof Error ? e.stack : e})`);
+      void stallReport.finally(() => killL1('stall'));
+    }, WATCHDOG_CHECK_MS);
+    timers.push(checkStall);
 
     const exit = await l1.exited;
     for (const f of followers) f.drain();
     const status = readExitStatus(job);
     const consoleTail = () => `--- last lines of L1's console ---\n${l1Console.tail()}`;
+    if (stallReport) {
+      const report = await stallReport;
+      throw new HarnessError(`L1 stalled (--stall-timeout ${options.stallTimeoutS} s); QEMU killed; what explains it follows`, {
+        detail: `${report}\n${killedBecause === 'stall' ? '' : `(QEMU ended before the report was complete: ${killedBecause ?? 'by itself'})\n`}${consoleTail()}`,
+        exitCode: HARNESS_STALL_EXIT_CODE,
+      });
+    }
     if (killedBecause === 'timeout') {
       throw new HarnessError(`--timeout ${options.timeoutS} s expired; QEMU killed`, {
         detail: consoleTail(),
@@ -136,7 +192,7 @@ export async function runInL1(options) {
       `total ${seconds(performance.now() - cacheStart)}`);
     return status;
   } finally {
-    for (const t of timers) clearTimeout(t);
+    for (const t of timers) clearTimeout(t); // also ends the watchdog's interval
     for (const f of followers) f.drain();
     process.off('SIGINT', stopOnSignal);
     process.off('SIGTERM', stopOnSignal);
