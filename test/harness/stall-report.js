@@ -14,11 +14,21 @@ import { QmpClient } from './qmp.js';
 /** How many times, and how far apart, the vCPUs' registers are sampled. */
 const REGISTER_SAMPLES = 3;
 const SAMPLE_GAP_MS = 1000;
-/** sysrq keys pressed, in order: console loglevel 8 (show all), then the dumps. */
-const SYSRQ_KEYS = [['8', 'console loglevel 8'], ['l', 'backtraces of all active CPUs'], ['w', 'blocked tasks'], ['t', 'all tasks']];
-/** The console counts as done with the sysrq output after this much silence... */
-const CONSOLE_QUIET_MS = 4000;
-/** ...or after this long in all. */
+/**
+ * sysrq keys pressed, in order, with the header line L1's kernel prints for each:
+ * console loglevel 8 (show everything), then the dumps.
+ */
+const SYSRQ_KEYS = [
+  { key: '8', what: 'console loglevel 8', header: 'sysrq: Changing Loglevel' },
+  { key: 'l', what: 'backtraces of all active CPUs', header: 'sysrq: Show backtrace of all active CPUs' },
+  { key: 'w', what: 'blocked tasks', header: 'sysrq: Show Blocked State' },
+  { key: 't', what: 'all tasks', header: 'sysrq: Show State' },
+];
+/** How long one key's header may take to appear (L1 under a loaded host is slow). */
+const SYSRQ_KEY_WAIT_MS = 30_000;
+/** After the last key, the console counts as done after this much silence... */
+const CONSOLE_QUIET_MS = 5000;
+/** ...or after this long. */
 const CONSOLE_WAIT_MAX_MS = 90_000;
 /** Clock ticks per second in /proc/<pid>/stat (USER_HZ on Linux). */
 const CLOCK_TICKS_PER_S = 100;
@@ -79,7 +89,8 @@ export async function collectStallReport(context) {
 }
 
 /**
- * Presses the sysrq keys on L1's keyboard and returns what its console printed.
+ * Presses the sysrq keys on L1's keyboard, each once the previous one's header is on
+ * the console, and returns what the console printed.
  * @param {QmpClient} qmp
  * @param {import('./l1-console.js').L1Console} l1Console
  */
@@ -88,21 +99,28 @@ async function sysrqDumps(qmp, l1Console) {
   const started = performance.now();
   /** @type {string[]} */
   const problems = [];
-  for (const [key] of SYSRQ_KEYS) {
-    await qmp.hmp(`sendkey alt-sysrq-${key}`).catch((e) => problems.push(`sendkey alt-sysrq-${key}: ${errorText(e)}`));
-    await sleep(500);
+  const waitFor = async (/** @type {(now: number) => boolean} */ done, /** @type {number} */ limitMs) => {
+    const from = performance.now();
+    while (!done(performance.now()) && performance.now() - from < limitMs) await sleep(250);
+    return done(performance.now());
+  };
+  for (const { key, header } of SYSRQ_KEYS) {
+    try {
+      await qmp.hmp(`sendkey alt-sysrq-${key}`);
+    } catch (e) {
+      problems.push(`sendkey alt-sysrq-${key}: ${errorText(e)}`);
+      break;
+    }
+    if (!(await waitFor(() => lines.some((l) => l.includes(header)), SYSRQ_KEY_WAIT_MS))) {
+      problems.push(`(no "${header}" from L1 ${SYSRQ_KEY_WAIT_MS / 1000} s after sysrq ${key}: L1 takes no keyboard interrupt; the registers above are what there is)`);
+      break;
+    }
   }
-  while (performance.now() - started < CONSOLE_WAIT_MAX_MS) {
-    await sleep(500);
-    const quietFor = performance.now() - Math.max(l1Console.lastOutputAtMs, started);
-    if (quietFor >= CONSOLE_QUIET_MS) break;
-  }
+  // The last dump is long; it is done when the console has gone quiet.
+  await waitFor((now) => now - l1Console.lastOutputAtMs >= CONSOLE_QUIET_MS, CONSOLE_WAIT_MAX_MS);
   const waited = ((performance.now() - started) / 1000).toFixed(0);
-  const header = `--- L1's console after sysrq ${SYSRQ_KEYS.map(([k, what]) => `${k} (${what})`).join(', ')}; ${waited} s ---`;
-  const body = lines.length
-    ? lines.join('\n')
-    : `(nothing in ${waited} s: L1's CPUs take no keyboard interrupt, so the registers above are all there is)`;
-  return [header, ...problems, body].join('\n');
+  const header = `--- L1's console after sysrq ${SYSRQ_KEYS.map(({ key, what }) => `${key} (${what})`).join(', ')}; ${waited} s ---`;
+  return [header, ...lines, ...problems].join('\n');
 }
 
 /**
