@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { e2eTestFiles } from '../e2e/setup/e2e-files.js';
-import { splitArguments, summary } from '../e2e/setup/run-files-in-l1.js';
+import { runFile, splitArguments, summary } from '../e2e/setup/run-files-in-l1.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -29,6 +29,49 @@ describe('splitArguments', () => {
       filters: ['test/e2e/run.test.ts', 'snapshot'],
       options: ['-t', 'pulls an image', '--bail=1'],
     });
+  });
+});
+
+describe('runFile', () => {
+  /** Harness runs that end with these statuses, in order; records how many ran. */
+  function runs(...statuses: number[]) {
+    const queue = [...statuses];
+    const calls = { count: 0 };
+    const runOnce = async () => {
+      calls.count++;
+      const status = queue.shift()!;
+      return { status, counts: status === 123 ? undefined : { passed: 1, failed: status === 0 ? 0 : 1, skipped: 0 } };
+    };
+    return { runOnce, calls };
+  }
+
+  it('re-runs a file once after its L1 stalled (exit 123) and counts the stall', async () => {
+    const { runOnce, calls } = runs(123, 0);
+    const outcome = await runFile('test/e2e/x.test.ts', runOnce);
+    expect(calls.count).toBe(2);
+    expect(outcome).toMatchObject({ status: 0, stalls: 1, counts: { passed: 1, failed: 0 } });
+  });
+
+  it('never re-runs a file whose tests failed', async () => {
+    const { runOnce, calls } = runs(1, 0);
+    const outcome = await runFile('test/e2e/x.test.ts', runOnce);
+    expect(calls.count).toBe(1);
+    expect(outcome).toMatchObject({ status: 1, stalls: 0, counts: { failed: 1 } });
+  });
+
+  it('fails a file whose L1 stalled again, with the stall status', async () => {
+    const { runOnce, calls } = runs(123, 123, 0);
+    const outcome = await runFile('test/e2e/x.test.ts', runOnce);
+    expect(calls.count).toBe(2);
+    expect(outcome).toMatchObject({ status: 123, stalls: 1, counts: undefined });
+  });
+
+  it('does not re-run after a harness failure or timeout (125, 124)', async () => {
+    for (const status of [125, 124]) {
+      const { runOnce, calls } = runs(status, 0);
+      expect((await runFile('test/e2e/x.test.ts', runOnce)).status).toBe(status);
+      expect(calls.count).toBe(1);
+    }
   });
 });
 

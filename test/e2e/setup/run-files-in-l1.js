@@ -95,18 +95,18 @@ function readCounts(path) {
 }
 
 /**
- * Runs `file`, again after a stall (at most STALL_RETRIES times), never after a failure.
+ * Runs `file` through `runOnce`, again after a stall (at most STALL_RETRIES times,
+ * each announced), never after a failure: a failed assertion is the file's result.
  * @param {string} file
- * @param {string[]} vitestOptions
- * @param {string} reportDir
+ * @param {() => Promise<{ status: number, counts: TestCounts | undefined }>} runOnce
  * @returns {Promise<FileOutcome>}
  */
-async function runFile(file, vitestOptions, reportDir) {
+export async function runFile(file, runOnce) {
   const started = performance.now();
   let stalls = 0;
   for (;;) {
     say(`${file}: in its own L1${stalls ? ` (re-run ${stalls} of ${STALL_RETRIES} after a stall)` : ''}`);
-    const { status, counts } = await runFileOnce(file, vitestOptions, reportDir);
+    const { status, counts } = await runOnce();
     if (status === HARNESS_STALL_EXIT_CODE && stalls < STALL_RETRIES) {
       stalls++;
       say(`RETRY ${file}: its L1 stalled (exit ${status}, report above); running it once more in a fresh L1`);
@@ -170,7 +170,7 @@ async function main() {
   /** @type {FileOutcome[]} */
   const outcomes = [];
   try {
-    for (const file of files) outcomes.push(await runFile(file, options, reportDir));
+    for (const file of files) outcomes.push(await runFile(file, () => runFileOnce(file, options, reportDir)));
   } finally {
     rmSync(reportDir, { recursive: true, force: true });
   }
