@@ -2,21 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VmrunError } from '../../errors.js';
+import { processAlive } from '../../host/process-alive.js';
 
 /** A held lock; release it exactly once. */
 export interface HeldLock {
   release(): Promise<void>;
-}
-
-/** True if a process with this pid exists (a lock held by a dead process is stale). */
-export function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The holder's pid from a lock file's content: "PID TOKEN\n" (older vmrun wrote only "PID"). */
