@@ -10,6 +10,7 @@
 #include "binding/promise_worker.h"
 #include "snapshot/crc32c.h"
 #include "snapshot/memory_image.h"
+#include "hypercalls/guest_files.h"
 #include "loaders/kernel_format.h"
 
 namespace vmrun::binding {
@@ -72,6 +73,11 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelFormat", Napi::Function::New(env, kernel_format_of, "kernelFormat"));
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
   exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
+  Napi::Object temp_limits = Napi::Object::New(env);
+  temp_limits.Set("files", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFiles)));
+  temp_limits.Set("fileBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFileBytes)));
+  temp_limits.Set("totalBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempBytes)));
+  exports.Set("hermitTempFileLimits", temp_limits);
   return exports;
 }
 

@@ -117,6 +117,8 @@ interface NativeAddon {
     imagePath: string,
   ): Promise<void>;
   memoryChunkSize: number;
+  /** Bounds on the private files a Hermit guest creates (native/hypercalls/guest_files.h). */
+  hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number };
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
 }
 
