@@ -10,6 +10,7 @@
 #include "binding/promise_worker.h"
 #include "snapshot/crc32c.h"
 #include "snapshot/memory_image.h"
+#include "hypercalls/guest_files.h"
 #include "loaders/kernel_format.h"
 
 namespace vmrun::binding {
@@ -32,25 +33,28 @@ static Napi::Value crc32c_of(const Napi::CallbackInfo& info) {
 }
 
 /**
- * buildRamImage(snapshotPath, dataOffset, dataLength, index, ramSize, imagePath):
- * expands a snapshot's RAM chunks into a raw image; resolves when it is in place.
+ * buildRamImage(snapshotFd, snapshotName, dataOffset, dataLength, index, ramSize, tempPath, imagePath):
+ * expands a snapshot's RAM chunks into a raw image; resolves when it is in place. The
+ * fd must stay open until the promise settles.
  */
 static Napi::Value build_ram_image_async(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 6 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsBuffer() ||
-      !info[4].IsNumber() || !info[5].IsString())
-    throw Napi::TypeError::New(env, "buildRamImage(snapshotPath, dataOffset, dataLength, index, ramSize, imagePath)");
-  auto index = info[3].As<Napi::Buffer<uint8_t>>();
+  if (info.Length() < 8 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
+      !info[4].IsBuffer() || !info[5].IsNumber() || !info[6].IsString() || !info[7].IsString())
+    throw Napi::TypeError::New(env, "buildRamImage(snapshotFd, snapshotName, dataOffset, dataLength, index, ramSize, tempPath, imagePath)");
+  auto index = info[4].As<Napi::Buffer<uint8_t>>();
   if (index.Length() % sizeof(MemoryChunk) != 0) throw Napi::TypeError::New(env, "buildRamImage: the index length is not a whole number of chunks");
   std::vector<MemoryChunk> chunks(index.Length() / sizeof(MemoryChunk));
   std::memcpy(chunks.data(), index.Data(), index.Length());
-  std::string snapshot = info[0].As<Napi::String>().Utf8Value();
-  std::string image = info[5].As<Napi::String>().Utf8Value();
-  uint64_t data_offset = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
-  uint64_t data_length = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
-  uint64_t ram_size = static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value());
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  std::string snapshot = info[1].As<Napi::String>().Utf8Value();
+  uint64_t data_offset = static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value());
+  uint64_t data_length = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
+  uint64_t ram_size = static_cast<uint64_t>(info[5].As<Napi::Number>().Int64Value());
+  std::string temp = info[6].As<Napi::String>().Utf8Value();
+  std::string image = info[7].As<Napi::String>().Utf8Value();
   return PromiseWorker::run(
-      env, [=] { build_ram_image(snapshot, data_offset, data_length, chunks, ram_size, image); },
+      env, [=] { build_ram_image(fd, snapshot, data_offset, data_length, chunks, ram_size, temp, image); },
       [](Napi::Env e) { return e.Undefined(); });
 }
 
@@ -69,6 +73,11 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelFormat", Napi::Function::New(env, kernel_format_of, "kernelFormat"));
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
   exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
+  Napi::Object temp_limits = Napi::Object::New(env);
+  temp_limits.Set("files", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFiles)));
+  temp_limits.Set("fileBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFileBytes)));
+  temp_limits.Set("totalBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempBytes)));
+  exports.Set("hermitTempFileLimits", temp_limits);
   return exports;
 }
 

@@ -21,6 +21,8 @@ namespace vmrun::uhyve {
 namespace {
 
 constexpr size_t kMaxOpenFiles = 1024;
+// Permission bits only: no setuid, setgid or sticky bit on a file a guest creates.
+constexpr int kGuestModeBits = 0777;
 
 std::string join(const std::vector<std::string>& parts, size_t from) {
   std::string out;
@@ -34,7 +36,7 @@ std::string join(const std::vector<std::string>& parts, size_t from) {
 int openat2_beneath(int dir_fd, const std::string& relative, int flags, int mode) {
   open_how how{};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.mode = (flags & O_CREAT) ? static_cast<uint64_t>(mode & 07777) : 0;
+  how.mode = (flags & O_CREAT) ? static_cast<uint64_t>(mode & kGuestModeBits) : 0;
   // BENEATH refuses "..", absolute paths and symlinks that would leave dir_fd.
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   long fd = syscall(SYS_openat2, dir_fd, relative.empty() ? "." : relative.c_str(), &how, sizeof how);
@@ -107,7 +109,7 @@ GuestFiles::GuestFiles(std::vector<FileMapping> mappings) : mappings_(std::move(
 }
 
 GuestFiles::~GuestFiles() {
-  for (auto& [guest_fd, fd] : fds_) ::close(fd);
+  for (auto& [guest_fd, file] : fds_) ::close(file.fd);
   for (int fd : mapping_dir_fds_)
     if (fd >= 0) ::close(fd);
   if (temp_dir_fd_ >= 0) {
@@ -148,20 +150,56 @@ GuestFiles::Resolved GuestFiles::resolve(const std::vector<std::string>& parts) 
   return best;
 }
 
-int32_t GuestFiles::install(int fd) {
+int32_t GuestFiles::install(int fd, bool temporary) {
   if (fds_.size() >= kMaxOpenFiles) {
     ::close(fd);
     return -EMFILE;
   }
   while (fds_.count(next_fd_) || next_fd_ < 3) next_fd_ = next_fd_ == INT32_MAX ? 3 : next_fd_ + 1;
   int32_t guest_fd = next_fd_++;
-  fds_[guest_fd] = fd;
+  fds_[guest_fd] = OpenFile{fd, temporary};
   return guest_fd;
 }
 
 int GuestFiles::host_fd(int32_t guest_fd) const {
   auto it = fds_.find(guest_fd);
-  return it == fds_.end() ? -1 : it->second;
+  return it == fds_.end() ? -1 : it->second.fd;
+}
+
+uint64_t GuestFiles::temporary_bytes() const {
+  // Each inode once: a file may be named and open several times.
+  std::set<std::pair<dev_t, ino_t>> seen;
+  uint64_t total = 0;
+  auto count = [&](const struct stat& st) {
+    if (seen.insert({st.st_dev, st.st_ino}).second) total += static_cast<uint64_t>(st.st_size);
+  };
+  struct stat st;
+  for (const auto& [key, name] : temp_files_)
+    if (fstatat(temp_dir_fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) count(st);
+  for (const auto& [guest_fd, file] : fds_)
+    if (file.temporary && fstat(file.fd, &st) == 0) count(st);
+  return total;
+}
+
+int64_t GuestFiles::temporary_write_allowance(int fd, uint64_t wanted) const {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  int fl = fcntl(fd, F_GETFL);
+  off_t at = (fl >= 0 && (fl & O_APPEND)) ? st.st_size : ::lseek(fd, 0, SEEK_CUR);
+  if (at < 0) return -errno;
+  uint64_t pos = static_cast<uint64_t>(at);
+  if (pos >= kMaxTempFileBytes) return -EFBIG;
+  uint64_t allowed = std::min(wanted, kMaxTempFileBytes - pos);
+  // Growth beyond the file's current end counts against the total.
+  if (pos + allowed > size) {
+    uint64_t used = temporary_bytes();
+    uint64_t room = used >= kMaxTempBytes ? 0 : kMaxTempBytes - used;
+    uint64_t end_limit = size + room;
+    if (pos >= end_limit) return -ENOSPC;
+    allowed = std::min(allowed, end_limit - pos);
+  }
+  return static_cast<int64_t>(allowed);
 }
 
 int32_t GuestFiles::create_temporary(const std::string& key, int32_t flags, int32_t mode) {
@@ -180,11 +218,12 @@ int32_t GuestFiles::create_temporary(const std::string& key, int32_t flags, int3
       return -err;
     }
   }
+  if (temp_files_.size() >= kMaxTempFiles) return -ENOSPC;
   // A fresh name the guest cannot choose or predict, created exclusively.
   std::string name = "file-" + std::to_string(++temp_counter_);
-  int fd = openat(temp_dir_fd_, name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+  int fd = openat(temp_dir_fd_, name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & kGuestModeBits);
   if (fd < 0) return -errno;
-  int32_t guest_fd = install(fd);
+  int32_t guest_fd = install(fd, true);
   if (guest_fd < 0) {
     unlinkat(temp_dir_fd_, name.c_str(), 0);
     return guest_fd;
@@ -201,13 +240,13 @@ int32_t GuestFiles::open(const std::string& guest_path, int32_t flags, int32_t m
   std::string key = "/" + join(parts, 0);
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = temp_files_.find(key); it != temp_files_.end()) {
-    int fd = openat(temp_dir_fd_, it->second.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
-    return fd < 0 ? -errno : install(fd);
+    int fd = openat(temp_dir_fd_, it->second.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode & kGuestModeBits);
+    return fd < 0 ? -errno : install(fd, true);
   }
   Resolved r = resolve(parts);
   if (!r.found) return (flags & kOpenCreat) ? create_temporary(key, flags, mode) : -ENOENT;
   int fd = r.dir_fd >= 0 ? openat2_beneath(r.dir_fd, r.relative, flags, mode)
-                         : ::open(r.host_file.c_str(), flags | O_CLOEXEC, mode & 07777);
+                         : ::open(r.host_file.c_str(), flags | O_CLOEXEC, mode & kGuestModeBits);
   return fd < 0 ? -errno : install(fd);
 }
 
@@ -216,7 +255,7 @@ int32_t GuestFiles::close(int32_t fd) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = fds_.find(fd);
   if (it == fds_.end()) return -EBADF;
-  int rc = ::close(it->second);
+  int rc = ::close(it->second.fd);
   fds_.erase(it);
   return rc < 0 && errno != EINTR ? -errno : 0;
 }
@@ -232,10 +271,27 @@ int64_t GuestFiles::read(int32_t fd, const std::vector<iovec>& into) {
 
 int64_t GuestFiles::write(int32_t fd, const std::vector<iovec>& from) {
   std::lock_guard<std::mutex> lock(mu_);
-  int host = host_fd(fd);
-  if (host < 0) return -EBADF;
-  if (from.empty()) return 0;
-  ssize_t n = writev(host, from.data(), static_cast<int>(std::min<size_t>(from.size(), IOV_MAX)));
+  auto it = fds_.find(fd);
+  if (it == fds_.end()) return -EBADF;
+  int host = it->second.fd;
+  std::vector<iovec> io(from.begin(), from.begin() + static_cast<ptrdiff_t>(std::min<size_t>(from.size(), IOV_MAX)));
+  if (io.empty()) return 0;
+  if (it->second.temporary) {
+    uint64_t wanted = 0;
+    for (const iovec& v : io) wanted += v.iov_len;
+    if (wanted == 0) return 0;
+    int64_t allowed = temporary_write_allowance(host, wanted);
+    if (allowed < 0) return allowed;
+    // Trim the vector to the allowance (a short write, as at a file size limit).
+    uint64_t left = static_cast<uint64_t>(allowed);
+    size_t keep = 0;
+    for (; keep < io.size() && left > 0; keep++) {
+      io[keep].iov_len = std::min<uint64_t>(io[keep].iov_len, left);
+      left -= io[keep].iov_len;
+    }
+    io.resize(keep);
+  }
+  ssize_t n = writev(host, io.data(), static_cast<int>(io.size()));
   return n < 0 ? -errno : n;
 }
 

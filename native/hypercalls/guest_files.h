@@ -15,6 +15,17 @@
 
 namespace vmrun::uhyve {
 
+/**
+ * Bounds on the private files a guest creates (outside every mapping), so a guest
+ * cannot fill the host's $TMPDIR: past the count an open with O_CREAT gives -ENOSPC,
+ * a write past the per-file size -EFBIG (after a short write up to it, as Linux's
+ * RLIMIT_FSIZE), and a write growing them past the total -ENOSPC (likewise). Sizes
+ * are apparent sizes (a sparse file counts whole). Exported to TypeScript.
+ */
+constexpr size_t kMaxTempFiles = 64;
+constexpr uint64_t kMaxTempFileBytes = 256ULL << 20;
+constexpr uint64_t kMaxTempBytes = 1ULL << 30;
+
 /** One --file-mapping: a host file or directory and where the guest sees it. */
 struct FileMapping {
   std::string host;   // absolute, symlinks resolved
@@ -56,14 +67,22 @@ class GuestFiles {
     bool found = false;
   };
   Resolved resolve(const std::vector<std::string>& components) const;
-  int32_t install(int host_fd);
+  struct OpenFile {
+    int fd = -1;
+    bool temporary = false;  // one of the guest's private files: writes are bounded
+  };
+  int32_t install(int host_fd, bool temporary = false);
   int host_fd(int32_t guest_fd) const;
+  /** Bytes the private files hold now (named ones and unlinked ones still open). */
+  uint64_t temporary_bytes() const;
+  /** How many of `wanted` bytes a write at the fd's position may add, or -EFBIG / -ENOSPC. */
+  int64_t temporary_write_allowance(int fd, uint64_t wanted) const;
   int32_t create_temporary(const std::string& guest_key, int32_t flags, int32_t mode);
 
   std::vector<FileMapping> mappings_;
   std::vector<int> mapping_dir_fds_;  // O_PATH fd per directory mapping (-1 for files)
   mutable std::mutex mu_;
-  std::map<int32_t, int> fds_;  // guest fd -> host fd
+  std::map<int32_t, OpenFile> fds_;  // guest fd -> host fd
   int32_t next_fd_ = 3;         // 0, 1, 2 are the console
   std::string temp_dir_;
   int temp_dir_fd_ = -1;

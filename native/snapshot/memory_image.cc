@@ -149,8 +149,10 @@ uint64_t write_ram_chunks(RamCapture& cap, const GuestMemory& memory, int fd, ui
   return pos;
 }
 
-void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uint64_t data_length,
-                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& cache_path) {
+void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t data_offset, uint64_t data_length,
+                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& temp_path,
+                     const std::string& cache_path) {
+  const std::string what = "snapshot " + snapshot_name;
   // Validate the whole index before touching anything.
   uint64_t previous_end = 0;
   for (size_t i = 0; i < chunks.size(); i++) {
@@ -167,37 +169,29 @@ void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uin
       if (bit(c, p)) last_page = p;
     if (c.ram_offset + (last_page + 1) * kPageSize > ram_size) snapshot_error(name + " holds pages beyond the end of RAM");
     if (c.data_offset > data_length || c.compressed_size > data_length - c.data_offset) snapshot_error(name + " lies outside the memory data");
+    if (c.compressed_size > ZSTD_compressBound(kChunkBytes)) snapshot_error(name + " is larger than any compressed chunk");
   }
 
-  int src = open(snapshot_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (src < 0) throw VmrunError(ErrorCode::NotFound, errno_message("cannot open snapshot " + snapshot_path, errno));
-  const uint8_t* data = nullptr;
-  if (data_length > 0) {
-    void* p = mmap(nullptr, data_length, PROT_READ, MAP_PRIVATE, src, static_cast<off_t>(data_offset));
-    if (p == MAP_FAILED) {
-      close(src);
-      throw VmrunError(ErrorCode::Snapshot, errno_message("cannot map the snapshot's memory data", errno));
-    }
-    data = static_cast<const uint8_t*>(p);
-  }
-  std::string tmp = cache_path + ".tmp-XXXXXX";
-  int out = mkstemp(tmp.data());
-  if (out < 0) {
-    if (data) munmap(const_cast<uint8_t*>(data), data_length);
-    close(src);
-    throw VmrunError(ErrorCode::Host, errno_message("cannot create the RAM image " + cache_path, errno));
-  }
-  auto cleanup = [&](bool keep) {
-    if (data) munmap(const_cast<uint8_t*>(data), data_length);
-    close(src);
+  // The caller's descriptor, never the path again: the file checked is the file read.
+  // Frames are read with pread, not mapped, so a file truncated meanwhile is a short
+  // read (an error) instead of a SIGBUS that would kill the whole host process.
+  struct stat st;
+  if (fstat(snapshot_fd, &st) != 0) throw VmrunError(ErrorCode::Host, errno_message("cannot stat " + what, errno));
+  if (!S_ISREG(st.st_mode)) snapshot_error(what + " is not a regular file");
+  if (data_offset > static_cast<uint64_t>(st.st_size) || data_length > static_cast<uint64_t>(st.st_size) - data_offset)
+    snapshot_error(what + " changed since it was opened: it is shorter than its memory data (truncated?)");
+
+  int out = ::open(temp_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) throw VmrunError(ErrorCode::Host, errno_message("cannot create the RAM image " + temp_path, errno));
+  auto discard = [&] {
     close(out);
-    if (!keep) unlink(tmp.c_str());
+    unlink(temp_path.c_str());
   };
   uint8_t* image = nullptr;
   if (ftruncate(out, static_cast<off_t>(ram_size)) != 0 ||
       (image = static_cast<uint8_t*>(mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, out, 0))) == MAP_FAILED) {
     int err = errno;
-    cleanup(false);
+    discard();
     throw VmrunError(ErrorCode::Host, errno_message("cannot size the RAM image " + cache_path, err));
   }
   std::atomic<long> bad{-1};
@@ -205,32 +199,38 @@ void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uin
   parallel_for(chunks.size(), [&](size_t i) {
     if (bad.load() >= 0) return;
     const MemoryChunk& c = chunks[i];
-    const uint8_t* frame = data + c.data_offset;
     auto fail = [&](const char* why) {
       long expected = -1;
       if (bad.compare_exchange_strong(expected, static_cast<long>(i))) bad_reason = why;
     };
-    if (crc32c(frame, c.compressed_size) != c.crc) return fail("fails its checksum");
+    std::vector<uint8_t> frame(c.compressed_size);
+    for (size_t done = 0; done < frame.size();) {
+      ssize_t n = pread(snapshot_fd, frame.data() + done, frame.size() - done, static_cast<off_t>(data_offset + c.data_offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return fail("cannot be read (the file changed since it was opened: truncated?)");
+      done += static_cast<size_t>(n);
+    }
+    if (crc32c(frame.data(), frame.size()) != c.crc) return fail("fails its checksum (the file is corrupt)");
     uint64_t expected = c.page_count * kPageSize;
-    if (ZSTD_getFrameContentSize(frame, c.compressed_size) != expected) return fail("has the wrong decompressed size");
+    if (ZSTD_getFrameContentSize(frame.data(), frame.size()) != expected) return fail("has the wrong decompressed size (the file is corrupt)");
     std::vector<uint8_t> pages(expected);
-    size_t n = ZSTD_decompress(pages.data(), pages.size(), frame, c.compressed_size);
-    if (ZSTD_isError(n) || n != expected) return fail("does not decompress");
+    size_t n = ZSTD_decompress(pages.data(), pages.size(), frame.data(), frame.size());
+    if (ZSTD_isError(n) || n != expected) return fail("does not decompress (the file is corrupt)");
     uint64_t k = 0;
     for (uint64_t p = 0; p < kChunkPages; p++)
       if (bit(c, p)) std::memcpy(image + c.ram_offset + p * kPageSize, pages.data() + (k++) * kPageSize, kPageSize);
   });
   munmap(image, ram_size);
   if (bad.load() >= 0) {
-    cleanup(false);
-    snapshot_error("snapshot " + snapshot_path + ": memory chunk " + std::to_string(bad.load()) + " " + bad_reason + " (the file is corrupt)");
+    discard();
+    snapshot_error(what + ": memory chunk " + std::to_string(bad.load()) + " " + bad_reason);
   }
-  if (rename(tmp.c_str(), cache_path.c_str()) != 0) {
+  if (rename(temp_path.c_str(), cache_path.c_str()) != 0) {
     int err = errno;
-    cleanup(false);
+    discard();
     throw VmrunError(ErrorCode::Host, errno_message("cannot store the RAM image " + cache_path, err));
   }
-  cleanup(true);
+  close(out);
 }
 
 }  // namespace vmrun

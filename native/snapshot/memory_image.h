@@ -48,10 +48,13 @@ RamCapture capture_ram(const GuestMemory& memory, bool copy);
 uint64_t write_ram_chunks(RamCapture& capture, const GuestMemory& memory, int fd, uint64_t offset, int zstd_level);
 
 /**
- * Expands chunks from a snapshot file into a sparse raw RAM image at `cache_path`
- * (written to a temp file and renamed), verifying each chunk's CRC and size first.
+ * Expands chunks from a snapshot file (read through `snapshot_fd`, which the caller
+ * opened and checked; `snapshot_name` names it in errors) into a sparse raw RAM image:
+ * written to `temp_path` (created exclusively; the caller picks a name no other
+ * builder uses) and renamed to `cache_path`. Each chunk's size and CRC are verified.
  */
-void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uint64_t data_length,
-                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& cache_path);
+void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t data_offset, uint64_t data_length,
+                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& temp_path,
+                     const std::string& cache_path);
 
 }  // namespace vmrun

@@ -105,8 +105,20 @@ interface NativeAddon {
   crc32c(bytes: Uint8Array): number;
   /** The kernel format of a file's bytes, detected as `vmrun boot` does. */
   kernelFormat(bytes: Uint8Array): 'linux-bzimage' | 'linux-elf' | 'hermit' | 'unknown';
-  buildRamImage(snapshotPath: string, dataOffset: number, dataLength: number, index: Buffer, ramSize: number, imagePath: string): Promise<void>;
+  /** Expands RAM chunks read through `snapshotFd` (kept open until it settles) into `tempPath`, renamed to `imagePath`. */
+  buildRamImage(
+    snapshotFd: number,
+    snapshotName: string,
+    dataOffset: number,
+    dataLength: number,
+    index: Buffer,
+    ramSize: number,
+    tempPath: string,
+    imagePath: string,
+  ): Promise<void>;
   memoryChunkSize: number;
+  /** Bounds on the private files a Hermit guest creates (native/hypercalls/guest_files.h). */
+  hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number };
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
 }
 

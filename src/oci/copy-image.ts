@@ -53,8 +53,10 @@ export async function copyImage(source: ImageSource, store: ImageStore, opts: Co
     await lease.add(manifest.config.digest);
     for (const l of manifest.layers) await lease.add(l.digest);
 
-    await store.ingest(manifest.config, source.blobSource(manifest.config.digest), `config of ${source.name}`);
+    // Checked before the download: ingestion stops at the declared size, so bounding
+    // the declaration bounds the bytes fetched.
     if (manifest.config.size > Limits.configBytes) throw new VmrunError('image', `${source.name}: config is larger than ${Limits.configBytes} bytes`);
+    await store.ingest(manifest.config, source.blobSource(manifest.config.digest), `config of ${source.name}`);
     const config = parseImageConfig(await store.readBlob(manifest.config.digest, Limits.configBytes, `config of ${source.name}`), `config of ${source.name}`);
     if (config.diffIds.length !== manifest.layers.length) {
       throw new VmrunError('image', `${source.name}: manifest has ${manifest.layers.length} layers but the config lists ${config.diffIds.length} diff_ids`);

@@ -5,16 +5,19 @@ import { VmrunError } from '../errors.js';
 /** A content digest such as `sha256:<64 hex>`; only sha256 and sha512 are accepted. */
 export type Digest = `${'sha256' | 'sha512'}:${string}`;
 
-const DIGEST_PATTERN: Record<string, RegExp> = {
-  sha256: /^[a-f0-9]{64}$/,
-  sha512: /^[a-f0-9]{128}$/,
-};
+// A Map, not an object literal: an algorithm such as "constructor" or "__proto__"
+// must find nothing rather than Object.prototype's members.
+const DIGEST_PATTERN = new Map<string, RegExp>([
+  ['sha256', /^[a-f0-9]{64}$/],
+  ['sha512', /^[a-f0-9]{128}$/],
+]);
 
 /** True when `text` is a well-formed digest vmrun can verify. */
 export function isDigest(text: unknown): text is Digest {
   if (typeof text !== 'string') return false;
   const colon = text.indexOf(':');
-  const pattern = DIGEST_PATTERN[text.slice(0, colon)];
+  if (colon < 0) return false;
+  const pattern = DIGEST_PATTERN.get(text.slice(0, colon));
   return pattern !== undefined && pattern.test(text.slice(colon + 1));
 }
 

@@ -26,6 +26,8 @@ export const Limits = {
   componentChars: 255,
   /** Deepest symlink chain followed while resolving a path inside the rootfs. */
   symlinkHops: 40,
+  /** Most bytes extracted from one docker-save archive, all members together (a gzip bomb stops here). */
+  archiveExtractedBytes: 64 * 2 ** 30,
   /** Largest manifest.json (and config) inside a docker-save archive. */
   archiveMetadataBytes: 16 << 20,
 } as const;

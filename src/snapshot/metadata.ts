@@ -17,3 +17,57 @@ export interface SnapshotMetadata {
   ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };
   timings: { pausedMs: number; writeMs: number };
 }
+
+type Json = Record<string, unknown>;
+
+/**
+ * Decodes untrusted metadata JSON into a fresh SnapshotMetadata, checking every field's
+ * type (and nothing else: the machine's limits are the caller's). Unknown fields are
+ * dropped, so nothing downstream meets a value of a type it does not expect.
+ * `invalid(why)` throws the caller's error.
+ */
+export function decodeSnapshotMetadata(doc: unknown, invalid: (why: string) => never): SnapshotMetadata {
+  const object = (v: unknown, name: string): Json => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) invalid(`the metadata field "${name}" is not an object`);
+    return v as Json;
+  };
+  const string = (o: Json, key: string, at: string): string => {
+    const v = o[key];
+    if (typeof v !== 'string') invalid(`the metadata field "${at}${key}" is not a string`);
+    return v as string;
+  };
+  const optionalString = (o: Json, key: string, at: string): { [k: string]: string } => (o[key] === undefined ? {} : { [key]: string(o, key, at) });
+  const number = (o: Json, key: string, at: string): number => {
+    const v = o[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) invalid(`the metadata field "${at}${key}" is not a non-negative number`);
+    return v as number;
+  };
+  const m = object(doc, '(root)');
+  if (m.format !== 'vmrun-snapshot') invalid('the metadata does not describe a vmrun snapshot ("format" is not "vmrun-snapshot")');
+  const machine = object(m.machine, 'machine');
+  const host = object(m.host, 'host');
+  const ram = object(m.ram, 'ram');
+  const timings = object(m.timings, 'timings');
+  return {
+    format: 'vmrun-snapshot',
+    formatVersion: string(m, 'formatVersion', ''),
+    vmrunVersion: string(m, 'vmrunVersion', ''),
+    created: string(m, 'created', ''),
+    machine: {
+      memoryBytes: number(machine, 'memoryBytes', 'machine.'),
+      cpus: number(machine, 'cpus', 'machine.'),
+      kernelFormat: string(machine, 'kernelFormat', 'machine.'),
+      ...optionalString(machine, 'kernel', 'machine.'),
+      ...optionalString(machine, 'cmdline', 'machine.'),
+      ...optionalString(machine, 'image', 'machine.'),
+    },
+    host: { cpuModel: string(host, 'cpuModel', 'host.'), cpuVendor: string(host, 'cpuVendor', 'host.'), virtualization: string(host, 'virtualization', 'host.') },
+    ram: {
+      touchedBytes: number(ram, 'touchedBytes', 'ram.'),
+      savedBytes: number(ram, 'savedBytes', 'ram.'),
+      compressedBytes: number(ram, 'compressedBytes', 'ram.'),
+      chunks: number(ram, 'chunks', 'ram.'),
+    },
+    timings: { pausedMs: number(timings, 'pausedMs', 'timings.'), writeMs: number(timings, 'writeMs', 'timings.') },
+  };
+}

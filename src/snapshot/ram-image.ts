@@ -4,12 +4,13 @@
  * keyed by the snapshot file's identity (device, inode, size, mtime, header checksum),
  * so a changed file never reuses a stale image.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
 import { vmrunCacheDir } from '../host/cache-dir.js';
-import { fromNativeError } from '../errors.js';
+import { processAlive } from '../host/process-alive.js';
+import { VmrunError, fromNativeError } from '../errors.js';
 import type { OpenedSnapshot } from './snapshot-file.js';
 
 /** Where RAM images live. */
@@ -22,21 +23,45 @@ function ramImageKey(s: OpenedSnapshot): string {
   return createHash('sha256').update(id).digest('hex').slice(0, 32);
 }
 
-/** Returns the path of the snapshot's RAM image, expanding (and verifying) it first if needed. */
+/** A builder's temp file: `KEY.ram.tmp-PID-RANDOM`, so a prune can tell whether its builder lives. */
+const TEMP_FILE = /^[0-9a-f]{32}\.ram\.tmp-(\d+)-[0-9a-f]+$/;
+
+/**
+ * Returns the path of the snapshot's RAM image, expanding (and verifying) it first if
+ * needed. The file is opened once here and checked to be the one `s` validated (same
+ * device, inode, size and mtime); the addon reads only through that descriptor.
+ */
 export async function ensureRamImage(s: OpenedSnapshot): Promise<{ path: string; built: boolean }> {
   const dir = ramImageDir();
-  const path = join(dir, `${ramImageKey(s)}.ram`);
+  const key = ramImageKey(s);
+  const path = join(dir, `${key}.ram`);
   if (existsSync(path)) return { path, built: false };
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  let fd: number;
   try {
-    await addon().buildRamImage(s.path, s.memoryData.offset, s.memoryData.length, s.memoryIndex, s.metadata.machine.memoryBytes, path);
+    fd = openSync(s.path, 'r');
+  } catch (e) {
+    throw new VmrunError('snapshot', `snapshot ${s.path}: cannot reopen it: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if (Number(st.dev) !== s.file.dev || Number(st.ino) !== s.file.ino || Number(st.size) !== s.file.size || st.mtimeNs !== s.file.mtimeNs) {
+      throw new VmrunError('snapshot', `snapshot ${s.path} changed since it was opened (replaced, truncated or rewritten): open it again`);
+    }
+    const temp = join(dir, `${key}.ram.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await addon().buildRamImage(fd, s.path, s.memoryData.offset, s.memoryData.length, s.memoryIndex, s.metadata.machine.memoryBytes, temp, path);
   } catch (e) {
     throw fromNativeError(e);
+  } finally {
+    closeSync(fd);
   }
   return { path, built: true };
 }
 
-/** Removes cached RAM images whose snapshot is gone or changed (all, if `keep` is empty). */
+/**
+ * Removes cached RAM images whose snapshot is gone or changed (all, if `keep` is
+ * empty), and temp files of builders that died; a live builder's temp file is left.
+ */
 export function pruneRamImages(keep: OpenedSnapshot[] = []): number {
   const dir = ramImageDir();
   if (!existsSync(dir)) return 0;
@@ -44,8 +69,14 @@ export function pruneRamImages(keep: OpenedSnapshot[] = []): number {
   let removed = 0;
   for (const f of readdirSync(dir)) {
     if (wanted.has(f)) continue;
-    unlinkSync(join(dir, f));
-    removed++;
+    const temp = TEMP_FILE.exec(f);
+    if (temp ? processAlive(Number(temp[1])) : !f.endsWith('.ram')) continue;
+    try {
+      unlinkSync(join(dir, f));
+      removed++;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // removed by a concurrent prune
+    }
   }
   return removed;
 }

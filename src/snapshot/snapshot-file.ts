@@ -13,7 +13,7 @@ import {
   MEMORY_CHUNK_SIZE, SectionKind, TABLE_ENTRY_SIZE, decodeHeader, decodeTable, encodeHeader, encodeTable, sectionLabel,
   type Header, type SectionEntry,
 } from './format.js';
-import type { SnapshotMetadata } from './metadata.js';
+import { decodeSnapshotMetadata, type SnapshotMetadata } from './metadata.js';
 
 export type { NativeSnapshotCapture };
 
@@ -155,16 +155,15 @@ const MAX_MEMORY_BYTES = 2 ** 40;
 const MAX_CPUS = 32;
 
 function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
-  let m: SnapshotMetadata;
+  let doc: unknown;
   try {
-    m = JSON.parse(bytes.toString('utf8')) as SnapshotMetadata;
+    doc = JSON.parse(bytes.toString('utf8'));
   } catch {
     return bad(path, 'the metadata is not valid JSON');
   }
-  const machine = m?.machine;
+  const m = decodeSnapshotMetadata(doc, (why) => bad(path, why));
+  const machine = m.machine;
   const ok =
-    m?.format === 'vmrun-snapshot' &&
-    machine !== undefined &&
     // The VMM's own limits (native/vmm/builder.cc), checked before any RAM image is
     // expanded: a crafted file must not make vmrun size a petabyte file.
     Number.isSafeInteger(machine.memoryBytes) &&
@@ -173,8 +172,7 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
     machine.memoryBytes % MEMORY_CHUNK_BYTES === 0 &&
     Number.isInteger(machine.cpus) &&
     machine.cpus >= 1 &&
-    machine.cpus <= MAX_CPUS &&
-    typeof machine.kernelFormat === 'string';
+    machine.cpus <= MAX_CPUS;
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
 }

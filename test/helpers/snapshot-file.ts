@@ -51,3 +51,48 @@ export function stateRecord(blob: Buffer, tag: number): Buffer {
   }
   throw new Error(`no record ${tag}`);
 }
+
+/** Well-formed metadata for a 32 MiB, 1-vCPU machine (what saveMachineSnapshot writes). */
+export function sampleMetadata(): Record<string, unknown> {
+  return {
+    format: 'vmrun-snapshot',
+    formatVersion: '1.0',
+    vmrunVersion: '0.1.0',
+    created: '2026-12-03T12:00:00.000Z',
+    machine: { memoryBytes: 32 * 2 ** 20, cpus: 1, kernelFormat: 'linux-elf', kernel: '/k.elf', cmdline: '' },
+    host: { cpuModel: 'test', cpuVendor: 'x64', virtualization: 'kvm' },
+    ram: { touchedBytes: 0, savedBytes: 0, compressedBytes: 0, chunks: 0 },
+    timings: { pausedMs: 0, writeMs: 0 },
+  };
+}
+
+/**
+ * Writes a snapshot file without a machine (no /dev/kvm needed): the real writer
+ * (writeSnapshotFile) framing the given metadata, small opaque state blobs, and RAM
+ * given as MEMORY_INDEX entries plus the MEMORY_DATA bytes they point into.
+ */
+export async function writeSyntheticSnapshot(
+  path: string,
+  metadata: unknown,
+  ram: { index: Buffer; data: Buffer } = { index: Buffer.alloc(0), data: Buffer.alloc(0) },
+): Promise<void> {
+  const { writeSnapshotFile } = await import('../../src/snapshot/snapshot-file.js');
+  const cpus = (metadata as { machine?: { cpus?: unknown } }).machine?.cpus;
+  const count = typeof cpus === 'number' && cpus >= 1 && cpus <= 32 ? cpus : 1;
+  await writeSnapshotFile(
+    path,
+    async (fd, dataOffset) => {
+      const { writeSync } = await import('node:fs');
+      if (ram.data.length > 0) writeSync(fd, ram.data, 0, ram.data.length, dataOffset);
+      return {
+        state: { vm: Buffer.from('vm'), vcpus: Array.from({ length: count }, () => Buffer.from('vcpu')), devices: { uart0: Buffer.from('uart') } },
+        memoryIndex: ram.index,
+        memoryDataLength: ram.data.length,
+        touchedPages: 0,
+        pausedMs: 0,
+        writeMs: 0,
+      };
+    },
+    () => metadata as never,
+  );
+}

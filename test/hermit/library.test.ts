@@ -2,13 +2,21 @@
  * The Hermit path through the library API (Machine.boot with guestArgs,
  * guestEnv and fileMappings), and the multi-vCPU boot.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Machine } from '../../src/index.js';
+import { addon } from '../../src/native/addon.js';
 import { buildHermitKernels, expectedUhyveTestTail, hermitKernel, makeMappedTree } from './hermit-fixtures.js';
 
 beforeAll(() => buildHermitKernels(), 120_000);
+
+/** This process's umask (which also applies to files the guest creates through it). */
+function currentUmask(): number {
+  const mask = process.umask(0);
+  process.umask(mask);
+  return mask;
+}
 
 const collect = async (m: Machine): Promise<string> => {
   let out = '';
@@ -51,6 +59,36 @@ describe('library: Hermit kernels', () => {
     expect(exit.reason).toBe('guest-error');
     expect(exit.exitCode).toBe(125);
     expect(exit.message).toMatch(/FileOpen hypercall \(port 0x1110\) points at 0xf0000000, which is not in guest RAM/);
+  });
+
+  it('bounds the guest\'s private files (count, one file, all) and never creates a setuid file', async () => {
+    const tree = makeMappedTree();
+    const previousTmp = process.env.TMPDIR;
+    process.env.TMPDIR = tree.tmp;
+    try {
+      const limits = addon().hermitTempFileLimits;
+      const m = Machine.boot({
+        kernel: hermitKernel('uhyve-v2'),
+        memory: '64M',
+        guestArgs: ['temp-limits', `temp-files=${limits.files}`, `temp-file-bytes=${limits.fileBytes}`, `temp-bytes=${limits.totalBytes}`],
+        fileMappings: [`${tree.data}:/data`],
+      });
+      const [out, exit] = await Promise.all([collect(m), m.wait()]);
+      expect(exit).toMatchObject({ reason: 'exit-code', exitCode: 0 });
+      const whole = Math.floor(limits.totalBytes / limits.fileBytes);
+      expect(out.split('\n').filter((l) => /^(mode|temp-\w+):/.test(l))).toEqual([
+        'mode: create=fd close=0',
+        `temp-count: created=${limits.files} then=-28`, // ENOSPC
+        'temp-size: straddling-write=1 next-write=-27', // a short write up to the bound, then EFBIG
+        `temp-total: files-filled=${whole} then=-28`, // ENOSPC
+      ]);
+      // Asked for 06755: the guest gets the permission bits only.
+      expect(statSync(join(tree.data, 'setuid')).mode & 0o7777).toBe(0o755 & ~currentUmask());
+      expect(readdirSync(tree.tmp)).toEqual([]);
+    } finally {
+      if (previousTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previousTmp;
+    }
   });
 
   it('rejects a bad --file-mapping before anything boots', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isVmrunError } from '../../src/errors.js';
 import { vmrunHome } from '../../src/host/paths.js';
+import { isDigest, parseDigest } from '../../src/oci/digest.js';
 import { formatReference, parseManifestDocument, parsePlatform, parseReference, parseWwwAuthenticate, selectPlatform } from '../../src/oci/index.js';
 
 const hex = 'a'.repeat(64);
@@ -99,5 +100,24 @@ describe('data directory', () => {
     expect(vmrunHome({ XDG_DATA_HOME: '/x', HOME: '/h' })).toBe('/x/vmrun');
     expect(vmrunHome({ XDG_DATA_HOME: 'relative', HOME: '/h' })).toBe('/h/.local/share/vmrun');
     expect(vmrunHome({ HOME: '/h' })).toBe('/h/.local/share/vmrun');
+  });
+});
+
+describe('digests', () => {
+  it.each(['constructor:abc', '__proto__:abc', 'toString:' + hex, 'hasOwnProperty:x', 'sha256', ':' + hex, `sha256:${hex.toUpperCase()}`, `sha384:${hex}`])(
+    'isDigest(%j) is false and parseDigest names the input',
+    (text) => {
+      expect(isDigest(text)).toBe(false);
+      expect(() => parseDigest(text, 'test input')).toThrow(/test input: ".*" is not a valid sha256\/sha512 digest/);
+    },
+  );
+
+  it('accepts sha256 and sha512', () => {
+    expect(isDigest(`sha256:${hex}`)).toBe(true);
+    expect(isDigest(`sha512:${hex}${hex}`)).toBe(true);
+  });
+
+  it('an image reference pinned to "constructor:..." is a usage error, not a TypeError', () => {
+    expect(() => parseReference('alpine@constructor:abc')).toThrow(/image reference .*is not a sha256:<64 hex> digest/);
   });
 });

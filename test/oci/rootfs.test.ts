@@ -207,4 +207,21 @@ describe('rootfs assembly', () => {
     expect(isVmrunError(err, 'digest')).toBe(true);
     expect((err as Error).message).toMatch(/diff_id/);
   });
+
+  it('streams a layer with more files than a spread call can take as arguments (150k)', async () => {
+    // Math.max(...ordinals) over this many ordinals overflows V8's stack (RangeError).
+    const count = 150_000;
+    const entries: LayerEntrySpec[] = [{ name: 'many/', type: 'directory' }];
+    for (let i = 0; i < count; i++) entries.push({ name: `many/${i}`, content: 'x' });
+    const image = await pullLayers('many-files', [{ entries, compression: 'gzip' }]);
+    let files = 0;
+    for await (const { entry, content } of streamRootfs(store, image)) {
+      if (!content) continue;
+      for await (const _ of content) {
+        // drain
+      }
+      if (entry.path.startsWith('many/')) files++;
+    }
+    expect(files).toBe(count);
+  }, 180_000);
 });

@@ -7,6 +7,7 @@ import { Limits } from '../limits.js';
 import { MANIFEST_ACCEPT } from '../media-types.js';
 import { formatReference, isLoopbackHost, registryApiHost, type ImageReference } from '../reference.js';
 import type { CredentialLookup, RegistryCredentials } from './credentials.js';
+import { hopHint, refusedHop } from './hop-policy.js';
 import { readBounded, registryErrorText } from './http-body.js';
 import { parseWwwAuthenticate } from './www-authenticate.js';
 
@@ -24,6 +25,8 @@ export interface RegistryClientOptions {
   bodyTimeoutMs?: number;
   /** Parallel connections per origin (default 8). */
   connections?: number;
+  /** An undici dispatcher to send requests through instead of the client's own pool (a proxy, or a test's resolver); closed with the client. */
+  dispatcher?: Dispatcher;
 }
 
 /** A fetched manifest: its raw bytes, the registry's content type and its digest. */
@@ -53,7 +56,7 @@ export class RegistryClient {
   private readonly insecure: Set<string>;
 
   constructor(private readonly opts: RegistryClientOptions = {}) {
-    this.dispatcher = new Agent({
+    this.dispatcher = opts.dispatcher ?? new Agent({
       connections: opts.connections ?? 8,
       headersTimeout: opts.headersTimeoutMs ?? 30_000,
       bodyTimeout: opts.bodyTimeoutMs ?? 60_000,
@@ -148,11 +151,14 @@ export class RegistryClient {
   private async follow(url: string, headers: Record<string, string>, auth: string | undefined, what: string): Promise<Response> {
     const origin = new URL(url).origin;
     let current = url;
+    let previous = new URL(url);
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const target = new URL(current);
-      if (target.protocol !== 'https:' && !(target.protocol === 'http:' && this.allowsPlainHttp(target.host))) {
-        throw new VmrunError('registry', `${what}: refusing to follow a redirect to ${target.protocol}//${target.host} (plain HTTP is only allowed for loopback or --insecure-registry)`);
+      const refused = refusedHop(previous, target, this.insecure);
+      if (refused) {
+        throw new VmrunError('registry', `${what}: refusing to follow a redirect to ${target.protocol}//${target.host} (${refused}; ${hopHint(target)})`);
       }
+      previous = target;
       const h: Record<string, string> = { 'user-agent': 'vmrun/0.1', ...headers };
       if (auth && target.origin === origin) h.authorization = auth;
       const res = (await request(current, { method: 'GET', headers: h, dispatcher: this.dispatcher })) as unknown as Response;
@@ -190,8 +196,9 @@ export class RegistryClient {
     } catch {
       throw new VmrunError('registry', `registry ${ref.registry}: bearer challenge has no valid realm URL ("${realm}")`);
     }
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.allowsPlainHttp(url.host))) {
-      throw new VmrunError('registry', `registry ${ref.registry}: refusing token realm ${url.origin} (plain HTTP only for loopback or --insecure-registry)`);
+    const refused = refusedHop(new URL(this.baseUrl(ref)), url, this.insecure);
+    if (refused) {
+      throw new VmrunError('registry', `registry ${ref.registry}: refusing token realm ${url.origin} (${refused}; ${hopHint(url)})`);
     }
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', params.scope ?? scope);

@@ -70,7 +70,9 @@ export async function* streamRootfs(store: ImageStore, image: StoredImage): Asyn
 
   for (const layer of [...wanted.keys()].sort((a, b) => a - b)) {
     const perLayer = wanted.get(layer)!;
-    const last = Math.max(...perLayer.keys());
+    // A loop, not Math.max(...keys): a spread of >~125k arguments overflows the stack.
+    let last = 0;
+    for (const ordinal of perLayer.keys()) if (ordinal > last) last = ordinal;
     let ordinal = 0;
     const label = layerLabel(image, layer);
     for await (const { header, content } of readLayer(store.blobPath(image.manifest.layers[layer]!.digest), label)) {

@@ -97,7 +97,12 @@ export async function* readLayer(path: string, label: string, hash?: Hash): Asyn
   if (compression === 'zstd') stages.push(new DecompressStream({ windowLogMax: 27 }));
   if (hash) stages.push(new HashTap(hash));
   const extract = tar.extract();
-  const done = pipeline([file, ...stages, extract] as unknown as [Readable, NodeJS.WritableStream]).catch((e: Error) => e);
+  const all = [file, ...stages, extract] as unknown as Readable[];
+  const done = pipeline(all as unknown as [Readable, NodeJS.WritableStream]).catch((e: Error) => e);
+  // The pipeline reports the first failure (through `done` or an entry); a stage that
+  // fails again after it settled (a decompressor flushing a truncated stream) must not
+  // become an uncaught 'error' event that kills the process.
+  for (const s of all) s.on('error', () => {});
   let ordinal = 0;
   try {
     for await (const entry of extract) {
@@ -111,7 +116,10 @@ export async function* readLayer(path: string, label: string, hash?: Hash): Asyn
         entry.once('error', reject);
         entry.once('close', resolve);
       });
-      yield { header: toLayerHeader(entry.header, where), content: entry as AsyncIterable<Buffer> };
+      // Awaited below only when the consumer came back for the next entry; if it
+      // stopped (its own error), a later failure of this entry must not be unhandled.
+      ended.catch(() => {});
+      yield { header: toLayerHeader(entry.header, where), content: contentOf(entry as AsyncIterable<Buffer>, label) };
       if (!finished) {
         entry.resume();
         await ended;
@@ -123,8 +131,16 @@ export async function* readLayer(path: string, label: string, hash?: Hash): Asyn
   } catch (e) {
     throw layerError(e, label);
   } finally {
-    file.destroy();
-    extract.destroy();
+    for (const s of all) s.destroy();
+  }
+}
+
+/** An entry's bytes, with a failure while reading them (a truncated or corrupt stream) reported as the layer's. */
+async function* contentOf(entry: AsyncIterable<Buffer>, label: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of entry) yield chunk;
+  } catch (e) {
+    throw layerError(e, label);
   }
 }
 

@@ -28,6 +28,8 @@ interface Member {
 /** Options for loading a `docker save` archive. */
 export interface LoadOptions {
   onProgress?: ProgressListener;
+  /** Most bytes the archive's members may extract to, all together (default Limits.archiveExtractedBytes). */
+  maxExtractedBytes?: number;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function loadDockerArchive(store: ImageStore, archivePath: string, 
   await mkdir(work);
   const lease = await store.lease();
   try {
-    const { files, links } = await extractMembers(archivePath, work);
+    const { files, links } = await extractMembers(archivePath, work, opts.maxExtractedBytes ?? Limits.archiveExtractedBytes);
     const member = (name: string, what: string): Member => {
       let n = posix.normalize(name).replace(/^\.\//, '');
       for (let hops = 0; links.has(n); hops++) {
@@ -139,8 +141,8 @@ async function commit(store: ImageStore, m: Member): Promise<void> {
   });
 }
 
-/** Copies every regular member of the archive to `work`, hashing it; records symlinks. */
-async function extractMembers(archivePath: string, work: string): Promise<{ files: Map<string, Member>; links: Map<string, string> }> {
+/** Copies every regular member of the archive to `work`, hashing it; records symlinks. Stops past `maxBytes` in all. */
+async function extractMembers(archivePath: string, work: string, maxBytes: number): Promise<{ files: Map<string, Member>; links: Map<string, string> }> {
   const files = new Map<string, Member>();
   const links = new Map<string, string>();
   const compression = await detectCompression(archivePath);
@@ -148,6 +150,7 @@ async function extractMembers(archivePath: string, work: string): Promise<{ file
   const stages = [createReadStream(archivePath, { highWaterMark: 1 << 20 }), ...(compression === 'gzip' ? [createGunzip()] : []), extract];
   const done = pipeline(stages as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]).catch((e: Error) => e);
   let n = 0;
+  let extracted = 0;
   try {
     for await (const entry of extract) {
       const name = posix.normalize(entry.header.name).replace(/^\.\//, '').replace(/\/$/, '');
@@ -160,6 +163,11 @@ async function extractMembers(archivePath: string, work: string): Promise<{ file
         let size = 0;
         const tap = new Transform({
           transform(chunk: Buffer, _e, cb) {
+            extracted += chunk.length;
+            if (extracted > maxBytes) {
+              cb(new VmrunError('image', `${archivePath}: extracts to more than ${maxBytes} bytes`));
+              return;
+            }
             hash.update(chunk);
             size += chunk.length;
             cb(null, chunk);

@@ -9,7 +9,8 @@ import { isDigest, splitDigest, verifyBytes, sha256Digest, type Digest } from '.
 import { isObject, parseJsonObject } from '../json.js';
 import { parseManifestDocument, type Descriptor, type ImageManifest } from '../manifest.js';
 import type { Platform } from '../platform.js';
-import { acquireLock, processAlive, type HeldLock } from './file-lock.js';
+import { processAlive } from '../../host/process-alive.js';
+import { acquireLock, type HeldLock } from './file-lock.js';
 import { writeFileAtomic } from '../../host/atomic-file.js';
 import { ingestBlob, type BlobSource, type IngestProgress } from './blob-ingest.js';
 

@@ -1,0 +1,112 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, openSync, closeSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compress } from 'zstd-napi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isVmrunError } from '../../src/errors.js';
+import { addon } from '../../src/native/addon.js';
+import { DATA_OFFSET, MEMORY_CHUNK_BYTES } from '../../src/snapshot/format.js';
+import { ensureRamImage, pruneRamImages, ramImageDir } from '../../src/snapshot/ram-image.js';
+import { openSnapshotFile } from '../../src/snapshot/snapshot-file.js';
+import { sampleMetadata, writeSyntheticSnapshot } from '../helpers/snapshot-file.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vmrun-ramimg-'));
+beforeAll(() => {
+  process.env.VMRUN_CACHE = join(dir, 'cache');
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Guest RAM for chunk k: every page filled with a byte that names it. */
+const PAGES = MEMORY_CHUNK_BYTES / 4096;
+function chunkPages(k: number): Buffer {
+  const b = Buffer.alloc(MEMORY_CHUNK_BYTES);
+  for (let p = 0; p < PAGES; p++) b.fill((k * 7 + p) & 0xff || 1, p * 4096, (p + 1) * 4096);
+  return b;
+}
+
+/** A snapshot of a 32 MiB machine whose first `chunks` 2 MiB stretches hold data. */
+async function snapshotWithRam(path: string, chunks: number): Promise<void> {
+  const frames: Buffer[] = [];
+  const index = Buffer.alloc(96 * chunks);
+  let pos = 0;
+  for (let k = 0; k < chunks; k++) {
+    const frame = compress(chunkPages(k));
+    const e = k * 96;
+    index.writeBigUInt64LE(BigInt(k * MEMORY_CHUNK_BYTES), e); // ram_offset
+    index.writeBigUInt64LE(BigInt(pos), e + 8); // data_offset
+    index.writeUInt32LE(frame.length, e + 16);
+    index.writeUInt32LE(PAGES, e + 20);
+    index.writeUInt32LE(addon().crc32c(frame) >>> 0, e + 24);
+    index.fill(0xff, e + 32, e + 96); // every page present
+    frames.push(frame);
+    pos += frame.length;
+  }
+  await writeSyntheticSnapshot(path, sampleMetadata(), { index, data: Buffer.concat(frames) });
+}
+
+function readAt(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, 'r');
+  const b = Buffer.alloc(length);
+  readSync(fd, b, 0, length, offset);
+  closeSync(fd);
+  return b;
+}
+
+describe('RAM images', () => {
+  it('expands the chunks into a raw image at their RAM offsets', async () => {
+    const path = join(dir, 'good.vmsnap');
+    await snapshotWithRam(path, 3);
+    const { path: image, built } = await ensureRamImage(openSnapshotFile(path));
+    expect(built).toBe(true);
+    for (const k of [0, 2]) expect(readAt(image, k * MEMORY_CHUNK_BYTES, MEMORY_CHUNK_BYTES).equals(chunkPages(k))).toBe(true);
+    expect(readAt(image, 3 * MEMORY_CHUNK_BYTES, 4096).every((b) => b === 0)).toBe(true);
+  });
+
+  it('a snapshot truncated after it was opened is a snapshot error, not a SIGBUS', async () => {
+    const path = join(dir, 'truncated.vmsnap');
+    await snapshotWithRam(path, 8);
+    const opened = openSnapshotFile(path);
+    truncateSync(path, DATA_OFFSET + 4096);
+    const err = await ensureRamImage(opened).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isVmrunError(err, 'snapshot'), `expected a snapshot error, got ${String(err)}`).toBe(true);
+    expect((err as Error).message).toMatch(/truncated\.vmsnap.*changed since it was opened/);
+    expect(readdirSync(ramImageDir())).not.toContainEqual(expect.stringMatching(/tmp/));
+
+    // The addon checks the size itself too (the file may shrink after the identity check).
+    const fd = openSync(path, 'r');
+    const temp = join(ramImageDir(), 'direct.ram.tmp');
+    await expect(
+      addon().buildRamImage(fd, path, opened.memoryData.offset, opened.memoryData.length, opened.memoryIndex, opened.metadata.machine.memoryBytes, temp, join(ramImageDir(), 'direct.ram')),
+    ).rejects.toThrow(/truncated\.vmsnap changed since it was opened: it is shorter than its memory data/);
+    closeSync(fd);
+    expect(existsSync(temp)).toBe(false);
+  });
+
+  it('a snapshot file swapped for another after it was opened is refused', async () => {
+    const path = join(dir, 'swapped.vmsnap');
+    await snapshotWithRam(path, 2);
+    const opened = openSnapshotFile(path);
+    copyFileSync(path, `${path}.copy`);
+    renameSync(`${path}.copy`, path); // same bytes, another file
+    await expect(ensureRamImage(opened)).rejects.toThrow(/swapped\.vmsnap.*changed since it was opened/);
+  });
+
+  it('prune keeps another builder\'s temp file while that builder lives, and removes a dead one\'s', async () => {
+    const images = ramImageDir();
+    mkdirSync(images, { recursive: true });
+    const dead = Number(spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim());
+    const live = join(images, `0123456789abcdef0123456789abcdef.ram.tmp-${process.pid}-00000001`);
+    const orphan = join(images, `0123456789abcdef0123456789abcdef.ram.tmp-${dead}-00000002`);
+    const stale = join(images, 'fedcba9876543210fedcba9876543210.ram');
+    for (const f of [live, orphan, stale]) writeFileSync(f, 'x');
+    pruneRamImages([]);
+    expect(existsSync(live)).toBe(true);
+    expect(existsSync(orphan)).toBe(false);
+    expect(existsSync(stale)).toBe(false);
+    rmSync(live);
+  });
+});
