@@ -1,7 +1,8 @@
 /**
  * One fuzz target in a worker thread (started by run-ts.mjs): fast-check drives the
  * target's `run` with inputs that are mostly mutations of the corpus (bit flips,
- * interesting integers, inserts, deletes, splices between corpus files) and partly
+ * interesting integers, dictionary tokens, inserts, deletes, splices between corpus
+ * files) and partly
  * random bytes, for a set time. Before each run the input is copied into shared
  * memory with a run counter, so the parent can name the input of a hang or of an
  * out-of-memory death. Any throw from `run` is a crash (targets swallow their
@@ -25,6 +26,13 @@ function publish(bytes) {
 
 const corpus = seeds.map((s) => new Uint8Array(s));
 const interestingBytes = [0x00, 0x01, 0x20, 0x2f, 0x30, 0x3a, 0x40, 0x7f, 0x80, 0xfe, 0xff];
+// Tokens worth splicing into text formats (a libFuzzer-style dictionary): JavaScript's
+// prototype keys (a lookup in a plain object finds them), JSON edge values, separators.
+const tokens = [
+  'constructor', '__proto__', 'prototype', 'toString', 'hasOwnProperty', 'valueOf',
+  'sha256:', 'sha512:', '@', ':', '/', '..', '\\', '"', ',', '=', ' ', '\u0000', '\uffff',
+  '{}', '[]', 'null', 'true', '-1', '1e309', '9007199254740993', '"a":', '{"__proto__":{}}',
+].map((t) => new TextEncoder().encode(t));
 const interestingInts = [0, 1, -1, 0x7f, 0x80, 0xff, 0x7fff, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 2 ** 32, 2 ** 53 - 1, 2 ** 63, 2 ** 64 - 1];
 
 /** Applies one mutation; positions wrap around the input's length. */
@@ -51,6 +59,10 @@ function mutate(bytes, m) {
       const from = donor.length ? m.from % donor.length : 0;
       return concat(bytes.subarray(0, at), donor.subarray(from, from + m.length), bytes.subarray(at + m.length));
     }
+    case 'token': {
+      const token = tokens[m.token % tokens.length];
+      return m.overwrite ? concat(bytes.subarray(0, at), token, bytes.subarray(at + token.length)) : concat(bytes.subarray(0, at), token, bytes.subarray(at));
+    }
     case 'truncate':
       return bytes.subarray(0, at);
   }
@@ -76,6 +88,7 @@ const mutation = fc.oneof(
   fc.record({ op: fc.constant('delete'), at: position, length: fc.nat({ max: 512 }) }),
   fc.record({ op: fc.constant('splice'), at: position, donor: fc.nat(), from: fc.nat(), length: fc.nat({ max: 1024 }) }),
   fc.record({ op: fc.constant('truncate'), at: position }),
+  fc.record({ op: fc.constant('token'), at: position, token: fc.nat(), overwrite: fc.boolean() }),
 );
 const mutated = fc
   .tuple(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 8 }))

@@ -5,7 +5,7 @@
  * so a changed file never reuses a stale image.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { addon } from '../native/addon.js';
 import { vmrunCacheDir } from '../host/cache-dir.js';
@@ -25,6 +25,8 @@ function ramImageKey(s: OpenedSnapshot): string {
 
 /** A builder's temp file: `KEY.ram.tmp-PID-RANDOM`, so a prune can tell whether its builder lives. */
 const TEMP_FILE = /^[0-9a-f]{32}\.ram\.tmp-(\d+)-[0-9a-f]+$/;
+/** Any other file (older vmrun's `KEY.ram.tmp-XXXXXX`) is removed once no build can still be writing it. */
+const UNKNOWN_FILE_MAX_AGE_MS = 24 * 3600_000;
 
 /**
  * Returns the path of the snapshot's RAM image, expanding (and verifying) it first if
@@ -70,7 +72,8 @@ export function pruneRamImages(keep: OpenedSnapshot[] = []): number {
   for (const f of readdirSync(dir)) {
     if (wanted.has(f)) continue;
     const temp = TEMP_FILE.exec(f);
-    if (temp ? processAlive(Number(temp[1])) : !f.endsWith('.ram')) continue;
+    if (temp && processAlive(Number(temp[1]))) continue;
+    if (!temp && !f.endsWith('.ram') && !olderThan(join(dir, f), UNKNOWN_FILE_MAX_AGE_MS)) continue;
     try {
       unlinkSync(join(dir, f));
       removed++;
@@ -79,4 +82,9 @@ export function pruneRamImages(keep: OpenedSnapshot[] = []): number {
     }
   }
   return removed;
+}
+
+function olderThan(path: string, ms: number): boolean {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st !== undefined && Date.now() - st.mtimeMs > ms;
 }

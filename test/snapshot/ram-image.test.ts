@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, openSync, closeSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, openSync, closeSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compress } from 'zstd-napi';
@@ -102,11 +102,19 @@ describe('RAM images', () => {
     const live = join(images, `0123456789abcdef0123456789abcdef.ram.tmp-${process.pid}-00000001`);
     const orphan = join(images, `0123456789abcdef0123456789abcdef.ram.tmp-${dead}-00000002`);
     const stale = join(images, 'fedcba9876543210fedcba9876543210.ram');
-    for (const f of [live, orphan, stale]) writeFileSync(f, 'x');
+    // Temp names of older vmrun (no pid): kept while a build could still be writing them.
+    const legacyFresh = join(images, 'fedcba9876543210fedcba9876543210.ram.tmp-Ab12Cd');
+    const legacyOld = join(images, 'fedcba9876543210fedcba9876543210.ram.tmp-Xy34Zw');
+    for (const f of [live, orphan, stale, legacyFresh, legacyOld]) writeFileSync(f, 'x');
+    const twoDaysAgo = new Date(Date.now() - 48 * 3600_000);
+    utimesSync(legacyOld, twoDaysAgo, twoDaysAgo);
     pruneRamImages([]);
     expect(existsSync(live)).toBe(true);
     expect(existsSync(orphan)).toBe(false);
     expect(existsSync(stale)).toBe(false);
+    expect(existsSync(legacyFresh)).toBe(true);
+    expect(existsSync(legacyOld)).toBe(false);
     rmSync(live);
+    rmSync(legacyFresh);
   });
 });
