@@ -60,9 +60,9 @@ export interface RestoreOptions {
   catchUpClock?: boolean;
   consoleFd?: number;
   /**
-   * For a snapshot of a VM with vsock: where the restored VM listens (its connections
-   * were reset), and optionally a new CID. Without it the device is restored with no
-   * host socket.
+   * If the snapshot has a vsock device: where the restored VM listens (connections
+   * from before the save were reset) and optionally a new CID. Ignored for a snapshot
+   * without one; without it such a device is restored with no host socket.
    */
   vsock?: Partial<VsockOptions> & { socketPath: string };
 }
@@ -89,6 +89,8 @@ export class Machine extends EventEmitter {
   /** Guest console output. Ends when the machine stops. */
   readonly output: Readable;
   readonly kernelFormat: NativeMachine['kernelFormat'];
+  /** The machine's vsock device as configured (socketPath '' when it has no host socket). */
+  readonly vsock: VsockOptions | undefined;
   private readonly native: NativeMachine;
   private readonly outputStream = new PassThrough();
   private readonly exited: Promise<MachineExit>;
@@ -126,6 +128,7 @@ export class Machine extends EventEmitter {
       throw fromNativeError(e);
     }
     this.kernelFormat = this.native.kernelFormat;
+    this.vsock = config.vsock ? { cid: config.vsock.cid, socketPath: config.vsock.socketPath } : undefined;
   }
 
   /** Loads the kernel into a new VM and starts its vCPUs. */
@@ -166,7 +169,6 @@ export class Machine extends EventEmitter {
     const { machine } = snap.metadata;
     // The device must be where the guest saw it; only its host socket is new.
     const vsock = machine.vsock ? { cid: options.vsock?.cid ?? machine.vsock.cid, socketPath: options.vsock?.socketPath ?? '' } : undefined;
-    if (options.vsock && !machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
     const m = new Machine(
       {
         memoryBytes: machine.memoryBytes,
