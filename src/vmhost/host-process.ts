@@ -52,7 +52,7 @@ export async function runHost(opts: HostOptions): Promise<number> {
     // The spec may hold secrets (environment of a run): it lives only as long as needed.
     await unlink(paths.spec);
     spec = parseHostSpec(specText, paths.spec);
-    machine = await opts.startMachine(spec.machine, { vsockSocket: paths.vsockSocket });
+    machine = await opts.startMachine(spec.machine);
   } catch (e) {
     opts.reportStart({ ok: false, error: toWireError(e) });
     return 125;
@@ -67,7 +67,7 @@ export async function runHost(opts: HostOptions): Promise<number> {
     opts.reportStart({ ok: false, error: toWireError(e) });
     return 125;
   }
-  await host.update({ pid: process.pid, state: 'running', started: new Date().toISOString(), vsock: machine.vsock });
+  await host.update({ pid: process.pid, state: 'running', started: new Date().toISOString() });
   opts.reportStart({ ok: true });
 
   const timer = spec.timeoutSeconds ? setTimeout(() => host.timeOut(spec.timeoutSeconds!), spec.timeoutSeconds * 1000) : undefined;

@@ -21,32 +21,17 @@ export interface HostSpec {
   removeOnExit?: boolean;
 }
 
-/** Where the host puts the machine's own sockets: inside the VM's private runtime directory. */
-export interface MachinePlaces {
-  vsockSocket: string;
-}
-
 /** Starts the machine a spec describes; the host process owns it from then on. */
-export type MachineStarter = (spec: MachineSpec, places: MachinePlaces) => Promise<Machine>;
+export type MachineStarter = (spec: MachineSpec) => Promise<Machine>;
 
-/**
- * The starter the host process uses: every kind the library knows how to start. A
- * vsock device always listens at the VM's own socket (a spec's socketPath is
- * replaced), and a restored snapshot's device gets its socket there anew.
- */
-export const startMachine: MachineStarter = async (spec, places) => {
+/** The starter the host process uses: every kind the library knows how to start. */
+export const startMachine: MachineStarter = async (spec) => {
   switch (spec.kind) {
-    case 'boot': {
-      const vsock = spec.options.vsock ? { cid: spec.options.vsock.cid, socketPath: places.vsockSocket } : undefined;
+    case 'boot':
       // No consoleFd: the host needs the output as a stream for the log and attached clients.
-      return Machine.boot({ ...spec.options, vsock, consoleFd: undefined });
-    }
+      return Machine.boot({ ...spec.options, consoleFd: undefined });
     case 'restore':
-      return Machine.restore(spec.snapshot, {
-        ...spec.options,
-        vsock: { ...spec.options?.vsock, socketPath: places.vsockSocket },
-        consoleFd: undefined,
-      });
+      return Machine.restore(spec.snapshot, { ...spec.options, consoleFd: undefined });
   }
 };
 

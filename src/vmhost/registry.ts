@@ -37,8 +37,6 @@ export interface VmRecord {
   exitCode?: number;
   exitReason?: string;
   exitMessage?: string;
-  /** The VM's vsock device: its CID and the unix socket the host process serves it on (docs/virtio.md). */
-  vsock?: { cid: number; socketPath: string };
 }
 
 /** A record with its live status, as `ps` and the commands see it. */
@@ -57,8 +55,6 @@ export interface VmPaths {
   hostLog: string;
   /** How to start the machine; the host reads and deletes it. */
   spec: string;
-  /** The VM's vsock socket, if it has a vsock device (`CONNECT <port>` to reach the guest). */
-  vsockSocket: string;
 }
 
 /** Names like docker's: a letter or digit, then letters, digits, `_`, `.`, `-`. */
@@ -100,7 +96,6 @@ export class VmRegistry {
       controlSocket: join(dir, 'control.sock'),
       hostLog: join(dir, 'host.log'),
       spec: join(dir, 'spec.json'),
-      vsockSocket: join(dir, 'vsock.sock'),
     };
   }
 

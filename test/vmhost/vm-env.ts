@@ -10,15 +10,9 @@ import { REPO, vmrun, type CliResult } from '../helpers/cli.js';
  * host whose record was never written is not left running).
  */
 export class VmTestEnv {
-  readonly runtimeDir: string;
-  readonly env: { VMRUN_RUNTIME_DIR: string };
+  readonly runtimeDir = mkdtempSync(join(tmpdir(), 'vmrt-'));
+  readonly env = { VMRUN_RUNTIME_DIR: this.runtimeDir };
   private readonly children = new Set<ChildProcess>();
-
-  /** `base`: where the runtime directory goes (it must allow unix sockets; not 9p). */
-  constructor(base = tmpdir()) {
-    this.runtimeDir = mkdtempSync(join(base, 'vmrt-'));
-    this.env = { VMRUN_RUNTIME_DIR: this.runtimeDir };
-  }
 
   /** Runs a vmrun command to completion (bounded). */
   run(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
