@@ -17,6 +17,7 @@
 #include "devices/bus.h"
 #include "devices/console_output.h"
 #include "devices/legacy/uart_16550.h"
+#include "devices/virtio/mmio_transport.h"
 #include "snapshot/memory_image.h"
 #include "vcpu/vcpu_thread.h"
 
@@ -28,6 +29,13 @@ struct MachineCallbacks {
   std::function<void(const StopRequest&)> stopped;  // once, after every vCPU ended
 };
 
+/** What a virtio device's guest got wrong (each time the device needed a reset). */
+struct VirtioFailureStats {
+  std::string device;
+  uint64_t count = 0;
+  std::string last;
+};
+
 /** Exit counters and timings, for --stats and benchmarks. */
 struct MachineStats {
   std::map<std::string, uint64_t> exits;
@@ -35,6 +43,7 @@ struct MachineStats {
   std::vector<std::pair<std::string, double>> setup_ms;  // how long each set-up step took (boot or restore)
   uint64_t console_bytes = 0;
   double run_seconds = 0;
+  std::vector<VirtioFailureStats> virtio_failures;  // one per virtio device
 };
 
 /** Everything a snapshot needs from the machine, captured while it is paused. */
@@ -111,7 +120,7 @@ class Machine : public VcpuHost {
   std::shared_ptr<Uart16550> uart_;
   std::unique_ptr<PortIoHandler> port_io_handler_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
-  int virtio_slots_ = 0;  // virtio-mmio windows handed out (arch/x86_64/layout.h)
+  std::vector<std::shared_ptr<virtio::VirtioMmioTransport>> virtio_;  // in slot order (arch/x86_64/layout.h)
   MachineCallbacks callbacks_;
 
   mutable std::mutex mu_;

@@ -45,6 +45,11 @@ describe('virtio-mmio transport against a hostile guest', () => {
     expect(lines, out).toEqual([...REFUSED.map((c) => `hostile: ${c} refused`), 'hostile: device works after reset']);
     expect(out).toMatch(/guest: done\n$/);
     expect(exit).toMatchObject({ reason: 'reset', exitCode: 0 });
+    // The host saw each violation (all but the feature refusal need a reset), and says why.
+    expect(m.stats().virtio['virtio-vsock']).toEqual({
+      needsReset: REFUSED.length - 1,
+      lastReason: 'the driver set DRIVER_OK before the features were accepted',
+    });
   }, 60_000);
 
   it('stopping a VM with an open host connection closes it and leaves no thread behind', async () => {
