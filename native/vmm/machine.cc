@@ -1,6 +1,7 @@
 #include "vmm/machine.h"
 
 #include "common/error.h"
+#include "devices/virtio/mmio_transport.h"
 
 #include <time.h>
 

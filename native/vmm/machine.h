@@ -17,11 +17,14 @@
 #include "devices/bus.h"
 #include "devices/console_output.h"
 #include "devices/legacy/uart_16550.h"
-#include "devices/virtio/mmio_transport.h"
 #include "snapshot/memory_image.h"
 #include "vcpu/vcpu_thread.h"
 
 namespace vmrun {
+
+namespace virtio {
+class VirtioMmioTransport;
+}
 
 /** How the host hears from the machine. Both are called on native threads. */
 struct MachineCallbacks {

@@ -60,9 +60,9 @@ export interface RestoreOptions {
   catchUpClock?: boolean;
   consoleFd?: number;
   /**
-   * If the snapshot has a vsock device: where the restored VM listens (connections
-   * from before the save were reset) and optionally a new CID. Ignored for a snapshot
-   * without one; without it such a device is restored with no host socket.
+   * For a snapshot of a VM with vsock: where the restored VM listens (connections from
+   * before the save were reset) and optionally a new CID. An error for a snapshot
+   * without a vsock device; without it such a device is restored with no host socket.
    */
   vsock?: Partial<VsockOptions> & { socketPath: string };
 }
@@ -169,6 +169,7 @@ export class Machine extends EventEmitter {
     const { machine } = snap.metadata;
     // The device must be where the guest saw it; only its host socket is new.
     const vsock = machine.vsock ? { cid: options.vsock?.cid ?? machine.vsock.cid, socketPath: options.vsock?.socketPath ?? '' } : undefined;
+    if (options.vsock && !machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
     const m = new Machine(
       {
         memoryBytes: machine.memoryBytes,
