@@ -78,6 +78,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   temp_limits.Set("fileBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFileBytes)));
   temp_limits.Set("totalBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempBytes)));
   exports.Set("hermitTempFileLimits", temp_limits);
+  exports.Set("vsockLimits", vsock_limits_to(env));
   return exports;
 }
 

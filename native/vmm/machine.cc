@@ -1,6 +1,7 @@
 #include "vmm/machine.h"
 
 #include "common/error.h"
+#include "devices/virtio/mmio_transport.h"
 
 #include <time.h>
 
@@ -25,7 +26,12 @@ bool Machine::pause(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   paused_ = true;
   for (auto& v : vcpus_) v->kick();
-  if (state_changed_.wait_for(lock, timeout, [&] { return parked_ + finished_ >= static_cast<int>(vcpus_.size()); })) return true;
+  if (state_changed_.wait_for(lock, timeout, [&] { return parked_ + finished_ >= static_cast<int>(vcpus_.size()); })) {
+    // Device threads stop touching guest memory too, so a snapshot sees it still.
+    for (const auto& bus : {&port_bus_, &mmio_bus_})
+      for (const auto& d : bus->devices()) d->pause_work();
+    return true;
+  }
   // A failed pause must not leave the vCPUs that did park frozen for good.
   paused_ = false;
   state_changed_.notify_all();
@@ -34,6 +40,8 @@ bool Machine::pause(std::chrono::milliseconds timeout) {
 
 void Machine::resume() {
   std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& bus : {&port_bus_, &mmio_bus_})
+    for (const auto& d : bus->devices()) d->resume_work();
   paused_ = false;
   state_changed_.notify_all();
 }
@@ -164,6 +172,10 @@ MachineStats Machine::stats() const {
     if (n) s.exits[exit_kind_name(i)] = n;
   }
   s.console_bytes = console_ ? console_->total_bytes() : 0;
+  for (const auto& t : virtio_) {
+    auto f = t->failures();
+    s.virtio_failures.push_back({t->name(), f.count, f.last});
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) {
     auto end = stop_.load() ? stopped_at_ : std::chrono::steady_clock::now();

@@ -12,6 +12,8 @@ export interface SnapshotMetadata {
     kernel?: string;
     cmdline?: string;
     image?: string;
+    /** The machine's virtio-vsock device (restored in the same MMIO slot, with a new host socket). */
+    vsock?: { cid: number };
   };
   host: { cpuModel: string; cpuVendor: string; virtualization: string };
   ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };
@@ -60,6 +62,7 @@ export function decodeSnapshotMetadata(doc: unknown, invalid: (why: string) => n
       ...optionalString(machine, 'kernel', 'machine.'),
       ...optionalString(machine, 'cmdline', 'machine.'),
       ...optionalString(machine, 'image', 'machine.'),
+      ...(machine.vsock === undefined ? {} : { vsock: { cid: number(object(machine.vsock, 'machine.vsock'), 'cid', 'machine.vsock.') } }),
     },
     host: { cpuModel: string(host, 'cpuModel', 'host.'), cpuVendor: string(host, 'cpuVendor', 'host.'), virtualization: string(host, 'virtualization', 'host.') },
     ram: {

@@ -172,9 +172,16 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
     machine.memoryBytes % MEMORY_CHUNK_BYTES === 0 &&
     Number.isInteger(machine.cpus) &&
     machine.cpus >= 1 &&
-    machine.cpus <= MAX_CPUS;
+    machine.cpus <= MAX_CPUS &&
+    (machine.vsock === undefined || validVsockCid(machine.vsock.cid));
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
+}
+
+/** A saved vsock CID within the addon's limits (the device refuses others). */
+function validVsockCid(cid: unknown): boolean {
+  const { minCid, maxCid } = addon().vsockLimits;
+  return Number.isInteger(cid) && (cid as number) >= minCid && (cid as number) <= maxCid;
 }
 
 function bad(path: string, what: string): never {
