@@ -7,6 +7,7 @@
 #include "backend/hypervisor.h"
 #include "binding/convert.h"
 #include "binding/machine_binding.h"
+#include "binding/network_convert.h"
 #include "binding/promise_worker.h"
 #include "snapshot/crc32c.h"
 #include "snapshot/memory_image.h"
@@ -69,6 +70,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelFormat", Napi::Function::New(env, kernel_format_of, "kernelFormat"));
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
   exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
+  exports.Set("guestNetwork", guest_addresses_to(env));
   return exports;
 }
 

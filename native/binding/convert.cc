@@ -1,5 +1,7 @@
 #include "binding/convert.h"
 
+#include "binding/network_convert.h"
+
 namespace vmrun::binding {
 
 Napi::Error to_js_error(Napi::Env env, const std::exception& e) {
@@ -57,6 +59,10 @@ MachineConfig machine_config_from(const Napi::Object& o) {
     if (!o.Get("aslr").IsBoolean()) type_error(o, "aslr", "a boolean");
     c.aslr = o.Get("aslr").As<Napi::Boolean>().Value();
   }
+  if (o.Has("network") && !o.Get("network").IsUndefined()) {
+    if (!o.Get("network").IsObject()) type_error(o, "network", "an object");
+    c.network = network_config_from(o.Get("network").As<Napi::Object>());
+  }
   return c;
 }
 
@@ -74,6 +80,10 @@ RestoreConfig restore_config_from(const Napi::Object& o) {
   auto r = o.Get("restore").As<Napi::Object>();
   c.ram_image_path = get_string(r, "ramImage", "");
   c.catch_up_wall_clock = r.Has("catchUpClock") && r.Get("catchUpClock").ToBoolean();
+  if (r.Has("networkMac") && !r.Get("networkMac").IsUndefined()) c.network_mac = mac_from(r.Get("networkMac"));
+  if (r.Has("networkPublish") && !r.Get("networkPublish").IsUndefined()) {
+    c.network_publish = port_forwards_from(r.Get("networkPublish"));
+  }
   if (!r.Get("state").IsObject()) type_error(r, "state", "an object");
   auto st = r.Get("state").As<Napi::Object>();
   c.state.vm = blob_from(st.Get("vm"), "vm");

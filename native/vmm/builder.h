@@ -3,9 +3,11 @@
 // PIT before vCPUs, devices on the buses, then the loader's start state.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "devices/virtio/net/network_config.h"
 #include "vmm/machine.h"
 
 namespace vmrun {
@@ -24,6 +26,7 @@ struct MachineConfig {
   std::vector<std::string> guest_env;
   std::vector<std::string> file_mappings;
   bool aslr = true;  // Hermit: place a position-independent kernel at a random 2 MiB-aligned base
+  std::optional<NetworkConfig> network;  // a virtio-net device with the user-mode back end; none without
 };
 
 /** What the builder learned about the kernel, for the host to report. */
@@ -42,6 +45,9 @@ struct RestoreConfig {
   std::string ram_image_path;  // raw RAM image (see snapshot/memory_image.h), mapped copy-on-write
   MachineState state;
   bool catch_up_wall_clock = false;  // default: guest time continues from the save
+  // A saved virtio-net device comes back with its saved configuration, except:
+  std::optional<std::array<uint8_t, 6>> network_mac;          // this clone's own MAC
+  std::optional<std::vector<PortForward>> network_publish;    // other published ports (two clones, one snapshot)
 };
 
 class MachineBuilder {

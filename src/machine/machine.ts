@@ -8,6 +8,9 @@ import { parseSize } from '../units.js';
 import { describeExit, type MachineExit } from './exit.js';
 import { saveMachineSnapshot, openSnapshot, type SaveResult, type SnapshotInfo } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
+import { nativeNetworkConfig } from '../network/native-config.js';
+import { randomMac, type NetworkOptions } from '../network/options.js';
+import type { PortMapping } from '../network/publish.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -32,6 +35,11 @@ export interface BootOptions {
   aslr?: boolean;
   /** The OCI image this machine runs, recorded in its snapshots. */
   image?: string;
+  /**
+   * A virtio-net device on the user-mode network (docs/networking.md). Default: none
+   * for a direct boot (runImage turns it on). The guest configures eth0 itself.
+   */
+  network?: NetworkOptions;
 }
 
 /** How to restore a snapshot. */
@@ -40,6 +48,8 @@ export interface RestoreOptions {
   /** Jump the guest clock forward by the time since the save (default: continue from the save). */
   catchUpClock?: boolean;
   consoleFd?: number;
+  /** Publish these ports instead of the ones saved with the snapshot (to run two clones at once). */
+  publish?: PortMapping[];
 }
 
 export const DEFAULT_MEMORY = '256M';
@@ -118,6 +128,7 @@ export class Machine extends EventEmitter {
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
         aslr: options.aslr,
+        network: options.network ? nativeNetworkConfig(options.network) : undefined,
       },
       { memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image },
     );
@@ -139,7 +150,14 @@ export class Machine extends EventEmitter {
         cpus: machine.cpus,
         kvmDevice: options.kvmDevice,
         consoleFd: options.consoleFd,
-        restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state, catchUpClock: options.catchUpClock },
+        restore: {
+          ramImage: image.path,
+          kernelFormat: machine.kernelFormat,
+          state: snap.opened.state,
+          catchUpClock: options.catchUpClock,
+          networkMac: randomMac(),
+          ...(options.publish ? { networkPublish: options.publish } : {}),
+        },
       },
       { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image },
     );
@@ -195,6 +213,11 @@ export class Machine extends EventEmitter {
   writeConsole(data: Uint8Array | string): void {
     this.assertAlive();
     this.native.writeConsole(typeof data === 'string' ? Buffer.from(data) : data);
+  }
+
+  /** The ports published into this machine (docker's `port`). */
+  ports(): PortMapping[] {
+    return this.native.ports();
   }
 
   /** Exit counts by kind, console bytes, run time, and when the guest first ran. */
