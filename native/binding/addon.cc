@@ -71,6 +71,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
   exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
   exports.Set("guestNetwork", guest_addresses_to(env));
+  exports.Set("vsockLimits", vsock_limits_to(env));
   return exports;
 }
 

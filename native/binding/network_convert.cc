@@ -104,6 +104,13 @@ NetworkConfig network_config_from(const Napi::Object& o) {
   return c;
 }
 
+std::optional<NetworkConfig> optional_network_config_from(const Napi::Object& machine_config) {
+  Napi::Value v = machine_config.Get("network");
+  if (v.IsUndefined()) return std::nullopt;
+  if (!v.IsObject()) bad(v.Env(), "network must be an object");
+  return network_config_from(v.As<Napi::Object>());
+}
+
 Napi::Object guest_addresses_to(Napi::Env env) {
   GuestAddresses a = default_guest_addresses();
   auto o = Napi::Object::New(env);

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <array>
+#include <optional>
 #include <vector>
 
 #include "devices/virtio/net/network_config.h"
@@ -12,6 +13,8 @@ namespace vmrun::binding {
 
 /** {mode, mac, publish, dns?} -> NetworkConfig; a wrong type or value is a TypeError naming the field. */
 NetworkConfig network_config_from(const Napi::Object& o);
+/** The `network` member of a machine config, if present. */
+std::optional<NetworkConfig> optional_network_config_from(const Napi::Object& machine_config);
 /** [{protocol, hostIp, hostPort, guestPort}] (undefined: none). */
 std::vector<PortForward> port_forwards_from(const Napi::Value& publish);
 /** The reverse, for Machine.ports(). */

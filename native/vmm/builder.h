@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "devices/virtio/net/network_config.h"
+#include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/machine.h"
 
 namespace vmrun {
@@ -27,6 +28,8 @@ struct MachineConfig {
   std::vector<std::string> file_mappings;
   bool aslr = true;  // Hermit: place a position-independent kernel at a random 2 MiB-aligned base
   std::optional<NetworkConfig> network;  // a virtio-net device with the user-mode back end; none without
+  /** A virtio-vsock device (Linux guests): announced on the command line by the builder. */
+  std::optional<virtio::vsock::VsockConfig> vsock;
 };
 
 /** What the builder learned about the kernel, for the host to report. */
@@ -45,9 +48,10 @@ struct RestoreConfig {
   std::string ram_image_path;  // raw RAM image (see snapshot/memory_image.h), mapped copy-on-write
   MachineState state;
   bool catch_up_wall_clock = false;  // default: guest time continues from the save
-  // A saved virtio-net device comes back with its saved configuration, except:
-  std::optional<std::array<uint8_t, 6>> network_mac;          // this clone's own MAC
-  std::optional<std::vector<PortForward>> network_publish;    // other published ports (two clones, one snapshot)
+  /** The saved machine's virtio-net device, if it had one (a MAC of its own; maybe other ports). */
+  std::optional<NetworkConfig> network;
+  /** The saved machine's vsock device, if it had one (its socket is created anew). */
+  std::optional<virtio::vsock::VsockConfig> vsock;
 };
 
 class MachineBuilder {
@@ -61,6 +65,12 @@ class MachineBuilder {
   /** Hypervisor, VM, RAM slots, irqchip, console and the platform devices, in that order. */
   static std::unique_ptr<Machine> create_platform(const std::string& kvm_device, uint64_t memory_size, int cpus,
                                                   GuestMemory memory, MachineCallbacks callbacks);
+  /**
+   * Attaches the virtio devices in their fixed order (a restore must find each in its
+   * saved slot) and returns the Linux command-line words that announce them.
+   */
+  static std::string attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
+                                           const std::optional<NetworkConfig>& network);
 };
 
 }  // namespace vmrun

@@ -1,14 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import {
-  addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop,
+  addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop, type NativeVsockLimits,
 } from '../native/addon.js';
 import { fromNativeError, VmrunError } from '../errors.js';
 import { parseSize } from '../units.js';
 import { describeExit, type MachineExit } from './exit.js';
 import { saveMachineSnapshot, openSnapshot, type SaveResult, type SnapshotInfo } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
-import { nativeNetworkConfig } from '../network/native-config.js';
+import { nativeNetworkConfig, savedNetwork, type SavedNetwork } from '../network/native-config.js';
 import { randomMac, type NetworkOptions } from '../network/options.js';
 import type { PortMapping } from '../network/publish.js';
 
@@ -40,6 +40,25 @@ export interface BootOptions {
    * for a direct boot (runImage turns it on). The guest configures eth0 itself.
    */
   network?: NetworkOptions;
+  /** A virtio-vsock device (Linux guests): see docs/virtio.md for the socket protocol. */
+  vsock?: VsockOptions;
+}
+
+/**
+ * The VM's vsock device. The host reaches the guest by connecting to `socketPath` and
+ * writing `CONNECT <port>\n` (answered `OK <hostport>\n`); the guest reaches the host
+ * at CID 2 port P through a unix socket the host listens on at `<socketPath>_<P>`.
+ */
+export interface VsockOptions {
+  /** The guest's context ID (see `vsockLimits()`; 3 is the usual choice). */
+  cid: number;
+  /** Where the VM listens; created by the VM, removed when it ends. */
+  socketPath: string;
+}
+
+/** The vsock limits the native addon enforces (CID range, socket path length...). */
+export function vsockLimits(): NativeVsockLimits {
+  return addon().vsockLimits;
 }
 
 /** How to restore a snapshot. */
@@ -50,6 +69,12 @@ export interface RestoreOptions {
   consoleFd?: number;
   /** Publish these ports instead of the ones saved with the snapshot (to run two clones at once). */
   publish?: PortMapping[];
+  /**
+   * For a snapshot of a VM with vsock: where the restored VM listens (its connections
+   * were reset), and optionally a new CID. Without it the device is restored with no
+   * host socket.
+   */
+  vsock?: Partial<VsockOptions> & { socketPath: string };
 }
 
 export const DEFAULT_MEMORY = '256M';
@@ -61,6 +86,10 @@ interface MachineIdentity {
   kernel?: string;
   cmdline?: string;
   image?: string;
+  /** The vsock device's CID, if the machine has one (its socket path is not part of a snapshot). */
+  vsock?: { cid: number };
+  /** The network device's set-up, if the machine has one (a restored clone gets its own MAC). */
+  network?: SavedNetwork;
 }
 
 /**
@@ -115,6 +144,7 @@ export class Machine extends EventEmitter {
   static boot(options: BootOptions): Machine {
     const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
     const cpus = options.cpus ?? 1;
+    const network = options.network ? nativeNetworkConfig(options.network) : undefined;
     const m = new Machine(
       {
         kernel: options.kernel,
@@ -128,9 +158,14 @@ export class Machine extends EventEmitter {
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
         aslr: options.aslr,
-        network: options.network ? nativeNetworkConfig(options.network) : undefined,
+        network,
+        vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
       },
-      { memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image },
+      {
+        memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
+        vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
+        network: network ? savedNetwork(network) : undefined,
+      },
     );
     m.native.start();
     return m;
@@ -144,6 +179,12 @@ export class Machine extends EventEmitter {
     const snap = openSnapshot(path);
     const image = await ensureRamImage(snap.opened);
     const { machine } = snap.metadata;
+    // The device must be where the guest saw it; only its host socket is new.
+    const vsock = machine.vsock ? { cid: options.vsock?.cid ?? machine.vsock.cid, socketPath: options.vsock?.socketPath ?? '' } : undefined;
+    if (options.vsock && !machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
+    if (options.publish && !machine.network) throw new VmrunError('usage', `the snapshot ${path} has no network device to publish ports of`);
+    // The device comes back in its slot with its mode and DNS relay; the clone gets a MAC of its own.
+    const network = machine.network ? { ...machine.network, mac: randomMac(), publish: options.publish ?? machine.network.publish } : undefined;
     const m = new Machine(
       {
         memoryBytes: machine.memoryBytes,
@@ -155,11 +196,15 @@ export class Machine extends EventEmitter {
           kernelFormat: machine.kernelFormat,
           state: snap.opened.state,
           catchUpClock: options.catchUpClock,
-          networkMac: randomMac(),
-          ...(options.publish ? { networkPublish: options.publish } : {}),
         },
+        vsock,
+        network,
       },
-      { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image },
+      {
+        memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image,
+        vsock: vsock ? { cid: vsock.cid } : undefined,
+        network: network ? savedNetwork(network) : undefined,
+      },
     );
     m.native.start();
     return m;

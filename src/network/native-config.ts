@@ -18,6 +18,14 @@ export function nativeNetworkConfig(options: NetworkOptions): NativeNetworkConfi
   };
 }
 
+/** What a snapshot records of a machine's network device: all but the MAC, which each clone draws anew. */
+export type SavedNetwork = Omit<NativeNetworkConfig, 'mac'>;
+
+export function savedNetwork(config: NativeNetworkConfig): SavedNetwork {
+  const { mac: _mac, ...rest } = config;
+  return rest;
+}
+
 /** eth0's address, route and resolver in the guest (the addon's address plan), or undefined for `none`. */
 export function guestNetworkConfig(options: NetworkOptions): GuestNetworkConfig | undefined {
   if ((options.mode ?? 'user') === 'none') return undefined;

@@ -1,3 +1,5 @@
+import type { SavedNetwork } from '../network/native-config.js';
+
 /** The JSON metadata section of a snapshot: what `vmrun snapshot inspect` prints. */
 export interface SnapshotMetadata {
   format: 'vmrun-snapshot';
@@ -12,6 +14,10 @@ export interface SnapshotMetadata {
     kernel?: string;
     cmdline?: string;
     image?: string;
+    /** The machine's virtio-vsock device (restored in the same MMIO slot, with a new host socket). */
+    vsock?: { cid: number };
+    /** The machine's virtio-net device: mode, published ports, DNS relay (a restored clone draws a new MAC). */
+    network?: SavedNetwork;
   };
   host: { cpuModel: string; cpuVendor: string; virtualization: string };
   ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };
