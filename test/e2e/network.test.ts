@@ -222,6 +222,25 @@ describe.skipIf(skipReason)('networking with a real guest', () => {
     expect(await eventually(async () => ((await portTaken(portA)) || (await portTaken(portB)) ? undefined : true), 'ports released after stop', 30_000)).toBe(true);
   }, 6 * RUN_TIMEOUT_MS);
 
+  it('a snapshot of a serving VM restores with working networking: two clones on two other host ports', async () => {
+    const [saved, clone1, clone2] = [await freePort(), await freePort(), await freePort()];
+    const serve = 'mkdir -p /www && echo "served since boot" > /www/index.html && exec httpd -f -p 80 -h /www';
+    const started = await env.run(['run', '-d', '--name', 'web-snap', '--network', 'host-loopback', '-p', `${saved}:80`, image, 'sh', '-c', serve], { timeoutMs: RUN_TIMEOUT_MS });
+    expect(started.status, started.stderr).toBe(0);
+    expect(await eventually(() => fetchOnce(saved), 'the VM to be saved serves', 120_000)).toBe('served since boot\n');
+    const save = await env.run(['snapshot', 'save', 'web-snap', '-o', 'web-snap', '--stop'], { timeoutMs: RUN_TIMEOUT_MS });
+    expect(save.status, save.stderr).toBe(0);
+    for (const [name, port] of [['clone-1', clone1], ['clone-2', clone2]] as const) {
+      const r = await env.run(['snapshot', 'restore', 'web-snap', '-d', '--name', name, '-p', `${port}:80`], { timeoutMs: RUN_TIMEOUT_MS });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    // The guest's httpd was listening at the save: new connections reach it in both clones at once.
+    expect(await eventually(() => fetchOnce(clone1), 'clone 1 serves', 60_000)).toBe('served since boot\n');
+    expect(await eventually(() => fetchOnce(clone2), 'clone 2 serves', 60_000)).toBe('served since boot\n');
+    expect((await env.run(['port', 'clone-2'], { timeoutMs: 60_000 })).stdout).toBe(`80/tcp -> 127.0.0.1:${clone2}\n`);
+    await env.run(['stop', 'clone-1', 'clone-2'], { timeoutMs: 60_000 });
+  }, 6 * RUN_TIMEOUT_MS);
+
   it('leaves no back-end process or socket after vmrun is killed with SIGKILL', async () => {
     const port = await freePort();
     const run = env.start(['run', '-q', '--network', 'host-loopback', '-p', `127.0.0.1:${port}:80`, image, 'sleep', '600']);
