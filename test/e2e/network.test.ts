@@ -226,15 +226,20 @@ describe.skipIf(skipReason)('networking with a real guest', () => {
     expect(await eventually(() => fetchOnce(saved), 'the VM to be saved serves', 120_000)).toBe('served since boot\n');
     const save = await env.run(['snapshot', 'save', 'web-snap', '-o', 'web-snap', '--stop'], { timeoutMs: RUN_TIMEOUT_MS });
     expect(save.status, save.stderr).toBe(0);
-    for (const [name, port] of [['clone-1', clone1], ['clone-2', clone2]] as const) {
-      const r = await env.run(['snapshot', 'restore', 'web-snap', '-d', '--name', name, '-p', `${port}:80`], { timeoutMs: RUN_TIMEOUT_MS });
-      expect(r.status, r.stderr).toBe(0);
+    // Restored in the foreground (the background host's start report is bounded at 10 s,
+    // which building the RAM image under TCG can exceed), both at once, each with its own -p.
+    const clones = [env.start(['snapshot', 'restore', 'web-snap', '-p', `${clone1}:80`])];
+    try {
+      // The guest's httpd was listening at the save: new connections reach it, in both clones at once.
+      expect(await eventually(() => fetchOnce(clone1), 'clone 1 serves', 120_000)).toBe('served since boot\n');
+      clones.push(env.start(['snapshot', 'restore', 'web-snap', '-p', `${clone2}:80`]));
+      expect(await eventually(() => fetchOnce(clone2), 'clone 2 serves', 120_000)).toBe('served since boot\n');
+      expect(await fetchOnce(clone1)).toBe('served since boot\n');
+      // The saved VM's own port is not taken again: each clone bound only the port it was given.
+      expect(await portTaken(saved)).toBe(false);
+    } finally {
+      for (const c of clones) c.child.kill('SIGKILL');
     }
-    // The guest's httpd was listening at the save: new connections reach it in both clones at once.
-    expect(await eventually(() => fetchOnce(clone1), 'clone 1 serves', 60_000)).toBe('served since boot\n');
-    expect(await eventually(() => fetchOnce(clone2), 'clone 2 serves', 60_000)).toBe('served since boot\n');
-    expect((await env.run(['port', 'clone-2'], { timeoutMs: 60_000 })).stdout).toBe(`80/tcp -> 127.0.0.1:${clone2}\n`);
-    await env.run(['stop', 'clone-1', 'clone-2'], { timeoutMs: 60_000 });
   }, 6 * RUN_TIMEOUT_MS);
 
   it('leaves no back-end process or socket after vmrun is killed with SIGKILL', async () => {
