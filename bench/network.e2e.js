@@ -9,7 +9,6 @@
 // Prints JSON lines (bench/stats.js); ratio = vmrun / QEMU (throughput: above 1 is
 // better; latency: below 1 is better). Traffic stays on 127.0.0.1 and the guests'
 // private networks. Needs `npm run build`. Runs: VMRUN_BENCH_RUNS (default 3).
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { get as httpGet } from 'node:http';
@@ -17,7 +16,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, guestKernels, inNestedL1, privateVmrunState, runWhereGuestsRun } from './e2e/environment.js';
 import { importTsBundle } from './e2e/bundle-ts.js';
-import { microvmArgv, qemuUnavailableReason } from './e2e/qemu.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { QEMU, microvmArgv } from './e2e/qemu.js';
 import { median, report, round } from './stats.js';
 
 runWhereGuestsRun(fileURLToPath(import.meta.url));
@@ -29,8 +29,7 @@ const START_TIMEOUT_MS = 180_000;
 const STEP_TIMEOUT_MS = 120_000;
 const where = inNestedL1() ? 'nested-KVM L1 (QEMU TCG host, KVM on emulated SVM)' : 'this host (KVM with hardware virtualization)';
 
-const qemuMissing = qemuUnavailableReason();
-if (qemuMissing) throw new Error(`bench/network.e2e.js needs QEMU as its anchor: ${qemuMissing}`);
+if (spawnSync(QEMU, ['--version']).status !== 0) throw new Error(`bench/network.e2e.js needs ${QEMU} as its anchor (apt-get install qemu-system-x86)`);
 const kernels = guestKernels();
 const state = privateVmrunState();
 const { prepareRun } = await import(join(ROOT, 'dist', 'run', 'run-image.js'));

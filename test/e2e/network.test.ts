@@ -218,27 +218,39 @@ describe.skipIf(skipReason)('networking with a real guest', () => {
     expect(await eventually(async () => ((await portTaken(portA)) || (await portTaken(portB)) ? undefined : true), 'ports released after stop', 30_000)).toBe(true);
   }, 6 * RUN_TIMEOUT_MS);
 
-  it('a snapshot of a serving VM restores with working networking: two clones on two other host ports', async () => {
+  it('a snapshot of a serving VM restores with working networking: two clones at once on two other host ports (library API)', async () => {
+    // In-process, through the library (runImage, machine.snapshot, Machine.restore with
+    // `publish`): no background host, whose start report is bounded at 10 s, which a
+    // loaded TCG host can exceed.
+    Object.assign(process.env, env.env);
+    const { runImage } = await import('../../src/run/run-image.js');
+    const { Machine } = await import('../../src/machine/machine.js');
     const [saved, clone1, clone2] = [await freePort(), await freePort(), await freePort()];
+    const tcp = (hostPort: number) => [{ protocol: 'tcp' as const, hostIp: '127.0.0.1', hostPort, guestPort: 80 }];
     const serve = 'mkdir -p /www && echo "served since boot" > /www/index.html && exec httpd -f -p 80 -h /www';
-    const started = await env.run(['run', '-d', '--name', 'web-snap', '--network', 'host-loopback', '-p', `${saved}:80`, image, 'sh', '-c', serve], { timeoutMs: RUN_TIMEOUT_MS });
-    expect(started.status, started.stderr).toBe(0);
-    expect(await eventually(() => fetchOnce(saved), 'the VM to be saved serves', 120_000)).toBe('served since boot\n');
-    const save = await env.run(['snapshot', 'save', 'web-snap', '-o', 'web-snap', '--stop'], { timeoutMs: RUN_TIMEOUT_MS });
-    expect(save.status, save.stderr).toBe(0);
-    // Restored in the foreground (the background host's start report is bounded at 10 s,
-    // which building the RAM image under TCG can exceed), both at once, each with its own -p.
-    const clones = [env.start(['snapshot', 'restore', 'web-snap', '-p', `${clone1}:80`])];
+    const original = await runImage({ image, command: ['sh', '-c', serve], network: { mode: 'host-loopback', publish: tcp(saved) } });
+    original.output.resume();
+    const snapshot = join(env.root, 'web.vmsnap');
+    const clones: InstanceType<typeof Machine>[] = [];
     try {
+      expect(await eventually(() => fetchOnce(saved), 'the VM to be saved serves', 120_000)).toBe('served since boot\n');
+      await original.snapshot(snapshot, { stop: true });
+      await original.wait();
       // The guest's httpd was listening at the save: new connections reach it, in both clones at once.
-      expect(await eventually(() => fetchOnce(clone1), 'clone 1 serves', 120_000)).toBe('served since boot\n');
-      clones.push(env.start(['snapshot', 'restore', 'web-snap', '-p', `${clone2}:80`]));
-      expect(await eventually(() => fetchOnce(clone2), 'clone 2 serves', 120_000)).toBe('served since boot\n');
+      for (const port of [clone1, clone2]) {
+        const clone = await Machine.restore(snapshot, { publish: tcp(port) });
+        clone.output.resume();
+        clones.push(clone);
+        expect(clone.ports()).toEqual(tcp(port));
+        expect(await eventually(() => fetchOnce(port), `the clone on ${port} serves`, 120_000)).toBe('served since boot\n');
+      }
       expect(await fetchOnce(clone1)).toBe('served since boot\n');
-      // The saved VM's own port is not taken again: each clone bound only the port it was given.
+      // Each clone bound only the port it was given; the saved VM's port is free.
       expect(await portTaken(saved)).toBe(false);
     } finally {
-      for (const c of clones) c.child.kill('SIGKILL');
+      original.stop();
+      for (const c of clones) c.stop();
+      await Promise.all(clones.map((c) => c.wait()));
     }
   }, 6 * RUN_TIMEOUT_MS);
 
