@@ -7,6 +7,7 @@
 #include "backend/hypervisor.h"
 #include "binding/convert.h"
 #include "binding/machine_binding.h"
+#include "binding/network_convert.h"
 #include "binding/promise_worker.h"
 #include "snapshot/crc32c.h"
 #include "snapshot/memory_image.h"
@@ -78,6 +79,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   temp_limits.Set("fileBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFileBytes)));
   temp_limits.Set("totalBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempBytes)));
   exports.Set("hermitTempFileLimits", temp_limits);
+  exports.Set("guestNetwork", guest_addresses_to(env));
   exports.Set("vsockLimits", vsock_limits_to(env));
   return exports;
 }

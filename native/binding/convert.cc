@@ -1,5 +1,7 @@
 #include "binding/convert.h"
 
+#include "binding/network_convert.h"
+
 namespace vmrun::binding {
 
 Napi::Error to_js_error(Napi::Env env, const std::exception& e) {
@@ -81,6 +83,7 @@ MachineConfig machine_config_from(const Napi::Object& o) {
     if (!o.Get("aslr").IsBoolean()) type_error(o, "aslr", "a boolean");
     c.aslr = o.Get("aslr").As<Napi::Boolean>().Value();
   }
+  c.network = optional_network_config_from(o);
   c.vsock = vsock_config_from(o);
   return c;
 }
@@ -99,6 +102,7 @@ RestoreConfig restore_config_from(const Napi::Object& o) {
   auto r = o.Get("restore").As<Napi::Object>();
   c.ram_image_path = get_string(r, "ramImage", "");
   c.catch_up_wall_clock = r.Has("catchUpClock") && r.Get("catchUpClock").ToBoolean();
+  c.network = optional_network_config_from(o);
   c.vsock = vsock_config_from(o);
   if (!r.Get("state").IsObject()) type_error(r, "state", "an object");
   auto st = r.Get("state").As<Napi::Object>();

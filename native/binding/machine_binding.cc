@@ -1,6 +1,7 @@
 #include "binding/machine_binding.h"
 
 #include "binding/convert.h"
+#include "binding/network_convert.h"
 #include "binding/promise_worker.h"
 #include "vmm/builder.h"
 
@@ -21,6 +22,7 @@ Napi::Function MachineBinding::define(Napi::Env env) {
                          InstanceMethod<&MachineBinding::stop>("stop"),
                          InstanceMethod<&MachineBinding::write_console>("writeConsole"),
                          InstanceMethod<&MachineBinding::stats>("stats"),
+                         InstanceMethod<&MachineBinding::ports>("ports"),
                          InstanceMethod<&MachineBinding::capture_state>("captureState"),
                          InstanceMethod<&MachineBinding::save_snapshot>("saveSnapshot"),
                          InstanceMethod<&MachineBinding::dispose>("dispose"),
@@ -158,6 +160,11 @@ Napi::Value MachineBinding::write_console(const Napi::CallbackInfo& info) {
 Napi::Value MachineBinding::stats(const Napi::CallbackInfo& info) {
   if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
   return stats_to(info.Env(), machine_->stats());
+}
+
+Napi::Value MachineBinding::ports(const Napi::CallbackInfo& info) {
+  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
+  return port_forwards_to(info.Env(), machine_->published_ports());
 }
 
 Napi::Value MachineBinding::capture_state(const Napi::CallbackInfo& info) {

@@ -30,6 +30,7 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
   Napi::Value stop(const Napi::CallbackInfo& info);
   Napi::Value write_console(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
+  Napi::Value ports(const Napi::CallbackInfo& info);
   Napi::Value capture_state(const Napi::CallbackInfo& info);
   Napi::Value save_snapshot(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);

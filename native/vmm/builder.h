@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/virtio/net/network_config.h"
 #include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/machine.h"
 
@@ -26,6 +27,7 @@ struct MachineConfig {
   std::vector<std::string> guest_env;
   std::vector<std::string> file_mappings;
   bool aslr = true;  // Hermit: place a position-independent kernel at a random 2 MiB-aligned base
+  std::optional<NetworkConfig> network;  // a virtio-net device with the user-mode back end; none without
   /** A virtio-vsock device (Linux guests): announced on the command line by the builder. */
   std::optional<virtio::vsock::VsockConfig> vsock;
 };
@@ -46,6 +48,8 @@ struct RestoreConfig {
   std::string ram_image_path;  // raw RAM image (see snapshot/memory_image.h), mapped copy-on-write
   MachineState state;
   bool catch_up_wall_clock = false;  // default: guest time continues from the save
+  /** The saved machine's virtio-net device, if it had one (a MAC of its own; maybe other ports). */
+  std::optional<NetworkConfig> network;
   /** The saved machine's vsock device, if it had one (its socket is created anew). */
   std::optional<virtio::vsock::VsockConfig> vsock;
 };
@@ -65,7 +69,8 @@ class MachineBuilder {
    * Attaches the virtio devices in their fixed order (a restore must find each in its
    * saved slot) and returns the Linux command-line words that announce them.
    */
-  static std::string attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock);
+  static std::string attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
+                                           const std::optional<NetworkConfig>& network);
 };
 
 }  // namespace vmrun

@@ -17,6 +17,7 @@
 #include "devices/bus.h"
 #include "devices/console_output.h"
 #include "devices/legacy/uart_16550.h"
+#include "devices/virtio/net/network_config.h"
 #include "snapshot/memory_image.h"
 #include "vcpu/vcpu_thread.h"
 
@@ -97,6 +98,8 @@ class Machine : public VcpuHost {
   bool has_unsaved_host_state() const { return port_io_handler_ != nullptr; }
 
   MachineStats stats() const;
+  /** The ports the network device publishes (empty without one). */
+  const std::vector<PortForward>& published_ports() const { return published_ports_; }
   const GuestMemory& memory() const override { return memory_; }
   int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
 
@@ -139,6 +142,7 @@ class Machine : public VcpuHost {
   std::chrono::steady_clock::time_point stopped_at_;
   std::atomic<int64_t> first_entry_ns_{0};
   std::vector<std::pair<std::string, double>> setup_ms_;  // written by the builder only
+  std::vector<PortForward> published_ports_;              // written by the builder only
 };
 
 }  // namespace vmrun

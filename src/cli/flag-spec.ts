@@ -13,16 +13,20 @@ export interface FlagDef {
   description: string;
   default?: string;
   hidden?: boolean;
+  /** A string flag that may be given several times (values in order). */
+  multiple?: boolean;
 }
 export type FlagSpec = Record<string, FlagDef>;
 
 /** Parses argv against a spec without oclif; returns positionals and flag values. */
-export function parseFast(spec: FlagSpec, argv: string[]): { positionals: string[]; flags: Record<string, string | boolean | undefined> } {
-  const options: Record<string, { type: 'boolean' | 'string'; short?: string; default?: string }> = {};
-  for (const [name, d] of Object.entries(spec)) options[name] = { type: d.type, ...(d.char ? { short: d.char } : {}), ...(d.default ? { default: d.default } : {}) };
+export function parseFast(spec: FlagSpec, argv: string[]): { positionals: string[]; flags: Record<string, string | boolean | string[] | undefined> } {
+  const options: Record<string, { type: 'boolean' | 'string'; short?: string; default?: string; multiple?: boolean }> = {};
+  for (const [name, d] of Object.entries(spec)) {
+    options[name] = { type: d.type, ...(d.char ? { short: d.char } : {}), ...(d.default ? { default: d.default } : {}), ...(d.multiple ? { multiple: true } : {}) };
+  }
   try {
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { positionals, flags: values as Record<string, string | boolean | undefined> };
+    return { positionals, flags: values as Record<string, string | boolean | string[] | undefined> };
   } catch (e) {
     throw new VmrunError('usage', (e as Error).message);
   }

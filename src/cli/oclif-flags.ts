@@ -6,7 +6,9 @@ export function oclifFlags(spec: FlagSpec): Interfaces.FlagInput {
   const out: Interfaces.FlagInput = {};
   for (const [name, d] of Object.entries(spec)) {
     const common = { description: d.description, hidden: d.hidden, ...(d.char ? { char: d.char as 'a' } : {}) };
-    out[name] = d.type === 'boolean' ? Flags.boolean(common) : Flags.string({ ...common, default: d.default });
+    if (d.type === 'boolean') out[name] = Flags.boolean(common);
+    else if (d.multiple) out[name] = Flags.string({ ...common, multiple: true });
+    else out[name] = Flags.string({ ...common, default: d.default });
   }
   return out;
 }

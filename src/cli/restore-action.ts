@@ -4,11 +4,18 @@ import { runToExit } from './console.js';
 import { resolveSnapshot } from '../snapshot/store.js';
 import { VmrunError } from '../errors.js';
 import type { FlagSpec } from './flag-spec.js';
+import { parsePublishList } from '../network/publish.js';
 
 export const RESTORE_FLAGS: FlagSpec = {
   detach: { type: 'boolean', char: 'd', description: 'run in the background' },
   name: { type: 'string', description: 'name of the background VM (with -d)' },
   interactive: { type: 'boolean', char: 'i', description: 'forward standard input to the guest console' },
+  publish: {
+    type: 'string',
+    char: 'p',
+    multiple: true,
+    description: 'publish ports instead of the ones saved with the snapshot: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp], HOSTIP 127.0.0.1 by default (two clones of one snapshot need different host ports)',
+  },
   'catch-up-clock': { type: 'boolean', description: 'advance the guest clock by the time since the save (default: it continues from the save)' },
   'kvm-device': { type: 'string', description: 'KVM device', default: '/dev/kvm', hidden: true },
 };
@@ -20,22 +27,25 @@ export interface RestoreArgs {
   interactive?: boolean;
   kvmDevice?: string;
   catchUpClock?: boolean;
+  /** -p values; without any, the snapshot's own ports. */
+  publish?: string[];
 }
 
 /** Restores and runs a snapshot; returns the exit status for the process (or prints the background VM's id). */
 export async function restoreAction(a: RestoreArgs, log: (line: string) => void): Promise<number> {
   const path = resolveSnapshot(a.snapshot);
+  const publish = a.publish && a.publish.length > 0 ? parsePublishList(a.publish) : undefined;
   if (a.detach) {
     // Loaded only here: the foreground path stays small for start-up time.
     const { startDetached } = await import('../vmhost/index.js');
     const vm = await startDetached(
-      { machine: { kind: 'restore', snapshot: path, options: { kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock } } },
+      { machine: { kind: 'restore', snapshot: path, options: { kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock, publish } } },
       { name: a.name, origin: 'restore', snapshot: path },
     );
     log(vm.id);
     return 0;
   }
   if (a.name) throw new VmrunError('usage', '--name needs -d');
-  const machine = await Machine.restore(path, { consoleFd: 1, kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock });
+  const machine = await Machine.restore(path, { consoleFd: 1, kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock, publish });
   return runToExit(machine, { interactive: a.interactive === true });
 }

@@ -3,6 +3,7 @@ import { Flags } from '@oclif/core';
 import { VmrunCommand } from '../cli/base-command.js';
 import { VmRegistry, type VmEntry } from '../vmhost/registry.js';
 import { isLive } from '../vmhost/control.js';
+import { formatPortMapping } from '../network/publish.js';
 
 /** `vmrun ps`: list the VMs running in the background (with --all, also those that ended). */
 export default class Ps extends VmrunCommand {
@@ -10,7 +11,7 @@ export default class Ps extends VmrunCommand {
   static override description =
     'Shows the VMs started with -d. A VM whose host process vanished without recording an end (killed, crashed) is shown as Dead; its control socket is removed.';
   static override examples = [
-    { command: '<%= config.bin %> ps', description: 'running and paused VMs: ID, name, kernel or image, status, age' },
+    { command: '<%= config.bin %> ps', description: 'running and paused VMs: ID, name, kernel or image, status, published ports, age' },
     { command: '<%= config.bin %> ps --all', description: 'also the VMs that exited or died' },
     { command: '<%= config.bin %> ps -a --json', description: 'machine-readable, with exit codes, pids and full paths' },
     { command: '<%= config.bin %> ps -q', description: 'IDs only' },
@@ -34,9 +35,10 @@ export default class Ps extends VmrunCommand {
       return;
     }
     const now = Date.now();
-    const rows = [['ID', 'NAME', 'KERNEL/IMAGE', 'STATUS', 'CREATED']];
+    const rows = [['ID', 'NAME', 'KERNEL/IMAGE', 'STATUS', 'PORTS', 'CREATED']];
     for (const e of entries) {
-      rows.push([e.record.id, e.record.name ?? '', whatItRuns(e), describeStatus(e, now), `${ago(e.record.created, now)} ago`]);
+      const ports = isLive(e) ? (e.record.ports ?? []).map(formatPortMapping).join(', ') : '';
+      rows.push([e.record.id, e.record.name ?? '', whatItRuns(e), describeStatus(e, now), ports, `${ago(e.record.created, now)} ago`]);
     }
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
     for (const r of rows) this.log(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('   '));

@@ -6,6 +6,7 @@ import { prepareRun, runImage, type RunImageOptions } from '../run/run-image.js'
 import { ProgressRenderer } from '../oci/index.js';
 import { parseSize } from '../units.js';
 import { VmrunError } from '../errors.js';
+import { parseNetworkMode, parsePublishList } from '../network/index.js';
 
 export default class Run extends VmrunCommand {
   static override summary = 'Run a command in a new microVM booted from an OCI image';
@@ -17,6 +18,9 @@ export default class Run extends VmrunCommand {
     '<%= config.bin %> run -it alpine sh',
     '<%= config.bin %> run -d --name web -m 512M my-registry.example/web:1.2',
     '<%= config.bin %> run --entrypoint /bin/ls alpine -l /',
+    '<%= config.bin %> run -d -p 8080:80 --name web busybox httpd -f -p 80   # http://127.0.0.1:8080',
+    '<%= config.bin %> run --network host-loopback --dns 127.0.0.53 alpine wget -qO- http://host.vmrun.internal:3000/',
+    '<%= config.bin %> run --network none alpine ip addr',
   ];
   static override usage = 'run [OPTIONS] IMAGE [COMMAND] [ARG...]';
   static override strict = false;
@@ -40,6 +44,16 @@ export default class Run extends VmrunCommand {
     timeout: Flags.integer({ description: 'stop the guest after this many seconds (exit 125)' }),
     debug: Flags.boolean({ description: 'show the guest kernel\'s messages' }),
     quiet: Flags.boolean({ char: 'q', description: 'no pull progress' }),
+    network: Flags.string({
+      description: 'user: the guest reaches what the host reaches, and the host\'s 127.0.0.1 as host.vmrun.internal (10.0.2.2); host-loopback: only the host\'s 127.0.0.1; none: only lo',
+      default: 'user',
+    }),
+    publish: Flags.string({
+      char: 'p',
+      description: 'publish a guest port: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]; HOSTIP defaults to 127.0.0.1 (give 0.0.0.0 to listen on every address)',
+      multiple: true,
+    }),
+    dns: Flags.string({ description: 'relay the guest\'s DNS queries to this resolver on the host, IP[:PORT] (default: the host\'s resolvers)' }),
     'kvm-device': Flags.string({ description: 'KVM device', default: '/dev/kvm', hidden: true }),
   };
 
@@ -56,6 +70,14 @@ export default class Run extends VmrunCommand {
     const { flags } = await this.parse({ flags: Run.flags, strict: true, args: {} }, split.vmrunArgs);
     if (flags.name && !flags.detach) throw new VmrunError('usage', '--name needs -d');
     if (flags.detach && (flags.interactive || flags.tty)) throw new VmrunError('usage', '-d cannot be combined with -i or -t (use vmrun attach)');
+    const network = {
+      mode: parseNetworkMode(flags.network),
+      publish: parsePublishList(flags.publish ?? []),
+      ...(flags.dns !== undefined ? { dns: flags.dns } : {}),
+    };
+    if (network.mode === 'none' && (network.publish.length > 0 || network.dns !== undefined)) {
+      throw new VmrunError('usage', '--network none cannot be combined with -p or --dns');
+    }
     const progress = new ProgressRenderer(process.stderr, flags.quiet ? 'quiet' : undefined);
     const options: RunImageOptions = {
       image: split.image,
@@ -77,6 +99,7 @@ export default class Run extends VmrunCommand {
       platform: flags.platform,
       debug: flags.debug,
       kvmDevice: flags['kvm-device'],
+      network,
       onProgress: progress.listener,
     };
     if (flags.detach) {

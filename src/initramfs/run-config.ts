@@ -10,13 +10,23 @@ import { newcDataPadding, newcHeader, newcTrailer } from './cpio-newc.js';
 /** Where the guest finds the run configuration. */
 export const RUN_CONFIG_GUEST_PATH = '/.vmrun/run';
 /** The format version this encoder writes and the init reads. */
-export const RUN_CONFIG_VERSION = 1;
+export const RUN_CONFIG_VERSION = 2;
 /** vmrun-init's limits (RUN_CONFIG_MAX_BYTES / RUN_CONFIG_MAX_ITEMS). */
 export const RUN_CONFIG_MAX_BYTES = 1 << 20;
 export const RUN_CONFIG_MAX_RECORDS = 16384;
 
 const MAGIC = 'vmrun-run-config';
 const MAX_HOSTNAME_BYTES = 64;
+
+/** eth0 in the guest: a static IPv4 address, default route and resolver. */
+export interface GuestNetworkConfig {
+  /** "A.B.C.D/PREFIX". */
+  address: string;
+  /** Default route; also host.vmrun.internal in /etc/hosts. */
+  gateway: string;
+  /** /etc/resolv.conf's nameserver. */
+  nameserver: string;
+}
 
 /** What the guest runs and how: already resolved by the host (see resolveRunSpec). */
 export interface GuestRunConfig {
@@ -37,6 +47,8 @@ export interface GuestRunConfig {
   interactive?: boolean;
   rows?: number;
   cols?: number;
+  /** eth0's set-up; absent: the guest has only `lo`. */
+  network?: GuestNetworkConfig;
 }
 
 const encoder = new TextEncoder();
@@ -70,6 +82,11 @@ export function encodeRunConfigRecords(config: GuestRunConfig): Uint8Array {
   }
   records.push(`tty=${config.tty ? 1 : 0}`, `interactive=${config.interactive ? 1 : 0}`);
   records.push(`rows=${checkTerminalSize(config.rows, 'rows')}`, `cols=${checkTerminalSize(config.cols, 'cols')}`);
+  if (config.network) {
+    const { address, gateway, nameserver } = config.network;
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(address)) throw new VmrunError('usage', `guest network address "${address}" is not A.B.C.D/PREFIX`);
+    records.push(`net-address=${address}`, `net-gateway=${checkText(gateway, 'gateway')}`, `net-dns=${checkText(nameserver, 'nameserver')}`);
+  }
   for (const arg of config.argv) records.push(`arg=${checkText(arg, 'argument')}`);
   for (const kv of config.env) {
     const eq = kv.indexOf('=');

@@ -8,6 +8,9 @@ import { parseSize } from '../units.js';
 import { describeExit, type MachineExit } from './exit.js';
 import { saveMachineSnapshot, openSnapshot, type SaveResult, type SnapshotInfo } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
+import { nativeNetworkConfig, savedNetwork, type SavedNetwork } from '../network/native-config.js';
+import { randomMac, type NetworkOptions } from '../network/options.js';
+import type { PortMapping } from '../network/publish.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -32,6 +35,11 @@ export interface BootOptions {
   aslr?: boolean;
   /** The OCI image this machine runs, recorded in its snapshots. */
   image?: string;
+  /**
+   * A virtio-net device on the user-mode network (docs/networking.md). Default: none
+   * for a direct boot (runImage turns it on). The guest configures eth0 itself.
+   */
+  network?: NetworkOptions;
   /** A virtio-vsock device (Linux guests): see docs/virtio.md for the socket protocol. */
   vsock?: VsockOptions;
 }
@@ -59,6 +67,8 @@ export interface RestoreOptions {
   /** Jump the guest clock forward by the time since the save (default: continue from the save). */
   catchUpClock?: boolean;
   consoleFd?: number;
+  /** Publish these ports instead of the ones saved with the snapshot (to run two clones at once). */
+  publish?: PortMapping[];
   /**
    * For a snapshot of a VM with vsock: where the restored VM listens (connections from
    * before the save were reset) and optionally a new CID. An error for a snapshot
@@ -78,6 +88,8 @@ interface MachineIdentity {
   image?: string;
   /** The vsock device's CID, if the machine has one (its socket path is not part of a snapshot). */
   vsock?: { cid: number };
+  /** The network device's set-up, if the machine has one (a restored clone gets its own MAC). */
+  network?: SavedNetwork;
 }
 
 /**
@@ -135,6 +147,7 @@ export class Machine extends EventEmitter {
   static boot(options: BootOptions): Machine {
     const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
     const cpus = options.cpus ?? 1;
+    const network = options.network ? nativeNetworkConfig(options.network) : undefined;
     const m = new Machine(
       {
         kernel: options.kernel,
@@ -148,11 +161,13 @@ export class Machine extends EventEmitter {
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
         aslr: options.aslr,
+        network,
         vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
       },
       {
         memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
         vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
+        network: network ? savedNetwork(network) : undefined,
       },
     );
     m.native.start();
@@ -170,18 +185,28 @@ export class Machine extends EventEmitter {
     // The device must be where the guest saw it; only its host socket is new.
     const vsock = machine.vsock ? { cid: options.vsock?.cid ?? machine.vsock.cid, socketPath: options.vsock?.socketPath ?? '' } : undefined;
     if (options.vsock && !machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
+    if (options.publish && !machine.network) throw new VmrunError('usage', `the snapshot ${path} has no network device to publish ports of`);
+    // The device comes back in its slot with its mode and DNS relay; the clone gets a MAC of its own.
+    const network = machine.network ? { ...machine.network, mac: randomMac(), publish: options.publish ?? machine.network.publish } : undefined;
     const m = new Machine(
       {
         memoryBytes: machine.memoryBytes,
         cpus: machine.cpus,
         kvmDevice: options.kvmDevice,
         consoleFd: options.consoleFd,
-        restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state, catchUpClock: options.catchUpClock },
+        restore: {
+          ramImage: image.path,
+          kernelFormat: machine.kernelFormat,
+          state: snap.opened.state,
+          catchUpClock: options.catchUpClock,
+        },
         vsock,
+        network,
       },
       {
         memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image,
         vsock: vsock ? { cid: vsock.cid } : undefined,
+        network: network ? savedNetwork(network) : undefined,
       },
     );
     m.native.start();
@@ -236,6 +261,11 @@ export class Machine extends EventEmitter {
   writeConsole(data: Uint8Array | string): void {
     this.assertAlive();
     this.native.writeConsole(typeof data === 'string' ? Buffer.from(data) : data);
+  }
+
+  /** The ports published into this machine (docker's `port`). */
+  ports(): PortMapping[] {
+    return this.native.ports();
   }
 
   /** Exit counts by kind, console bytes, run time, and when the guest first ran. */

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmrunError } from '../errors.js';
+import type { PortMapping } from '../network/publish.js';
 
 /** What the host's hypervisor offers (native HostReport). */
 export interface NativeHostReport {
@@ -49,7 +50,16 @@ export interface NativeMachineConfig {
   cpus: number;
   kvmDevice?: string;
   /** Recreate a saved machine instead of booting a kernel. */
-  restore?: { ramImage: string; kernelFormat: string; state: NativeMachineState; catchUpClock?: boolean };
+  restore?: {
+    ramImage: string;
+    kernelFormat: string;
+    state: NativeMachineState;
+    catchUpClock?: boolean;
+    /** A saved network device gets this MAC (each restored clone its own). */
+    networkMac?: string;
+    /** A saved network device publishes these ports instead of the saved ones. */
+    networkPublish?: NativePortForward[];
+  };
   /** Guest console bytes go straight to this fd (the CLI's terminal) instead of events. */
   consoleFd?: number;
   guestArgs?: string[];
@@ -57,8 +67,32 @@ export interface NativeMachineConfig {
   fileMappings?: string[];
   /** Hermit: load a relocatable kernel at a random address (default true, as uhyve). */
   aslr?: boolean;
+  /** A virtio-net device on the user-mode network; absent: no network device. */
+  network?: NativeNetworkConfig;
   /** A virtio-vsock device; the addon announces it on the Linux command line itself. */
   vsock?: NativeVsockConfig;
+}
+
+/** A published port as the addon takes it (native PortForward). */
+export type NativePortForward = PortMapping;
+
+/** The user-mode network of a machine (native NetworkConfig). */
+export interface NativeNetworkConfig {
+  mode: 'user' | 'host-loopback';
+  /** "02:xx:xx:xx:xx:xx": chosen by the host per VM. */
+  mac: string;
+  publish?: NativePortForward[];
+  /** Relay the guest's DNS queries to this host resolver. */
+  dns?: { ip: string; port: number };
+}
+
+/** The addresses every guest's network has (native default_guest_addresses). */
+export interface NativeGuestNetwork {
+  guest: string;
+  prefix: number;
+  /** The host: connections to it reach the host's 127.0.0.1. */
+  gateway: string;
+  nameserver: string;
 }
 
 /** Why a machine stopped (native StopRequest). */
@@ -115,6 +149,8 @@ export interface NativeMachine {
   stop(): void;
   writeConsole(data: Uint8Array): void;
   stats(): NativeStats;
+  /** The ports the network device publishes (empty without one). */
+  ports(): NativePortForward[];
   captureState(): Promise<NativeMachineState>;
   /** Pauses, captures state and RAM (chunks written to fd at dataOffset), resumes unless `stop`. */
   saveSnapshot(opts: { fd: number; dataOffset: number; stop: boolean; level?: number }): Promise<NativeSnapshotCapture>;
@@ -140,6 +176,7 @@ interface NativeAddon {
   memoryChunkSize: number;
   /** Bounds on the private files a Hermit guest creates (native/hypercalls/guest_files.h). */
   hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number };
+  guestNetwork: NativeGuestNetwork;
   vsockLimits: NativeVsockLimits;
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
 }

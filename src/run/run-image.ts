@@ -18,6 +18,8 @@ import { Machine, type BootOptions } from '../machine/machine.js';
 import { resolveRunSpec, type RunFlags, type RunSpec } from './run-spec.js';
 import { findGuestInit, findGuestKernel } from './guest-kernel.js';
 import { findHermitEntrypoint } from './hermit-entrypoint.js';
+import { guestNetworkConfig } from '../network/native-config.js';
+import type { NetworkOptions } from '../network/options.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -36,6 +38,8 @@ export interface RunImageOptions extends RunFlags {
   kvmDevice?: string;
   /** Pull progress. */
   onProgress?: ProgressListener;
+  /** Default: mode `user`, no published ports, the host's resolvers (docs/networking.md). */
+  network?: NetworkOptions;
 }
 
 /** A run ready to boot: what to boot it with, and what was resolved on the way. */
@@ -89,7 +93,9 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   const key = { imageDigest: image.record.digest, initBinaryPath: init };
   const initramfsCached = (await findCachedImageInitramfs(key)) !== undefined;
   const archive = await buildImageInitramfs(key, cpioEntriesOfRootfs(streamRootfs(store, image)));
-  const runArchive = writeRunArchive(encodeRunConfig(spec));
+  const network = opts.network ?? {};
+  const guestNetwork = guestNetworkConfig(network);
+  const runArchive = writeRunArchive(encodeRunConfig({ ...spec, ...(guestNetwork ? { network: guestNetwork } : {}) }));
   return {
     boot: {
       kernel,
@@ -99,6 +105,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
       cpus: opts.cpus,
       kvmDevice: opts.kvmDevice,
       image: opts.image,
+      network,
     },
     image,
     spec,

@@ -1,3 +1,5 @@
+import type { SavedNetwork } from '../network/native-config.js';
+
 /** The JSON metadata section of a snapshot: what `vmrun snapshot inspect` prints. */
 export interface SnapshotMetadata {
   format: 'vmrun-snapshot';
@@ -14,6 +16,8 @@ export interface SnapshotMetadata {
     image?: string;
     /** The machine's virtio-vsock device (restored in the same MMIO slot, with a new host socket). */
     vsock?: { cid: number };
+    /** The machine's virtio-net device: mode, published ports, DNS relay (a restored clone draws a new MAC). */
+    network?: SavedNetwork;
   };
   host: { cpuModel: string; cpuVendor: string; virtualization: string };
   ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };
@@ -63,6 +67,7 @@ export function decodeSnapshotMetadata(doc: unknown, invalid: (why: string) => n
       ...optionalString(machine, 'cmdline', 'machine.'),
       ...optionalString(machine, 'image', 'machine.'),
       ...(machine.vsock === undefined ? {} : { vsock: { cid: number(object(machine.vsock, 'machine.vsock'), 'cid', 'machine.vsock.') } }),
+      ...(machine.network === undefined ? {} : { network: decodeNetwork(object(machine.network, 'machine.network'), { object, string, number }, invalid) }),
     },
     host: { cpuModel: string(host, 'cpuModel', 'host.'), cpuVendor: string(host, 'cpuVendor', 'host.'), virtualization: string(host, 'virtualization', 'host.') },
     ram: {
@@ -72,5 +77,39 @@ export function decodeSnapshotMetadata(doc: unknown, invalid: (why: string) => n
       chunks: number(ram, 'chunks', 'ram.'),
     },
     timings: { pausedMs: number(timings, 'pausedMs', 'timings.'), writeMs: number(timings, 'writeMs', 'timings.') },
+  };
+}
+
+interface FieldReaders {
+  object: (v: unknown, name: string) => Json;
+  string: (o: Json, key: string, at: string) => string;
+  number: (o: Json, key: string, at: string) => number;
+}
+
+/** The saved network device: its mode, published ports and DNS relay, each field's type checked. */
+function decodeNetwork(n: Json, read: FieldReaders, invalid: (why: string) => never): SavedNetwork {
+  const at = 'machine.network.';
+  const mode = read.string(n, 'mode', at);
+  if (mode !== 'user' && mode !== 'host-loopback') invalid(`the metadata field "${at}mode" is not a network mode`);
+  let publish: SavedNetwork['publish'];
+  if (n.publish !== undefined) {
+    if (!Array.isArray(n.publish)) invalid(`the metadata field "${at}publish" is not a list`);
+    publish = (n.publish as unknown[]).map((entry, i) => {
+      const p = read.object(entry, `${at}publish[${i}]`);
+      const protocol = read.string(p, 'protocol', `${at}publish[${i}].`);
+      if (protocol !== 'tcp' && protocol !== 'udp') invalid(`the metadata field "${at}publish[${i}].protocol" is not tcp or udp`);
+      return {
+        protocol,
+        hostIp: read.string(p, 'hostIp', `${at}publish[${i}].`),
+        hostPort: read.number(p, 'hostPort', `${at}publish[${i}].`),
+        guestPort: read.number(p, 'guestPort', `${at}publish[${i}].`),
+      };
+    });
+  }
+  const dns = n.dns === undefined ? undefined : read.object(n.dns, `${at}dns`);
+  return {
+    mode,
+    ...(publish ? { publish } : {}),
+    ...(dns ? { dns: { ip: read.string(dns, 'ip', `${at}dns.`), port: read.number(dns, 'port', `${at}dns.`) } } : {}),
   };
 }

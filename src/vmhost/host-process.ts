@@ -67,7 +67,7 @@ export async function runHost(opts: HostOptions): Promise<number> {
     opts.reportStart({ ok: false, error: toWireError(e) });
     return 125;
   }
-  await host.update({ pid: process.pid, state: 'running', started: new Date().toISOString() });
+  await host.update({ pid: process.pid, state: 'running', started: new Date().toISOString(), ports: machine.ports() });
   opts.reportStart({ ok: true });
 
   const timer = spec.timeoutSeconds ? setTimeout(() => host.timeOut(spec.timeoutSeconds!), spec.timeoutSeconds * 1000) : undefined;

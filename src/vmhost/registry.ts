@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { writeFileAtomic } from '../host/atomic-file.js';
 import { ensureRuntimeDir } from './runtime-dir.js';
+import type { PortMapping } from '../network/publish.js';
 
 /** What a VM's record says about it (the host process keeps it current). */
 export type RecordedVmState = 'starting' | 'running' | 'paused' | 'exited';
@@ -29,6 +30,8 @@ export interface VmRecord {
   cmdline?: string;
   memory?: number;
   cpus?: number;
+  /** Ports published into the VM (recorded once it runs). */
+  ports?: PortMapping[];
   /** ISO 8601 times. */
   created: string;
   started?: string;

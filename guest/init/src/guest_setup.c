@@ -83,10 +83,29 @@ void guest_set_hostname(const char *hostname) {
   char text[512];
   snprintf(text, sizeof text, "%s\n", hostname);
   write_file("/etc/hostname", text);
-  snprintf(text, sizeof text,
-           "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
-           hostname);
+}
+
+void guest_write_hosts(const char *hostname, const char *host_address) {
+  if ((!hostname || !*hostname) && !host_address) return;
+  struct stat st;
+  if (stat("/etc", &st) != 0 || !S_ISDIR(st.st_mode)) return;
+  char text[512];
+  int n = snprintf(text, sizeof text, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+  if (hostname && *hostname && n > 0 && (size_t)n < sizeof text)
+    n += snprintf(text + n, sizeof text - (size_t)n, "127.0.1.1\t%s\n", hostname);
+  if (host_address && n > 0 && (size_t)n < sizeof text)
+    snprintf(text + n, sizeof text - (size_t)n, "%s\thost.vmrun.internal\n", host_address);
   write_file("/etc/hosts", text);
+}
+
+void guest_write_resolv_conf(const char *nameserver) {
+  struct stat st;
+  if (!nameserver || stat("/etc", &st) != 0 || !S_ISDIR(st.st_mode)) return;
+  char text[128];
+  snprintf(text, sizeof text, "nameserver %s\n", nameserver);
+  /* The image's resolv.conf may be a symlink into a resolver's run directory: replace it. */
+  unlink("/etc/resolv.conf");
+  write_file("/etc/resolv.conf", text);
 }
 
 void guest_loopback_up(void) {

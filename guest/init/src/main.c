@@ -18,6 +18,7 @@
 #include "console.h"
 #include "exec_user.h"
 #include "exit_report.h"
+#include "guest_network.h"
 #include "guest_setup.h"
 #include "run_config.h"
 #include "workload.h"
@@ -35,6 +36,9 @@ static int check_config(const char *path) {
   for (size_t i = 0; i < cfg.argc; i++) printf("arg[%zu]=%s\n", i, cfg.argv[i]);
   for (size_t i = 0; i < cfg.envc; i++) printf("env[%zu]=%s\n", i, cfg.envp[i]);
   for (size_t i = 0; i < cfg.group_addc; i++) printf("group-add[%zu]=%s\n", i, cfg.group_add[i]);
+  if (cfg.net_address) printf("net-address=%s\n", cfg.net_address);
+  if (cfg.net_gateway) printf("net-gateway=%s\n", cfg.net_gateway);
+  if (cfg.net_dns) printf("net-dns=%s\n", cfg.net_dns);
   return 0;
 }
 
@@ -90,7 +94,13 @@ static __attribute__((noreturn)) void run_as_pid1(void) {
   }
   console_configure(cfg.tty, cfg.rows, cfg.cols);
   guest_set_hostname(cfg.hostname);
+  guest_write_hosts(cfg.hostname, cfg.net_gateway);
   guest_loopback_up();
+  if (cfg.net_address) {
+    /* A workload that needs the network fails on its own if this did not work; say why first. */
+    if (guest_interface_up("eth0", cfg.net_address, cfg.net_gateway, err, sizeof err) != 0) init_log("network: %s", err);
+    guest_write_resolv_conf(cfg.net_dns);
+  }
 
   struct exec_user user;
   if (exec_user_resolve("", cfg.user, cfg.group_add, &user, err, sizeof err) != 0) {

@@ -1,6 +1,7 @@
 /* Parser of /.vmrun/run (format in run_config.h): bounds-checked, no allocation per record. */
 #include "run_config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +22,44 @@ static int parse_uint(const char *s, unsigned max, unsigned *out) {
     if (v > max) return -1;
   }
   *out = (unsigned)v;
+  return 0;
+}
+
+static int is_ipv4(const char *s) {
+  struct in_addr a;
+  return inet_pton(AF_INET, s, &a) == 1;
+}
+
+/* net-address is A.B.C.D/0..32; the gateway and DNS need it and are plain addresses. */
+static int check_network(const struct run_config *c, char *err, size_t errlen) {
+  if (!c->net_address) {
+    if (c->net_gateway || c->net_dns) {
+      snprintf(err, errlen, "net-gateway or net-dns without net-address");
+      return -1;
+    }
+    return 0;
+  }
+  char addr[20];
+  const char *slash = strchr(c->net_address, '/');
+  unsigned prefix;
+  if (!slash || (size_t)(slash - c->net_address) >= sizeof addr || parse_uint(slash + 1, 32, &prefix) != 0) {
+    snprintf(err, errlen, "net-address '%.40s' is not A.B.C.D/PREFIX", c->net_address);
+    return -1;
+  }
+  memcpy(addr, c->net_address, (size_t)(slash - c->net_address));
+  addr[slash - c->net_address] = '\0';
+  if (!is_ipv4(addr)) {
+    snprintf(err, errlen, "net-address '%.40s' is not A.B.C.D/PREFIX", c->net_address);
+    return -1;
+  }
+  if (c->net_gateway && !is_ipv4(c->net_gateway)) {
+    snprintf(err, errlen, "net-gateway '%.40s' is not an IPv4 address", c->net_gateway);
+    return -1;
+  }
+  if (c->net_dns && !is_ipv4(c->net_dns)) {
+    snprintf(err, errlen, "net-dns '%.40s' is not an IPv4 address", c->net_dns);
+    return -1;
+  }
   return 0;
 }
 
@@ -80,8 +119,8 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
       continue;
     }
     if (index == 1) {
-      if (strcmp(r, "version=1") != 0) {
-        snprintf(err, errlen, "unsupported version record '%.40s' (this init reads version=1)", r);
+      if (strcmp(r, "version=2") != 0) {
+        snprintf(err, errlen, "unsupported version record '%.40s' (this init reads version=2)", r);
         return -1;
       }
       continue;
@@ -117,6 +156,9 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
     else if (strcmp(key, "interactive") == 0) rc = set_once(&interactive, value, key, err, errlen);
     else if (strcmp(key, "rows") == 0) rc = set_once(&rows, value, key, err, errlen);
     else if (strcmp(key, "cols") == 0) rc = set_once(&cols, value, key, err, errlen);
+    else if (strcmp(key, "net-address") == 0) rc = set_once(&out->net_address, value, key, err, errlen);
+    else if (strcmp(key, "net-gateway") == 0) rc = set_once(&out->net_gateway, value, key, err, errlen);
+    else if (strcmp(key, "net-dns") == 0) rc = set_once(&out->net_dns, value, key, err, errlen);
     else {
       snprintf(err, errlen, "unknown record '%.40s'", key);
       return -1;
@@ -147,6 +189,7 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
     snprintf(err, errlen, "hostname longer than 64 bytes");
     return -1;
   }
+  if (check_network(out, err, errlen) != 0) return -1;
   unsigned v;
   if (tty) {
     if (parse_uint(tty, 1, &v)) { snprintf(err, errlen, "tty must be 0 or 1, got '%.20s'", tty); return -1; }

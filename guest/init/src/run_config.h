@@ -1,9 +1,9 @@
 /*
  * The run configuration vmrun's host writes to /.vmrun/run: what to run and how.
  *
- * Format, version 1: a sequence of records, each terminated by one NUL byte.
+ * Format, version 2: a sequence of records, each terminated by one NUL byte.
  *   record 0      "vmrun-run-config"           (magic)
- *   record 1      "version=1"
+ *   record 1      "version=2"
  *   then, in any order:
  *     "hostname=NAME"     at most once
  *     "workdir=/PATH"     at most once, absolute
@@ -14,6 +14,10 @@
  *     "rows=N" "cols=N"   at most once each, 0..65535
  *     "arg=VALUE"         repeated, in argv order; at least one
  *     "env=KEY=VALUE"     repeated, in order
+ *     "net-address=A.B.C.D/PREFIX"  at most once; eth0's IPv4 address (absent: only lo)
+ *     "net-gateway=A.B.C.D"         at most once, with net-address; the default route,
+ *                                   and host.vmrun.internal in /etc/hosts
+ *     "net-dns=A.B.C.D"             at most once, with net-address; /etc/resolv.conf
  *   last record   "end"                        (proves the file is complete)
  * Unknown keys are an error: the init and the host encoder ship together, and a
  * new key means a new version. src/initramfs/run-config.ts is the encoder.
@@ -32,6 +36,9 @@ struct run_config {
   const char *hostname;
   const char *workdir;
   const char *user;
+  const char *net_address;  /* "A.B.C.D/PREFIX", checked; NULL: no network but lo */
+  const char *net_gateway;  /* checked IPv4 addresses, or NULL */
+  const char *net_dns;
   int tty;
   int interactive;
   unsigned rows, cols;

@@ -11,15 +11,16 @@ export default class SnapshotRestore extends VmrunCommand {
     '<%= config.bin %> snapshot restore web-warm',
     '<%= config.bin %> snapshot restore ./counter.vmsnap -i',
     '<%= config.bin %> snapshot restore web-warm -d --name web2',
+    '<%= config.bin %> snapshot restore web-warm -d --name web3 -p 8082:80   # a second clone on another host port',
   ];
   static override args = { snapshot: Args.string({ description: 'snapshot name in the store, or a path', required: true }) };
   static override flags = oclifFlags(RESTORE_FLAGS);
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(SnapshotRestore);
-    const f = flags as Record<string, string | boolean | undefined>;
+    const f = flags as Record<string, string | boolean | string[] | undefined>;
     const status = await restoreAction(
-      { snapshot: args.snapshot, detach: f.detach === true, name: f.name as string | undefined, interactive: f.interactive === true, kvmDevice: f['kvm-device'] as string, catchUpClock: f['catch-up-clock'] === true },
+      { snapshot: args.snapshot, detach: f.detach === true, name: f.name as string | undefined, interactive: f.interactive === true, kvmDevice: f['kvm-device'] as string, catchUpClock: f['catch-up-clock'] === true, publish: f.publish as string[] | undefined },
       (l) => this.log(l),
     );
     this.exit(status);

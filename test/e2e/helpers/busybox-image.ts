@@ -34,6 +34,8 @@ export interface BusyboxImageSpec {
    * stands out from the run-to-run noise of a loaded machine.
    */
   payloadBytes?: number;
+  /** More busybox applets in /bin, for workloads that need them (wget, httpd, nc...). */
+  applets?: string[];
 }
 
 /** Why busybox images cannot be built here, or undefined when they can. */
@@ -78,7 +80,7 @@ export async function writeBusyboxLayout(dir: string, tag: string, spec: Busybox
   const userland: LayerEntrySpec[] = [
     { name: 'bin/', type: 'directory' },
     { name: 'bin/busybox', content: readFileSync(BUSYBOX), mode: 0o755 },
-    ...APPLETS.map((a): LayerEntrySpec => ({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' })),
+    ...[...new Set([...APPLETS, ...(spec.applets ?? [])])].map((a): LayerEntrySpec => ({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' })),
     { name: 'etc/', type: 'directory' },
     { name: 'etc/passwd', content: passwdText(users) },
     { name: 'etc/group', content: ['root:x:0:', ...users.map((u) => `g${u.gid}:x:${u.gid}:`)].join('\n') + '\n' },

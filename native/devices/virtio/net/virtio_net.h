@@ -1,0 +1,86 @@
+// virtio-net (virtio 1.2, 5.1) on the virtio-mmio transport, with the user-mode
+// network (user_network.h) as its back end. One receive and one transmit queue,
+// served on the device's own thread, which polls the back end's sockets, its timers
+// and a kick from the vCPUs; no frame ever crosses into JS. Features: MAC (the host
+// picks one per VM) and STATUS (link up). Every chain the guest hands over is walked
+// by the transport's checked walker; a frame with a bad length is dropped and counted.
+#pragma once
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "devices/virtio/net/network_config.h"
+#include "devices/virtio/net/user_network.h"
+#include "devices/virtio/virtio_device.h"
+
+namespace vmrun::virtio::net {
+
+constexpr uint32_t kDeviceType = 1;
+constexpr uint16_t kQueueSize = 256;
+constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
+/** virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers. */
+constexpr uint32_t kNetHeaderBytes = 12;
+/** Largest Ethernet frame either way (MTU 1500 + header, with room for a VLAN tag). */
+constexpr uint32_t kMaxFrameBytes = 1518;
+/** Frames from the back end waiting for guest receive buffers; more are dropped (TCP resends). */
+constexpr size_t kMaxPendingRx = 1024;
+
+constexpr uint64_t kFeatureMac = 1ULL << 5;
+constexpr uint64_t kFeatureStatus = 1ULL << 16;
+constexpr uint16_t kStatusLinkUp = 1;
+
+/** Counters, for tests and stats. */
+struct NetCounters {
+  std::atomic<uint64_t> tx_frames{0}, rx_frames{0};
+  std::atomic<uint64_t> tx_malformed{0};  // chains too short for a header or longer than a frame
+  std::atomic<uint64_t> rx_dropped{0};    // no buffer, buffer too small, or queue full
+  std::atomic<uint64_t> policy_dropped{0};
+};
+
+class VirtioNet : public VirtioDevice {
+ public:
+  /** Starts the back end (binds the published ports; throws VmrunError naming a port in use). */
+  explicit VirtioNet(const NetworkConfig& config);
+  ~VirtioNet() override;
+
+  std::string name() const override { return "virtio-net"; }
+  uint32_t device_type() const override { return kDeviceType; }
+  uint64_t features() const override { return kFeatureMac | kFeatureStatus; }
+  uint16_t queue_count() const override { return 2; }
+  uint16_t queue_max_size(uint16_t) const override { return kQueueSize; }
+  uint32_t config_size() const override { return 8; }  // mac[6], status
+  void read_config(uint32_t offset, uint8_t* data, uint32_t size) override;
+  void attach(VirtioLink* link) override;
+  void activate(uint64_t driver_features) override;
+  void notify(uint16_t index) override;
+  void reset() override;
+  StateBlob save() override;
+  void restore(const StateBlob& state) override;
+
+  const NetworkConfig& config() const { return config_; }
+  const NetCounters& counters() const { return counters_; }
+
+ private:
+  void run();
+  void kick();
+  void serve_tx();
+  void flush_rx();
+  void queue_frame_for_guest(const uint8_t* frame, size_t len);
+
+  NetworkConfig config_;
+  std::unique_ptr<UserNetwork> network_;
+  VirtioLink* link_ = nullptr;
+  int kick_fd_ = -1;
+  int stop_fd_ = -1;
+  std::thread thread_;
+  NetCounters counters_;
+
+  // Owned by the device thread.
+  std::deque<std::vector<uint8_t>> pending_rx_;
+  std::vector<std::vector<uint8_t>> tx_batch_;
+};
+
+}  // namespace vmrun::virtio::net
