@@ -57,6 +57,10 @@ MachineConfig machine_config_from(const Napi::Object& o) {
     if (!o.Get("aslr").IsBoolean()) type_error(o, "aslr", "a boolean");
     c.aslr = o.Get("aslr").As<Napi::Boolean>().Value();
   }
+  if (o.Has("debug") && !o.Get("debug").IsUndefined()) {
+    if (!o.Get("debug").IsBoolean()) type_error(o, "debug", "a boolean");
+    c.debug = o.Get("debug").As<Napi::Boolean>().Value();
+  }
   return c;
 }
 

@@ -24,6 +24,7 @@ struct MachineConfig {
   std::vector<std::string> guest_env;
   std::vector<std::string> file_mappings;
   bool aslr = true;  // Hermit: place a position-independent kernel at a random 2 MiB-aligned base
+  bool debug = false;  // Hermit: trace the boot handover (boot info, Cmdsize/Cmdval) on stderr
 };
 
 /** What the builder learned about the kernel, for the host to report. */

@@ -30,6 +30,13 @@ export interface BootOptions {
   fileMappings?: string[];
   /** Hermit: load a relocatable kernel at a random address (default true, as uhyve). */
   aslr?: boolean;
+  /** Hermit: trace the boot handover (boot info, the arguments and environment the guest received) on stderr. */
+  debug?: boolean;
+  /**
+   * Host input will be attached to the console from the start (an interactive run): a
+   * Hermit guest reading standard input waits for it instead of seeing end of input.
+   */
+  consoleInput?: boolean;
   /** The OCI image this machine runs, recorded in its snapshots. */
   image?: string;
 }
@@ -118,6 +125,8 @@ export class Machine extends EventEmitter {
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
         aslr: options.aslr,
+        consoleInput: options.consoleInput,
+        debug: options.debug,
       },
       { memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image },
     );
@@ -195,6 +204,16 @@ export class Machine extends EventEmitter {
   writeConsole(data: Uint8Array | string): void {
     this.assertAlive();
     this.native.writeConsole(typeof data === 'string' ? Buffer.from(data) : data);
+  }
+
+  /**
+   * Says whether host input is attached to the console. A Hermit guest reading its
+   * standard input waits for input while it is, and sees end of input once it is not
+   * (and when it never was). Linux guests read their UART and are not affected.
+   */
+  setConsoleInputOpen(open: boolean): void {
+    this.assertAlive();
+    this.native.setConsoleInputOpen(open);
   }
 
   /** Exit counts by kind, console bytes, run time, and when the guest first ran. */

@@ -40,6 +40,10 @@ export interface NativeMachineConfig {
   fileMappings?: string[];
   /** Hermit: load a relocatable kernel at a random address (default true, as uhyve). */
   aslr?: boolean;
+  /** Hermit: trace the boot handover (boot info, arguments and environment) on stderr. */
+  debug?: boolean;
+  /** Host input is attached from the start (see Machine.setConsoleInputOpen). */
+  consoleInput?: boolean;
 }
 
 /** Why a machine stopped (native StopRequest). */
@@ -93,6 +97,8 @@ export interface NativeMachine {
   resume(): void;
   stop(): void;
   writeConsole(data: Uint8Array): void;
+  /** Whether host input is attached (Hermit guests' reads of fd 0 wait for it while it is). */
+  setConsoleInputOpen(open: boolean): void;
   stats(): NativeStats;
   captureState(): Promise<NativeMachineState>;
   /** Pauses, captures state and RAM (chunks written to fd at dataOffset), resumes unless `stop`. */
