@@ -110,7 +110,7 @@ HermitBootPlan prepare_hermit_boot(const std::vector<uint8_t>& kernel, const Mac
   info.num_cpus = config.cpus;
   info.cpu_freq_khz = dt.tsc_khz;
   info.boot_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  hermit::write_boot_info(memory, loaded, info);
+  hermit::write_boot_info(memory, loaded, info, image.notes.entry_version);
 
   x86::StartState tables;
   hermit::write_gdt(memory, tables);
