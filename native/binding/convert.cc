@@ -85,6 +85,10 @@ MachineConfig machine_config_from(const Napi::Object& o) {
   }
   c.network = optional_network_config_from(o);
   c.vsock = vsock_config_from(o);
+  if (o.Has("debug") && !o.Get("debug").IsUndefined()) {
+    if (!o.Get("debug").IsBoolean()) type_error(o, "debug", "a boolean");
+    c.debug = o.Get("debug").As<Napi::Boolean>().Value();
+  }
   return c;
 }
 

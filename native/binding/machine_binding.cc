@@ -21,6 +21,7 @@ Napi::Function MachineBinding::define(Napi::Env env) {
                          InstanceMethod<&MachineBinding::resume>("resume"),
                          InstanceMethod<&MachineBinding::stop>("stop"),
                          InstanceMethod<&MachineBinding::write_console>("writeConsole"),
+                         InstanceMethod<&MachineBinding::set_console_input_open>("setConsoleInputOpen"),
                          InstanceMethod<&MachineBinding::stats>("stats"),
                          InstanceMethod<&MachineBinding::ports>("ports"),
                          InstanceMethod<&MachineBinding::capture_state>("captureState"),
@@ -59,6 +60,8 @@ MachineBinding::MachineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWra
       boot_info.kernel_format = get_string(cfg.Get("restore").As<Napi::Object>(), "kernelFormat", "linux-elf");
     } else {
       machine_ = MachineBuilder::boot(machine_config_from(cfg), std::move(callbacks), &boot_info);
+      // Before the vCPUs start: the guest's first read must already wait for the host's input.
+      if (cfg.Has("consoleInput") && cfg.Get("consoleInput").ToBoolean().Value()) machine_->set_console_input_open(true);
     }
   } catch (const std::exception& e) {
     release_events();
@@ -154,6 +157,12 @@ Napi::Value MachineBinding::write_console(const Napi::CallbackInfo& info) {
   if (!machine_ || info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "writeConsole(bytes: Uint8Array)");
   auto bytes = info[0].As<Napi::Uint8Array>();
   machine_->write_console(bytes.Data(), bytes.ByteLength());
+  return info.Env().Undefined();
+}
+
+Napi::Value MachineBinding::set_console_input_open(const Napi::CallbackInfo& info) {
+  if (!machine_ || info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "setConsoleInputOpen(open: boolean)");
+  machine_->set_console_input_open(info[0].As<Napi::Boolean>().Value());
   return info.Env().Undefined();
 }
 

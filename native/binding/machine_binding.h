@@ -29,6 +29,7 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
   Napi::Value resume(const Napi::CallbackInfo& info);
   Napi::Value stop(const Napi::CallbackInfo& info);
   Napi::Value write_console(const Napi::CallbackInfo& info);
+  Napi::Value set_console_input_open(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
   Napi::Value ports(const Napi::CallbackInfo& info);
   Napi::Value capture_state(const Napi::CallbackInfo& info);

@@ -1,5 +1,6 @@
 #include "devices/console_output.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,8 @@ namespace vmrun {
 // A runaway guest must not grow host memory without bound while the sink is slow:
 // past this, bytes are dropped (the console is a log, not a lossless channel).
 static constexpr size_t kMaxPending = 8 << 20;
+// How long a full console pipe may stall the writer thread before a batch is dropped.
+static constexpr int kWritableWaitMs = 10000;
 
 ConsoleOutput::ConsoleOutput(Sink sink) : sink_(std::move(sink)), writer_([this] { run(); }) {}
 
@@ -65,6 +68,13 @@ ConsoleOutput::Sink ConsoleOutput::fd_sink(int fd) {
     while (done < batch.size()) {
       ssize_t n = ::write(fd, batch.data() + done, batch.size() - done);
       if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        // Node makes a pipe on fd 1 non-blocking (the file description is shared):
+        // a full pipe means "wait for the reader", not "drop the guest's output".
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, kWritableWaitMs) > 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL))) continue;
+        return;  // the reader is gone or stuck: the guest keeps running
+      }
       if (n <= 0) return;  // the terminal went away: the guest keeps running
       done += static_cast<size_t>(n);
     }

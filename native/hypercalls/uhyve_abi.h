@@ -25,6 +25,19 @@ constexpr uint16_t kSerialWriteBuffer = 0x880;
 /** How many argv / envp entries Cmdsize can describe. */
 constexpr int kMaxArgcEnvc = 128;
 
+/**
+ * How many environment entries Cmdsize reports, the application's own first and
+ * empty strings after them. Hermit kernels that read Cmdsize (up to 0.7; hermit-os/
+ * kernel before 509a747f, 2024-06) allocate their envp array with envc + 1 slots but
+ * never store the NULL that ends it: the slot after the last entry must already be
+ * zero, which it only reliably is when the array is large enough to come from heap
+ * never used before. uhyve always reports its whole host environment (usually dozens
+ * of entries) and so gets that; with few entries the slot is a recycled heap word and
+ * Rust's std faults in strlen (measured with uhyve's hello_world: 0 entries fault, 30+
+ * and 120 run). Empty strings are skipped by Rust's std and by C's getenv.
+ */
+constexpr int kReportedEnvEntries = kMaxArgcEnvc;
+
 #pragma pack(push, 1)
 struct Write { int32_t fd; uint64_t buf; uint64_t len; };           // buf is guest-virtual
 struct Open { uint64_t name; int32_t flags; int32_t mode; int32_t ret; };

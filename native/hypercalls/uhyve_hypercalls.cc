@@ -1,6 +1,8 @@
 #include "hypercalls/uhyve_hypercalls.h"
 
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "common/hex.h"
@@ -11,6 +13,8 @@ namespace vmrun::uhyve {
 
 namespace {
 constexpr size_t kMaxPathLength = 4096;
+/** How long a Hermit guest that reported a CPU exception may go without a hypercall before it is stopped. */
+constexpr std::chrono::seconds kStallAfterException{5};
 
 std::optional<HostSpans> clamp_physical(const GuestMemory& m, uint64_t gpa, uint64_t len) {
   return physical_spans(m, gpa, std::min(len, kMaxTransfer));
@@ -18,8 +22,18 @@ std::optional<HostSpans> clamp_physical(const GuestMemory& m, uint64_t gpa, uint
 }  // namespace
 
 UhyveHypercalls::UhyveHypercalls(const GuestMemory& memory, VmControl& control, ConsoleOutput& console,
-                                 std::unique_ptr<GuestFiles> files, GuestProgram program)
-    : memory_(memory), control_(control), console_(console), files_(std::move(files)), program_(std::move(program)) {}
+                                 std::shared_ptr<ConsoleInput> input, std::unique_ptr<GuestFiles> files, GuestProgram program)
+    : memory_(memory),
+      control_(control),
+      console_(console),
+      input_(std::move(input)),
+      files_(std::move(files)),
+      program_(std::move(program)),
+      application_env_count_(program_.env.size()),
+      exception_watch_(control, kStallAfterException) {
+  // Cmdsize/Cmdval hand over the padded environment (see kReportedEnvEntries).
+  if (program_.env.size() < static_cast<size_t>(v1::kReportedEnvEntries)) program_.env.resize(v1::kReportedEnvEntries);
+}
 
 bool UhyveHypercalls::is_hypercall_port(uint16_t port) {
   switch (port) {
@@ -36,9 +50,11 @@ bool UhyveHypercalls::is_hypercall_port(uint16_t port) {
 
 bool UhyveHypercalls::handle(Vcpu& vcpu, const VcpuExit& exit) {
   if (!is_hypercall_port(exit.port)) return false;
+  exception_watch_.progress();
   if (!exit.is_write) {
-    // Only SerialReadByte is ever read; there is no console input for Hermit guests yet.
+    // Only SerialReadByte is meant to be read: the next input byte, 0 when none is queued.
     std::memset(exit.data, 0, static_cast<size_t>(exit.size) * exit.count);
+    if (exit.port == v2::kSerialReadByte && exit.size >= 1) input_->take(exit.data, 1);
     return true;
   }
   if (exit.port >= v2::kExit) {
@@ -54,7 +70,7 @@ bool UhyveHypercalls::handle(Vcpu& vcpu, const VcpuExit& exit) {
 void UhyveHypercalls::handle_v1(Vcpu& vcpu, uint16_t port, uint64_t gpa, uint8_t byte) {
   switch (port) {
     case v1::kUart:
-      console_.append(&byte, 1);
+      kernel_console(&byte, 1);
       return;
     case v1::kWrite: {
       v1::Write w;
@@ -115,7 +131,8 @@ void UhyveHypercalls::handle_v1(Vcpu& vcpu, uint16_t port, uint64_t gpa, uint8_t
       v1::SerialWriteBuffer s;
       if (!load(vcpu, "SerialWriteBuffer", port, gpa, s)) return;
       // No result field: a buffer outside RAM prints nothing.
-      if (auto spans = clamp_physical(memory_, s.buf, s.len)) console_write(*spans);
+      if (auto spans = clamp_physical(memory_, s.buf, s.len))
+        for (const iovec& span : *spans) kernel_console(static_cast<const uint8_t*>(span.iov_base), span.iov_len);
       return;
     }
   }
@@ -128,13 +145,14 @@ void UhyveHypercalls::handle_v2(Vcpu& vcpu, uint16_t port, uint64_t arg) {
       return;
     case v2::kSerialWriteByte: {
       uint8_t byte = static_cast<uint8_t>(arg);
-      console_.append(&byte, 1);
+      kernel_console(&byte, 1);
       return;
     }
     case v2::kSerialWriteBuffer: {
       v2::SerialWriteBuffer s;
       if (!load(vcpu, "SerialWriteBuffer", port, arg, s)) return;
-      if (auto spans = clamp_physical(memory_, s.buf, s.len)) console_write(*spans);
+      if (auto spans = clamp_physical(memory_, s.buf, s.len))
+        for (const iovec& span : *spans) kernel_console(static_cast<const uint8_t*>(span.iov_base), span.iov_len);
       return;
     }
     case v2::kSerialReadByte:
@@ -142,7 +160,9 @@ void UhyveHypercalls::handle_v2(Vcpu& vcpu, uint16_t port, uint64_t arg) {
     case v2::kSerialReadBuffer: {
       v2::SerialReadBuffer s;
       if (!load(vcpu, "SerialReadBuffer", port, arg, s)) return;
-      s.len = 0;  // no console input for Hermit guests
+      // Whatever input is queued, without waiting; a buffer outside RAM gets nothing.
+      auto spans = clamp_physical(memory_, s.buf, s.maxlen);
+      s.len = spans ? static_cast<uint64_t>(read_console(*spans, false)) : 0;
       store(arg, s);
       return;
     }
@@ -201,6 +221,11 @@ void UhyveHypercalls::handle_v2(Vcpu& vcpu, uint16_t port, uint64_t arg) {
   }
 }
 
+void UhyveHypercalls::kernel_console(const uint8_t* data, size_t len) {
+  console_.append(data, len);
+  exception_watch_.console(data, len);
+}
+
 void UhyveHypercalls::console_write(const HostSpans& spans) {
   for (const iovec& s : spans) console_.append(static_cast<const uint8_t*>(s.iov_base), s.iov_len);
 }
@@ -218,8 +243,20 @@ int64_t UhyveHypercalls::write_to(Vcpu&, int32_t fd, const std::optional<HostSpa
 
 int64_t UhyveHypercalls::read_from(int32_t fd, const std::optional<HostSpans>& spans) {
   if (!spans) return -EFAULT;
-  if (fd == 0) return 0;  // no console input: end of file
+  if (fd == 0) return read_console(*spans, true);
   return files_->read(fd, *spans);
+}
+
+int64_t UhyveHypercalls::read_console(const HostSpans& spans, bool wait) {
+  int64_t total = 0;
+  for (const iovec& s : spans) {
+    auto* out = static_cast<uint8_t*>(s.iov_base);
+    // Only the first span may wait: a read returns what is there once it has something.
+    size_t n = wait && total == 0 ? input_->read(out, s.iov_len) : input_->take(out, s.iov_len);
+    total += static_cast<int64_t>(n);
+    if (n < s.iov_len) break;
+  }
+  return total;
 }
 
 int32_t UhyveHypercalls::open(uint64_t name, int32_t flags, int32_t mode) {
@@ -249,6 +286,9 @@ void UhyveHypercalls::fill_cmdsize(uint64_t gpa, Vcpu& vcpu) {
     c.envsz[c.envc++] = static_cast<int32_t>(e.size() + 1);
   }
   store(gpa, c);
+  if (program_.trace)
+    std::fprintf(stderr, "vmrun: hermit: Cmdsize argc=%d envc=%d (%zu of the application, the rest empty)\n", c.argc, c.envc,
+                 application_env_count_);
 }
 
 bool UhyveHypercalls::copy_strings(uint64_t array_gpa, const std::vector<std::string>& strings) {
@@ -271,6 +311,19 @@ void UhyveHypercalls::copy_cmdval(uint64_t gpa, Vcpu& vcpu) {
   // which it cannot notice, so it is stopped instead.
   if (!copy_strings(c.argv, program_.argv)) return refuse(vcpu, "Cmdval (argv destinations)", v1::kCmdval, c.argv);
   if (!copy_strings(c.envp, program_.env)) return refuse(vcpu, "Cmdval (envp destinations)", v1::kCmdval, c.envp);
+  if (program_.trace) {
+    trace_strings("argv", c.argv, program_.argv.size());
+    trace_strings("env", c.envp, application_env_count_);
+  }
+}
+
+void UhyveHypercalls::trace_strings(const char* what, uint64_t array_gpa, size_t count) const {
+  for (size_t i = 0; i < std::min<size_t>(count, v1::kMaxArgcEnvc); i++) {
+    uint64_t at = memory_.read_obj<uint64_t>(array_gpa + i * 8).value_or(0);
+    int error = 0;
+    std::string s = read_c_string(memory_, at, kMaxPathLength, error).value_or("?");
+    std::fprintf(stderr, "vmrun: hermit: Cmdval %s[%zu] at %s = \"%s\"\n", what, i, hex(at).c_str(), s.c_str());
+  }
 }
 
 void UhyveHypercalls::exit_guest(int32_t code, Vcpu& vcpu) {

@@ -145,7 +145,7 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   // The loader decides each vCPU's start state; Linux APs wait for the guest's INIT/SIPI.
   std::vector<std::optional<x86::StartState>> starts(static_cast<size_t>(config.cpus));
   if (format == KernelFormat::HermitElf) {
-    HermitBootPlan plan = prepare_hermit_boot(kernel, config, m->memory_, *m, *m->console_);
+    HermitBootPlan plan = prepare_hermit_boot(kernel, config, m->memory_, *m, *m->console_, m->console_input_);
     for (int i = 0; i < config.cpus; i++) starts[static_cast<size_t>(i)] = plan.start_state_for(i);
     m->port_io_handler_ = std::move(plan.hypercalls);
   } else {

@@ -30,6 +30,7 @@ struct MachineConfig {
   std::optional<NetworkConfig> network;  // a virtio-net device with the user-mode back end; none without
   /** A virtio-vsock device (Linux guests): announced on the command line by the builder. */
   std::optional<virtio::vsock::VsockConfig> vsock;
+  bool debug = false;  // Hermit: trace the boot handover (boot info, Cmdsize/Cmdval) on stderr
 };
 
 /** What the builder learned about the kernel, for the host to report. */

@@ -72,6 +72,7 @@ void Machine::request_stop(const StopRequest& request) {
     stopped_at_ = std::chrono::steady_clock::now();
     state_changed_.notify_all();
   }
+  console_input_->shut_down();  // a vCPU waiting for console input must see the stop too
   for (auto& v : vcpus_) v->kick();
 }
 
@@ -94,7 +95,11 @@ void Machine::count_exit(VcpuExit::Kind kind) {
   if (i < exit_counts_.size()) exit_counts_[i].fetch_add(1, std::memory_order_relaxed);
 }
 
-void Machine::write_console(const uint8_t* data, size_t len) { uart_->receive(data, len); }
+void Machine::write_console(const uint8_t* data, size_t len) {
+  // A Hermit guest reads its console through hypercalls; everything else through the UART.
+  if (port_io_handler_) console_input_->push(data, len);
+  else uart_->receive(data, len);
+}
 
 MachineState Machine::capture_state() {
   MachineState s;

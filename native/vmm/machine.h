@@ -15,6 +15,7 @@
 
 #include "backend/hypervisor.h"
 #include "devices/bus.h"
+#include "devices/console_input.h"
 #include "devices/console_output.h"
 #include "devices/legacy/uart_16550.h"
 #include "devices/virtio/net/network_config.h"
@@ -78,8 +79,10 @@ class Machine : public VcpuHost {
   void resume();
   /** Asks the machine to stop; `stopped` is called when the last vCPU ended. */
   void stop();
-  /** Host input for the guest's console. */
+  /** Host input for the guest's console: the UART, or for Hermit guests their fd 0 and serial-read hypercalls. */
   void write_console(const uint8_t* data, size_t len);
+  /** Whether host input is attached: Hermit reads of fd 0 wait for it while it is, and see end of input after. */
+  void set_console_input_open(bool open) { console_input_->set_source_open(open); }
   /** Blocks until everything the guest wrote so far reached the console sink. */
   void flush_console() { console_->flush(); }
 
@@ -124,6 +127,7 @@ class Machine : public VcpuHost {
   Bus port_bus_, mmio_bus_;
   std::unique_ptr<ConsoleOutput> console_;
   std::shared_ptr<Uart16550> uart_;
+  std::shared_ptr<ConsoleInput> console_input_ = std::make_shared<ConsoleInput>();
   std::unique_ptr<PortIoHandler> port_io_handler_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
   std::vector<std::shared_ptr<virtio::VirtioMmioTransport>> virtio_;  // in slot order (arch/x86_64/layout.h)

@@ -21,15 +21,20 @@ export function attachConsole(machine: Machine, opts: { interactive: boolean }):
     }
     machine.writeConsole(chunk);
   };
+  // End of standard input is end of the guest's console input (a Hermit read of fd 0 returns 0).
+  const onEnd = (): void => machine.setConsoleInputOpen(false);
   if (opts.interactive) {
     if (raw) stdin.setRawMode(true);
+    machine.setConsoleInputOpen(true);
     stdin.on('data', onData);
+    stdin.on('end', onEnd);
     stdin.resume();
   }
   return () => {
     process.off('SIGINT', onSigint);
     if (opts.interactive) {
       stdin.off('data', onData);
+      stdin.off('end', onEnd);
       if (raw) stdin.setRawMode(false);
       stdin.pause();
     }

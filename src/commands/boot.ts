@@ -16,6 +16,7 @@ export default class Boot extends VmrunCommand {
     '<%= config.bin %> boot vmlinux --memory 512M --cpus 2',
     '<%= config.bin %> boot hello.elf --timeout 10',
     '<%= config.bin %> boot hermit-app --file-mapping ./data:/data -e LANG=C -- --app-flag value',
+    { command: '<%= config.bin %> boot hermit-app --debug -e LANG=C -- one two', description: 'show the boot info and the arguments and environment as the Hermit guest received them' },
     { command: '<%= config.bin %> boot -d --name counter counter.elf --cmdline "limit=1000"', description: 'run in the background; see vmrun ps, logs, attach, stop' },
   ];
   static override strict = false;
@@ -27,11 +28,15 @@ export default class Boot extends VmrunCommand {
     cmdline: Flags.string({ description: 'kernel command line (Linux)', default: 'console=ttyS0 reboot=k panic=-1' }),
     memory: Flags.string({ char: 'm', description: 'guest memory, like 256M or 1G', default: DEFAULT_MEMORY }),
     cpus: Flags.integer({ description: 'number of vCPUs', default: 1 }),
-    timeout: Flags.integer({ description: 'stop the guest after this many seconds (exit 125)' }),
+    timeout: Flags.integer({
+      description:
+        'stop the guest after this many seconds (exit 125). Without it a guest that stops making progress runs on; the one case vmrun catches itself is a Hermit kernel that reported a CPU exception and then made no hypercall for 5 s (exit 125)',
+    }),
     stats: Flags.boolean({ description: 'print exit counts and run time on stderr at the end' }),
     interactive: Flags.boolean({ char: 'i', description: 'forward standard input to the guest console' }),
     env: Flags.string({ char: 'e', description: 'Hermit: environment variable KEY=VALUE for the application, or "host" for the host\'s environment (repeatable)', multiple: true }),
     'file-mapping': Flags.string({ description: 'Hermit: make host file or directory HOST visible to the guest at GUEST, as HOST:GUEST (repeatable)', multiple: true }),
+    debug: Flags.boolean({ description: 'Hermit: show on stderr the boot info and the arguments and environment as the guest received them' }),
     detach: Flags.boolean({ char: 'd', description: 'run the VM in the background and print its ID' }),
     name: Flags.string({ description: 'name of a background VM (with -d), usable wherever an ID is' }),
     'kvm-device': Flags.string({ description: 'KVM device', default: '/dev/kvm', hidden: true }),
@@ -44,7 +49,7 @@ export default class Boot extends VmrunCommand {
     const cmdline = [flags.cmdline, ...extra].filter((s) => s.length > 0).join(' ');
     // Hermit file mappings: host paths made absolute, so a background VM reads the same ones.
     const fileMappings = flags['file-mapping']?.map((m) => (m.indexOf(':') > 0 ? `${resolve(m.slice(0, m.indexOf(':')))}${m.slice(m.indexOf(':'))}` : m));
-    const options = { kernel: args.kernel, initrd: flags.initrd, cmdline, memory, cpus: flags.cpus, kvmDevice: flags['kvm-device'], guestArgs: extra, guestEnv: flags.env, fileMappings };
+    const options = { kernel: args.kernel, initrd: flags.initrd, cmdline, memory, cpus: flags.cpus, kvmDevice: flags['kvm-device'], guestArgs: extra, guestEnv: flags.env, fileMappings, debug: flags.debug };
     if (flags.detach) {
       if (flags.interactive || flags.stats) throw new VmrunError('usage', `--detach cannot be combined with ${flags.interactive ? '--interactive (use vmrun attach)' : '--stats'}`);
       // Absolute paths: ps shows them, and they mean the same whatever directory reads them.
@@ -57,7 +62,7 @@ export default class Boot extends VmrunCommand {
       return;
     }
     if (flags.name !== undefined) throw new VmrunError('usage', '--name names a background VM: use it with --detach');
-    const machine = Machine.boot({ ...options, consoleFd: 1 });
+    const machine = Machine.boot({ ...options, consoleFd: 1, consoleInput: flags.interactive });
     const status = await runToExit(machine, { interactive: flags.interactive, timeoutSeconds: flags.timeout }).finally(() => {
       // BigInt fields (firstEntryNs) have no JSON form of their own: print them as numbers.
       if (flags.stats) process.stderr.write(`vmrun: ${JSON.stringify(machine.stats(), (_key, value: unknown) => (typeof value === 'bigint' ? Number(value) : value))}\n`);

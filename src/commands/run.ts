@@ -113,7 +113,7 @@ export default class Run extends VmrunCommand {
       this.log(vm.id);
       return;
     }
-    const machine = await runImage({ ...options, consoleFd: 1 });
+    const machine = await runImage({ ...options, consoleFd: 1, consoleInput: flags.interactive || flags.tty });
     progress.finish();
     this.exit(await runToExit(machine, { interactive: flags.interactive || flags.tty, timeoutSeconds: flags.timeout }));
   }

@@ -33,6 +33,13 @@ export interface BootOptions {
   fileMappings?: string[];
   /** Hermit: load a relocatable kernel at a random address (default true, as uhyve). */
   aslr?: boolean;
+  /** Hermit: trace the boot handover (boot info, the arguments and environment the guest received) on stderr. */
+  debug?: boolean;
+  /**
+   * Host input will be attached to the console from the start (an interactive run): a
+   * Hermit guest reading standard input waits for it instead of seeing end of input.
+   */
+  consoleInput?: boolean;
   /** The OCI image this machine runs, recorded in its snapshots. */
   image?: string;
   /**
@@ -161,6 +168,8 @@ export class Machine extends EventEmitter {
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
         aslr: options.aslr,
+        consoleInput: options.consoleInput,
+        debug: options.debug,
         network,
         vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
       },
@@ -266,6 +275,16 @@ export class Machine extends EventEmitter {
   /** The ports published into this machine (docker's `port`). */
   ports(): PortMapping[] {
     return this.native.ports();
+  }
+
+  /**
+   * Says whether host input is attached to the console. A Hermit guest reading its
+   * standard input waits for input while it is, and sees end of input once it is not
+   * (and when it never was). Linux guests read their UART and are not affected.
+   */
+  setConsoleInputOpen(open: boolean): void {
+    this.assertAlive();
+    this.native.setConsoleInputOpen(open);
   }
 
   /** Exit counts by kind, console bytes, run time, and when the guest first ran. */

@@ -93,6 +93,10 @@ export interface NativeGuestNetwork {
   /** The host: connections to it reach the host's 127.0.0.1. */
   gateway: string;
   nameserver: string;
+  /** Hermit: trace the boot handover (boot info, arguments and environment) on stderr. */
+  debug?: boolean;
+  /** Host input is attached from the start (see Machine.setConsoleInputOpen). */
+  consoleInput?: boolean;
 }
 
 /** Why a machine stopped (native StopRequest). */
@@ -148,6 +152,8 @@ export interface NativeMachine {
   resume(): void;
   stop(): void;
   writeConsole(data: Uint8Array): void;
+  /** Whether host input is attached (Hermit guests' reads of fd 0 wait for it while it is). */
+  setConsoleInputOpen(open: boolean): void;
   stats(): NativeStats;
   /** The ports the network device publishes (empty without one). */
   ports(): NativePortForward[];

@@ -81,7 +81,16 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   const hermit = await findHermitEntrypoint(store, image, spec);
   if (hermit) {
     return {
-      boot: { kernel: hermit, guestArgs: spec.argv.slice(1), guestEnv: spec.env, memory: opts.memory, cpus: opts.cpus, kvmDevice: opts.kvmDevice, image: opts.image },
+      boot: {
+        kernel: hermit,
+        guestArgs: spec.argv.slice(1),
+        guestEnv: spec.env,
+        memory: opts.memory,
+        cpus: opts.cpus,
+        kvmDevice: opts.kvmDevice,
+        image: opts.image,
+        debug: opts.debug === true,
+      },
       image,
       spec,
       initramfsCached: true,
@@ -115,12 +124,12 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
 }
 
 /** Boots an image; the returned machine's output is the workload's console. */
-export async function runImage(opts: RunImageOptions & { consoleFd?: number }): Promise<Machine> {
+export async function runImage(opts: RunImageOptions & { consoleFd?: number; consoleInput?: boolean }): Promise<Machine> {
   const run = await prepareRun(opts);
   try {
     // The kernel and initrds are read into guest memory during boot: the per-run
     // archive can go as soon as boot() returns.
-    return Machine.boot({ ...run.boot, consoleFd: opts.consoleFd });
+    return Machine.boot({ ...run.boot, consoleFd: opts.consoleFd, consoleInput: opts.consoleInput });
   } finally {
     run.cleanup();
   }

@@ -57,6 +57,8 @@ export function expectedUhyveTestTail(v: 1 | 2, kernelName: string, kernelFile: 
           'cmdline: argv[3]=exit=7',
           'cmdline: env=FOO=bar',
           'cmdline: env=GREETING=hello world',
+          // Padded with empty entries to 128: old kernels rely on the slot after the last one being zero.
+          'cmdline: envc=128 empty=126',
         ]
       : ['cmdline: from bootargs'];
   return [

@@ -11,12 +11,14 @@
 
 namespace vmrun::hermit {
 
-void write_boot_info(const GuestMemory& m, const LoadedKernel& k, const BootInfoInput& in) {
-  RawBootInfo info{};
+namespace {
+/** The fields every layout has, filled the same way. */
+template <typename Raw>
+Raw fill_boot_info(const LoadedKernel& k, const BootInfoInput& in) {
+  Raw info{};
   info.phys_addr_start = 0;
   info.phys_addr_end = in.ram_end;
   info.serial_port_base = in.serial_port_base;
-  info.device_tree = in.device_tree;
   info.kernel_image_start = k.start;
   info.kernel_image_end = k.end;
   info.tls_start = k.tls.start;
@@ -31,7 +33,20 @@ void write_boot_info(const GuestMemory& m, const LoadedKernel& k, const BootInfo
   int64_t t = in.boot_time_ns;
   std::memcpy(info.boot_time_ns, &t, 8);
   std::memset(info.boot_time_ns + 8, t < 0 ? 0xFF : 0, 8);
-  if (!m.write_obj(kBootInfoAddress, info)) throw VmrunError(ErrorCode::Usage, "guest memory is too small for the Hermit boot info");
+  return info;
+}
+}  // namespace
+
+void write_boot_info(const GuestMemory& m, const LoadedKernel& k, const BootInfoInput& in, uint8_t entry_version) {
+  bool written;
+  if (entry_version == 2) {
+    written = m.write_obj(kBootInfoAddress, fill_boot_info<RawBootInfoV2>(k, in));  // no device tree field
+  } else {
+    RawBootInfo info = fill_boot_info<RawBootInfo>(k, in);
+    info.device_tree = in.device_tree;
+    written = m.write_obj(kBootInfoAddress, info);
+  }
+  if (!written) throw VmrunError(ErrorCode::Usage, "guest memory is too small for the Hermit boot info");
 }
 
 uint32_t host_cpu_khz() {

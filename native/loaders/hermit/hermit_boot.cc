@@ -1,6 +1,7 @@
 #include "loaders/hermit/hermit_boot.h"
 
 #include <chrono>
+#include <cstdio>
 #include <random>
 
 #include "common/error.h"
@@ -62,10 +63,20 @@ std::vector<std::string> guest_environment(const std::vector<std::string>& specs
   return env;
 }
 
+/** vmrun boot --debug: what the kernel is entered with, on stderr. */
+void trace_boot(const hermit::HermitImage& image, const hermit::LoadedKernel& k, const hermit::BootInfoInput& info) {
+  std::fprintf(stderr, "vmrun: hermit: entry version %u, interface v%u%s; kernel %s-%s, entry %s, tls %s+%s\n",
+               image.notes.entry_version, image.notes.interface_version, image.position_independent ? " (relocated)" : "",
+               hex(k.start).c_str(), hex(k.end).c_str(), hex(k.entry).c_str(), hex(k.tls.start).c_str(), hex(k.tls.memsz).c_str());
+  std::fprintf(stderr, "vmrun: hermit: boot info at %s: ram 0x0-%s, serial port %s, device tree %s, cpus %d, cpu %u kHz\n",
+               hex(hermit::kBootInfoAddress).c_str(), hex(info.ram_end).c_str(), hex(info.serial_port_base).c_str(),
+               hex(info.device_tree).c_str(), info.num_cpus, info.cpu_freq_khz);
+}
+
 }  // namespace
 
 HermitBootPlan prepare_hermit_boot(const std::vector<uint8_t>& kernel, const MachineConfig& config, const GuestMemory& memory,
-                                   VmControl& control, ConsoleOutput& console) {
+                                   VmControl& control, ConsoleOutput& console, std::shared_ptr<ConsoleInput> input) {
   // Inputs first: nothing is written to the guest until every check passed.
   Elf64File elf(kernel, "kernel " + config.kernel_path);
   hermit::HermitImage image = hermit::inspect_hermit_image(elf);
@@ -99,7 +110,7 @@ HermitBootPlan prepare_hermit_boot(const std::vector<uint8_t>& kernel, const Mac
   info.num_cpus = config.cpus;
   info.cpu_freq_khz = dt.tsc_khz;
   info.boot_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  hermit::write_boot_info(memory, loaded, info);
+  hermit::write_boot_info(memory, loaded, info, image.notes.entry_version);
 
   x86::StartState tables;
   hermit::write_gdt(memory, tables);
@@ -114,7 +125,10 @@ HermitBootPlan prepare_hermit_boot(const std::vector<uint8_t>& kernel, const Mac
   program.argv.push_back(config.kernel_path);
   program.argv.insert(program.argv.end(), config.guest_args.begin(), config.guest_args.end());
   program.env = std::move(env);
-  plan.hypercalls = std::make_unique<uhyve::UhyveHypercalls>(memory, control, console, std::move(files), std::move(program));
+  program.trace = config.debug;
+  if (config.debug) trace_boot(image, loaded, info);
+  plan.hypercalls = std::make_unique<uhyve::UhyveHypercalls>(memory, control, console, std::move(input), std::move(files),
+                                                             std::move(program));
   return plan;
 }
 

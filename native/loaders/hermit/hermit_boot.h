@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "arch/x86_64/cpu_state.h"
+#include "devices/console_input.h"
 #include "devices/console_output.h"
 #include "devices/device.h"
 #include "memory/guest_memory.h"
@@ -27,6 +28,7 @@ struct HermitBootPlan {
 
 /** Loads the kernel into `memory` and prepares its boot; throws KernelFormat/Usage errors. */
 HermitBootPlan prepare_hermit_boot(const std::vector<uint8_t>& kernel, const MachineConfig& config,
-                                   const GuestMemory& memory, VmControl& control, ConsoleOutput& console);
+                                   const GuestMemory& memory, VmControl& control, ConsoleOutput& console,
+                                   std::shared_ptr<ConsoleInput> input);
 
 }  // namespace vmrun

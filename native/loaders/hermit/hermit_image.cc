@@ -116,9 +116,9 @@ HermitImage inspect_hermit_image(const Elf64File& elf) {
   });
   if (!has_entry_note) fail(elf, "no HERMIT note (type 0x5a00): not a Hermit kernel");
   uint8_t v = image.notes.entry_version;
-  if (v != kSupportedEntryVersion)
+  if (v < kMinEntryVersion || v > kMaxEntryVersion)
     fail(elf, "Hermit entry version " + std::to_string(v) + entry_version_release(v) +
-                  " is not supported; vmrun boots kernels with entry version 4 (hermit-entry 0.10.x)");
+                  " is not supported; vmrun boots entry versions 2 to 4 (hermit-entry 0.9.x and 0.10.x)");
   if (image.notes.interface_version < 1 || image.notes.interface_version > kMaxInterfaceVersion)
     fail(elf, "uhyve interface version " + std::to_string(image.notes.interface_version) +
                   " (UHYVEIF note) is not supported; vmrun serves versions 1 and 2");

@@ -10,8 +10,12 @@
 
 namespace vmrun::hermit {
 
-/** The only RawBootInfo layout vmrun writes is hermit-entry 0.10's (entry version 4). */
-constexpr uint8_t kSupportedEntryVersion = 4;
+/**
+ * Entry versions vmrun boots: 2 (hermit-entry 0.9.0-0.9.2), 3 (0.9.3-0.9.10) and 4
+ * (0.10.x). They differ only in the boot info's layout (boot_info.h).
+ */
+constexpr uint8_t kMinEntryVersion = 2;
+constexpr uint8_t kMaxEntryVersion = 4;
 
 /** What the notes say about the kernel. */
 struct HermitNotes {
