@@ -507,17 +507,21 @@ static void service_streams(void) {
 }
 
 int agent_listen_unix(const char *path) {
+  /* Bound and listening under a temporary name, then renamed: the path appears ready. */
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof addr.sun_path) {
+  if (strlen(path) + 5 >= sizeof addr.sun_path) {
     errno = ENAMETOOLONG;
     return -1;
   }
-  strcpy(addr.sun_path, path);
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s.tmp", path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  unlink(path);
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 16) != 0) {
+  unlink(addr.sun_path);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 16) != 0 || rename(addr.sun_path, path) != 0) {
+    int saved = errno;
     close(fd);
+    unlink(addr.sun_path);
+    errno = saved;
     return -1;
   }
   return fd;
