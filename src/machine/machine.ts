@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import {
-  addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop,
+  addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop, type NativeVsockLimits,
 } from '../native/addon.js';
 import { fromNativeError, VmrunError } from '../errors.js';
 import { parseSize } from '../units.js';
@@ -32,6 +32,25 @@ export interface BootOptions {
   aslr?: boolean;
   /** The OCI image this machine runs, recorded in its snapshots. */
   image?: string;
+  /** A virtio-vsock device (Linux guests): see docs/virtio.md for the socket protocol. */
+  vsock?: VsockOptions;
+}
+
+/**
+ * The VM's vsock device. The host reaches the guest by connecting to `socketPath` and
+ * writing `CONNECT <port>\n` (answered `OK <hostport>\n`); the guest reaches the host
+ * at CID 2 port P through a unix socket the host listens on at `<socketPath>_<P>`.
+ */
+export interface VsockOptions {
+  /** The guest's context ID (see `vsockLimits()`; 3 is the usual choice). */
+  cid: number;
+  /** Where the VM listens; created by the VM, removed when it ends. */
+  socketPath: string;
+}
+
+/** The vsock limits the native addon enforces (CID range, socket path length...). */
+export function vsockLimits(): NativeVsockLimits {
+  return addon().vsockLimits;
 }
 
 /** How to restore a snapshot. */
@@ -40,6 +59,12 @@ export interface RestoreOptions {
   /** Jump the guest clock forward by the time since the save (default: continue from the save). */
   catchUpClock?: boolean;
   consoleFd?: number;
+  /**
+   * For a snapshot of a VM with vsock: where the restored VM listens (its connections
+   * were reset), and optionally a new CID. Without it the device is restored with no
+   * host socket.
+   */
+  vsock?: Partial<VsockOptions> & { socketPath: string };
 }
 
 export const DEFAULT_MEMORY = '256M';
@@ -51,6 +76,8 @@ interface MachineIdentity {
   kernel?: string;
   cmdline?: string;
   image?: string;
+  /** The vsock device's CID, if the machine has one (its socket path is not part of a snapshot). */
+  vsock?: { cid: number };
 }
 
 /**
@@ -118,8 +145,12 @@ export class Machine extends EventEmitter {
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
         aslr: options.aslr,
+        vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
       },
-      { memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image },
+      {
+        memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
+        vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
+      },
     );
     m.native.start();
     return m;
@@ -133,6 +164,9 @@ export class Machine extends EventEmitter {
     const snap = openSnapshot(path);
     const image = await ensureRamImage(snap.opened);
     const { machine } = snap.metadata;
+    // The device must be where the guest saw it; only its host socket is new.
+    const vsock = machine.vsock ? { cid: options.vsock?.cid ?? machine.vsock.cid, socketPath: options.vsock?.socketPath ?? '' } : undefined;
+    if (options.vsock && !machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
     const m = new Machine(
       {
         memoryBytes: machine.memoryBytes,
@@ -140,8 +174,12 @@ export class Machine extends EventEmitter {
         kvmDevice: options.kvmDevice,
         consoleFd: options.consoleFd,
         restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state, catchUpClock: options.catchUpClock },
+        vsock,
       },
-      { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image },
+      {
+        memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image,
+        vsock: vsock ? { cid: vsock.cid } : undefined,
+      },
     );
     m.native.start();
     return m;

@@ -22,6 +22,23 @@ export interface NativeHostReport {
   capabilities: Record<string, boolean>;
 }
 
+/** A virtio-vsock device (native VsockConfig): the guest's CID and the VM's host unix socket ('' = none). */
+export interface NativeVsockConfig {
+  cid: number;
+  socketPath: string;
+}
+
+/** The limits the addon enforces on vsock (native/devices/virtio/vsock/vsock_device.h). */
+export interface NativeVsockLimits {
+  minCid: number;
+  maxCid: number;
+  /** The socket path leaves room for "_<port>" inside a unix socket address. */
+  maxSocketPathBytes: number;
+  maxConnections: number;
+  /** Per-connection buffer the device advertises to the guest (buf_alloc). */
+  bufferBytes: number;
+}
+
 /** The machine description the addon boots (native MachineConfig). */
 export interface NativeMachineConfig {
   kernel?: string;
@@ -40,6 +57,8 @@ export interface NativeMachineConfig {
   fileMappings?: string[];
   /** Hermit: load a relocatable kernel at a random address (default true, as uhyve). */
   aslr?: boolean;
+  /** A virtio-vsock device; the addon announces it on the Linux command line itself. */
+  vsock?: NativeVsockConfig;
 }
 
 /** Why a machine stopped (native StopRequest). */
@@ -107,6 +126,7 @@ interface NativeAddon {
   kernelFormat(bytes: Uint8Array): 'linux-bzimage' | 'linux-elf' | 'hermit' | 'unknown';
   buildRamImage(snapshotPath: string, dataOffset: number, dataLength: number, index: Buffer, ramSize: number, imagePath: string): Promise<void>;
   memoryChunkSize: number;
+  vsockLimits: NativeVsockLimits;
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
 }
 

@@ -12,6 +12,8 @@ export interface SnapshotMetadata {
     kernel?: string;
     cmdline?: string;
     image?: string;
+    /** The machine's virtio-vsock device (restored in the same MMIO slot, with a new host socket). */
+    vsock?: { cid: number };
   };
   host: { cpuModel: string; cpuVendor: string; virtualization: string };
   ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };
