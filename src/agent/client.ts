@@ -148,6 +148,11 @@ export class AgentClient {
     this.socket.destroy();
   }
 
+  /** Whether the connection has ended (a new one is needed). */
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
   /** Streams open on this connection. */
   get openStreams(): number {
     return this.streams.size;

@@ -74,3 +74,24 @@ export async function connectAgentVsock(socketPath: string, opts: { port?: numbe
   }
   return AgentClient.handshake(socket, rest, timeoutMs);
 }
+
+/**
+ * Connects to the agent of a VM that may still be booting: retries (every 100 ms up
+ * to 1 s apart) until the agent answers or `timeoutMs` has passed.
+ */
+export async function waitForAgent(socketPath: string, opts: { port?: number; timeoutMs?: number } = {}): Promise<AgentClient> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 100;
+  for (;;) {
+    try {
+      return await connectAgentVsock(socketPath, { port: opts.port, timeoutMs: Math.max(1000, Math.min(AGENT_CONNECT_TIMEOUT_MS, deadline - Date.now())) });
+    } catch (e) {
+      if (Date.now() + delay > deadline) {
+        throw new VmrunError('guest', `the guest agent did not answer within ${Math.round(timeoutMs / 1000)} s (${(e as Error).message})`, { cause: e });
+      }
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 1000);
+  }
+}

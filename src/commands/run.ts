@@ -84,7 +84,7 @@ export default class Run extends VmrunCommand {
       const run = await prepareRun(options);
       progress.finish();
       const vm = await startDetached(
-        { machine: { kind: 'boot', options: run.boot }, timeoutSeconds: flags.timeout, removeOnExit: flags.rm },
+        { machine: { kind: 'boot', options: run.boot }, timeoutSeconds: flags.timeout, removeOnExit: flags.rm, guestAgent: run.guestAgent },
         { name: flags.name, origin: 'run', image: split.image, memory: Number(options.memory), cpus: flags.cpus },
       );
       this.log(vm.id);

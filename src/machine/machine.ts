@@ -8,6 +8,7 @@ import { parseSize } from '../units.js';
 import { describeExit, type MachineExit } from './exit.js';
 import { saveMachineSnapshot, openSnapshot, type SaveResult, type SnapshotInfo } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
+import { waitForAgent, type AgentClient, type ExecOptions, type GuestProcess } from '../agent/index.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -97,6 +98,9 @@ export class Machine extends EventEmitter {
   private killedExitCode = 125;
   private finalStats: NativeStats | undefined;
   private disposed = false;
+  /** The host side of the vsock device, where the guest agent is reached. */
+  private vsockSocketPath: string | undefined;
+  private agentConnection: Promise<AgentClient> | undefined;
 
   private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity) {
     super();
@@ -152,6 +156,7 @@ export class Machine extends EventEmitter {
         vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
       },
     );
+    m.vsockSocketPath = options.vsock?.socketPath;
     m.native.start();
     return m;
   }
@@ -181,6 +186,7 @@ export class Machine extends EventEmitter {
         vsock: vsock ? { cid: vsock.cid } : undefined,
       },
     );
+    m.vsockSocketPath = vsock?.socketPath || undefined;
     m.native.start();
     return m;
   }
@@ -252,9 +258,38 @@ export class Machine extends EventEmitter {
     }
   }
 
+  /**
+   * The guest agent (vmrun-init's, docs/agent-protocol.md) over this machine's vsock
+   * device: connected on first use, waiting up to `timeoutMs` for a guest still booting.
+   */
+  async agent(timeoutMs = 60_000): Promise<AgentClient> {
+    this.assertAlive();
+    if (!this.vsockSocketPath) throw new VmrunError('usage', 'this machine has no vsock device, so no guest agent (boot it with the vsock option)');
+    const current = this.agentConnection ? await this.agentConnection.catch(() => undefined) : undefined;
+    if (current && !current.closed) return current;
+    this.agentConnection = waitForAgent(this.vsockSocketPath, { timeoutMs });
+    return this.agentConnection;
+  }
+
+  /** Runs a program in the guest beside its workload (docker exec). */
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<GuestProcess> {
+    return (await this.agent()).exec(argv, opts);
+  }
+
+  /** Extracts a tar stream into the guest with docker cp's placement (see AgentClient.copyIn). */
+  async copyIn(tar: Readable, guestPath: string, opts: { intoDir?: boolean } = {}): Promise<void> {
+    return (await this.agent()).copyIn(tar, guestPath, opts);
+  }
+
+  /** A tar stream of a guest path. */
+  async copyOut(guestPath: string): Promise<Readable> {
+    return (await this.agent()).copyOut(guestPath);
+  }
+
   private dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    void this.agentConnection?.then((a) => a.close(), () => {});
     this.native.dispose();
   }
 

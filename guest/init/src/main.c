@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_protocol.h"
 #include "console.h"
 #include "exec_user.h"
 #include "exit_report.h"
@@ -80,6 +81,27 @@ static int supervise(pid_t workload, const sigset_t *waited) {
   }
 }
 
+/*
+ * Forks the guest agent (exec and copy for the host over vsock), with the workload's
+ * user, working directory and configured environment as its defaults. A VM without a
+ * vsock device simply has no agent.
+ */
+static void start_agent(const struct run_config *cfg) {
+  pid_t pid = fork();
+  if (pid != 0) {
+    if (pid < 0) init_log("agent: fork: %s", strerror(errno));
+    return;
+  }
+  int fd = agent_listen_vsock(AGENT_VSOCK_PORT);
+  if (fd < 0) _exit(0);
+  struct agent_defaults defaults = {
+      .user = cfg->user && cfg->user[0] ? cfg->user : "0",
+      .workdir = cfg->workdir ? cfg->workdir : "/",
+      .env = cfg->envp,
+  };
+  _exit(agent_serve(fd, &defaults));
+}
+
 static __attribute__((noreturn)) void run_as_pid1(void) {
   guest_mount_filesystems();
   console_attach_init_stdio();
@@ -108,6 +130,8 @@ static __attribute__((noreturn)) void run_as_pid1(void) {
     init_log("out of memory");
     exit_report_and_power_off(EXIT_SETUP_FAILED);
   }
+
+  start_agent(&cfg);
 
   sigset_t waited, original;
   sigemptyset(&waited);
