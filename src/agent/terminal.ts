@@ -1,7 +1,7 @@
 /**
  * Connects a guest process to this process's terminal the way docker exec does:
  * stdout and stderr to ours, stdin with -i (raw mode under -t on a TTY), window size
- * changes (SIGWINCH) to the guest's pty, and SIGINT/SIGTERM/SIGHUP forwarded without -t.
+ * changes (SIGWINCH, seen as the terminal's 'resize') to the guest's pty, and SIGINT/SIGTERM/SIGHUP forwarded without -t.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { ExecExit, GuestProcess } from './client.js';
@@ -32,7 +32,8 @@ export async function attachProcess(proc: GuestProcess, terminal: ProcessTermina
     proc.resize(cols, rows);
   };
   const forward = (signal: NodeJS.Signals): void => proc.kill(signal);
-  if (opts.tty) process.on('SIGWINCH', onResize);
+  // A terminal's stream refreshes its size on SIGWINCH and then emits 'resize'.
+  if (opts.tty && output.isTTY) output.on('resize', onResize);
   // Under a tty the guest's terminal turns keys into signals; without one, ours are passed on.
   if (!raw) for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   if (raw) input.setRawMode!(true);
@@ -56,7 +57,7 @@ export async function attachProcess(proc: GuestProcess, terminal: ProcessTermina
     const [exit] = await Promise.all([proc.exited, drained(proc.stdout, output), drained(proc.stderr, errors)]);
     return exit;
   } finally {
-    process.off('SIGWINCH', onResize);
+    output.off('resize', onResize);
     for (const s of FORWARDED_SIGNALS) process.off(s, forward);
     if (opts.interactive) {
       input.unpipe(proc.stdin);

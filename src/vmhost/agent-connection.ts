@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
 import { VmrunError } from '../errors.js';
-import { connectAgentVsock, type AgentClient } from '../agent/index.js';
+import { waitForAgent, type AgentClient } from '../agent/index.js';
 import { VmRegistry, type VmEntry } from './registry.js';
+
+/** How long `vmrun exec` and `vmrun cp` wait for the agent of a VM that is still booting. */
+export const AGENT_WAIT_MS = 30_000;
 
 /**
  * Connects to the guest agent of a background VM (name, id or id prefix) through the
@@ -13,6 +16,7 @@ export async function connectVmAgent(ref: string, opts: { registry?: VmRegistry;
   if (vm.status !== 'running') throw new VmrunError('usage', `VM ${vm.record.id} is ${vm.status}, not running`);
   const socket = registry.paths(vm.record.id).vsockSocket;
   if (!existsSync(socket)) throw new VmrunError('usage', `VM ${vm.record.id} has no guest channel (it was not started by \`vmrun run\` with the guest agent)`);
-  const agent = await connectAgentVsock(socket, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
+  // A VM started a moment ago may still be booting: its agent is waited for (bounded).
+  const agent = await waitForAgent(socket, { timeoutMs: opts.timeoutMs ?? AGENT_WAIT_MS });
   return { vm, agent };
 }
