@@ -232,8 +232,9 @@ class AgentStream implements GuestProcess {
   ) {
     this.started = new Promise((res, rej) => ((this.resolveStarted = res), (this.rejectStarted = rej)));
     this.exited = new Promise((res, rej) => ((this.resolveExit = res), (this.rejectExit = rej)));
-    // Callers that only await `exited` must not see an unhandled rejection from `started`.
+    // A caller that awaits only one of them (or neither, after a kill) must not see an unhandled rejection.
     this.started.catch(() => {});
+    this.exited.catch(() => {});
     this.stdout = new Readable({ read: () => this.grant(Channel.STDOUT) });
     this.stderr = new Readable({ read: () => this.grant(Channel.STDERR) });
     this.stdin = new Writable({

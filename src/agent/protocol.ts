@@ -16,7 +16,7 @@ export const AGENT_MAX_ARGS = 4096;
 export const AGENT_MAX_ENV = 4096;
 export const AGENT_MAX_PATH = 4095;
 export const AGENT_MAX_USER = 256;
-export const AGENT_INITIAL_WINDOW = 262144;
+export const AGENT_INITIAL_WINDOW = 1048576;
 
 /** Message types (the header's type byte). */
 export const MessageType = {

@@ -33,7 +33,7 @@ struct agent_sockaddr_vm {
 #define AGENT_VMADDR_CID_ANY 0xffffffffu
 
 /** Bytes of child output read per frame. */
-#define READ_CHUNK (64u * 1024u)
+#define READ_CHUNK AGENT_MAX_PAYLOAD
 
 struct session {
   int used;

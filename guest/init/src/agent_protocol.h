@@ -23,7 +23,7 @@
 #define AGENT_MAX_ENV 4096u
 #define AGENT_MAX_PATH 4095u
 #define AGENT_MAX_USER 256u
-#define AGENT_INITIAL_WINDOW 262144u
+#define AGENT_INITIAL_WINDOW 1048576u
 #define AGENT_MAX_ERROR_MESSAGE 1024u
 /** Output the agent buffers per connection before it stops reading programs' output. */
 #define AGENT_OUTPUT_HIGH_WATER (1u << 20)

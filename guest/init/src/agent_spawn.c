@@ -41,6 +41,11 @@ static void set_nonblocking(int fd) {
   if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/* Larger pipes mean fewer poll rounds per megabyte (best effort: the limit is pipe-max-size). */
+static void widen_pipe(int fd) {
+  if (fd >= 0) fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+}
+
 /* Closes every fd from `first` up: a copy child does not exec, and must not hold other streams' pipes. */
 static void close_from(int first) {
   if (syscall(SYS_close_range, (unsigned)first, ~0u, 0) == 0) return;
@@ -174,6 +179,8 @@ int agent_spawn(const struct agent_spawn_request *req, const struct agent_defaul
     set_nonblocking(out->in_fd);
     set_nonblocking(out->out_fd);
     set_nonblocking(out->err_fd);
+    widen_pipe(out->in_fd);
+    widen_pipe(out->out_fd);
   }
   return 0;
 
