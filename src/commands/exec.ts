@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { VmrunCommand } from '../cli/base-command.js';
-import { splitRunArgv } from '../cli/split-run-argv.js';
+import { splitRunArgv, splitSpecOf } from '../cli/split-run-argv.js';
 import { VmrunError } from '../errors.js';
 import { attachProcess, terminalSize } from '../agent/terminal.js';
 import { connectVmAgent } from '../vmhost/agent-connection.js';
@@ -27,14 +27,7 @@ export default class Exec extends VmrunCommand {
   };
 
   async run(): Promise<void> {
-    const valueFlags = new Set<string>();
-    const booleanShorts = new Set<string>();
-    for (const [name, f] of Object.entries(Exec.flags)) {
-      const takesValue = f.type === 'option';
-      if (takesValue) valueFlags.add(`--${name}`);
-      if (f.char) (takesValue ? valueFlags.add(`-${f.char}`) : booleanShorts.add(f.char));
-    }
-    const split = splitRunArgv(this.argv, { valueFlags, booleanShorts });
+    const split = splitRunArgv(this.argv, splitSpecOf(Exec.flags));
     if (!split.image) throw new VmrunError('usage', 'vmrun exec needs a VM and a COMMAND (see vmrun exec --help)');
     if (split.command.length === 0) throw new VmrunError('usage', 'vmrun exec needs a COMMAND to run');
     const { flags } = await this.parse({ flags: Exec.flags, strict: true, args: {} }, split.vmrunArgs);

@@ -3,7 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { AGENT_INITIAL_WINDOW, AGENT_MAGIC, MessageType, PayloadWriter, encodeFrame, FrameDecoder, decodeError } from '../../src/agent/protocol.js';
 import { startHostAgent, type HostAgent } from './agent-process.js';
-import type { AgentClient, GuestProcess } from '../../src/agent/index.js';
+import type { AgentClient } from '../../src/agent/index.js';
+import { runToEnd } from './streams.js';
 
 let agent: HostAgent;
 let client: AgentClient;
@@ -17,19 +18,7 @@ afterAll(async () => {
   await agent?.stop();
 });
 
-function readAll(r: NodeJS.ReadableStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    r.on('data', (d: Buffer) => parts.push(d));
-    r.on('end', () => resolve(Buffer.concat(parts)));
-    r.on('error', reject);
-  });
-}
-
-async function run(p: GuestProcess): Promise<{ out: Buffer; err: Buffer; exitCode: number; signal: string | null }> {
-  const [out, err, exit] = await Promise.all([readAll(p.stdout), readAll(p.stderr), p.exited]);
-  return { out, err, ...exit };
-}
+const run = runToEnd;
 
 describe('exec over the agent protocol (host agent on a unix socket)', () => {
   it('keeps stdout and stderr apart', async () => {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
 import { eventually } from '../vmhost/vm-env.js';
 import { describeTree } from '../agent/tree.js';
+import { runToEnd } from '../agent/streams.js';
 import { busyboxUnavailableReason, writeBusyboxLayout } from './helpers/busybox-image.js';
 import { underPty } from './helpers/pty.js';
 import { VmrunTestEnv } from './helpers/vmrun-env.js';
@@ -49,19 +50,9 @@ afterAll(() => {
   if (layout) rmSync(layout, { recursive: true, force: true });
 });
 
-function readAll(r: NodeJS.ReadableStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    r.on('data', (d: Buffer) => parts.push(d));
-    r.on('end', () => resolve(Buffer.concat(parts)));
-    r.on('error', reject);
-  });
-}
-
-async function run(p: GuestProcess, input?: Buffer): Promise<{ out: Buffer; err: Buffer; exitCode: number; signal: string | null }> {
+async function run(p: GuestProcess, input?: Buffer): ReturnType<typeof runToEnd> {
   p.stdin.end(input);
-  const [out, err, exit] = await Promise.all([readAll(p.stdout), readAll(p.stderr), p.exited]);
-  return { out, err, ...exit };
+  return runToEnd(p);
 }
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
