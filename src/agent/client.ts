@@ -121,9 +121,16 @@ export class AgentClient {
     const proc = this.open(MessageType.COPY_IN, payload);
     const errText = collect(proc.stderr);
     proc.stdout.resume();
-    tar.on('error', (e) => proc.stdin.destroy(e));
+    // A source that fails mid-archive must not leave the guest waiting for the rest.
+    let sourceError: Error | undefined;
+    tar.on('error', (e) => {
+      sourceError = e;
+      tar.unpipe(proc.stdin);
+      proc.kill('SIGKILL');
+    });
     tar.pipe(proc.stdin);
     const exit = await proc.exited;
+    if (sourceError) throw sourceError;
     if (exit.exitCode !== 0) throw new VmrunError('guest', (await errText).trim() || `copy into ${guestPath} failed (status ${exit.exitCode})`);
   }
 

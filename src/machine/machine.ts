@@ -8,7 +8,9 @@ import { parseSize } from '../units.js';
 import { describeExit, type MachineExit } from './exit.js';
 import { saveMachineSnapshot, openSnapshot, type SaveResult, type SnapshotInfo } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
-import { waitForAgent, type AgentClient, type ExecOptions, type GuestProcess } from '../agent/index.js';
+// Only the dialer and the client: the tar helpers (and their modules) stay out of every machine's start.
+import { waitForAgent } from '../agent/dial.js';
+import type { AgentClient, ExecOptions, GuestProcess } from '../agent/client.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
