@@ -8,6 +8,9 @@ import { startHostAgent, type HostAgent } from './agent-process.js';
 import { startVsockRelay } from './vsock-relay.js';
 import { VmRegistry } from '../../src/vmhost/registry.js';
 
+// Each CLI run starts Node (seconds on a loaded machine): a test of several gets room.
+const CLI_TEST_MS = 180_000;
+
 // `vmrun exec` and `vmrun cp` against a registered background VM whose vsock socket
 // relays to the real agent running on this host (no VM: its "guest" paths are ours).
 let agent: HostAgent;
@@ -41,19 +44,19 @@ describe('vmrun exec', () => {
   it('keeps stdout and stderr apart and passes the exit status through', async () => {
     const r = await vmrun(['exec', 'box', 'sh', '-c', 'echo out; echo err >&2; exit 7'], { env: env() });
     expect(r).toMatchObject({ status: 7, stdout: 'out\n', stderr: 'err\n' });
-  });
+  }, CLI_TEST_MS);
 
   it('-i sends stdin through to its end; -e, -w and -u apply', async () => {
     const r = await vmrun(['exec', '-i', '-e', 'A=b c', '-w', '/tmp', '-u', 'nobody', 'box', 'sh', '-c', 'cat; echo "$A $(pwd) $(id -u)"'], { env: env(), input: 'piped\n' });
     expect(r).toMatchObject({ status: 0, stdout: 'piped\nb c /tmp 65534\n' });
-  });
+  }, CLI_TEST_MS);
 
   it('127 for a missing command, 125 with one line for an unknown VM', async () => {
     expect((await vmrun(['exec', 'box', 'no-such-cmd-zz'], { env: env() })).status).toBe(127);
     const unknown = await vmrun(['exec', 'nope', 'true'], { env: env() });
     expect(unknown.status).toBe(125);
     expect(unknown.stderr).toBe('vmrun: no such VM: nope\n');
-  });
+  }, CLI_TEST_MS);
 });
 
 describe('vmrun cp', () => {
@@ -71,7 +74,7 @@ describe('vmrun cp', () => {
     expect(out.status).toBe(0);
     expect(out.stdout.slice(0, 10)).toBe('index.html');
     expect(out.stdout).toContain('<p>hi</p>');
-  });
+  }, CLI_TEST_MS);
 
   it('fails with one line and 125 for a missing source or two host paths', async () => {
     const missing = await vmrun(['cp', `box:${join(work, 'nothing-here')}`, work], { env: env() });
@@ -79,5 +82,5 @@ describe('vmrun cp', () => {
     expect(missing.stderr).toMatch(/^vmrun: copy-out .*nothing-here.*No such file or directory\n$/);
     const both = await vmrun(['cp', '/etc/hostname', work], { env: env() });
     expect(both).toMatchObject({ status: 125, stderr: expect.stringMatching(/exactly one of SRC and DST/) });
-  });
+  }, CLI_TEST_MS);
 });
