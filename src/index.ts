@@ -13,5 +13,10 @@ export { runImage, prepareRun, guestCmdline, type RunImageOptions, type Prepared
 export { resolveRunSpec, type RunFlags, type RunSpec } from './run/run-spec.js';
 /** The image store and registry client. */
 export * as oci from './oci/index.js';
+/** The guest agent: exec and docker cp over a connection to it (docs/agent-protocol.md). */
+export {
+  AgentClient, connectAgentUnix, connectAgentVsock, copyHostToGuest, copyGuestToHost, packHostPath, extractToHost,
+  AGENT_VSOCK_PORT, type ExecOptions, type ExecExit, type GuestProcess,
+} from './agent/index.js';
 /** Background VMs: start detached, address by name or id, control socket. */
 export * as vmhost from './vmhost/index.js';

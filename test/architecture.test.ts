@@ -37,6 +37,7 @@ const FORBIDDEN: Record<string, string[]> = {
   vmhost: ['commands'],
   native: ['machine', 'snapshot', 'vmhost', 'commands', 'cli', 'oci'],
   host: ['commands', 'cli', 'machine', 'snapshot', 'vmhost', 'oci'],
+  agent: ['commands', 'cli', 'machine', 'snapshot', 'vmhost', 'oci', 'run', 'native', 'initramfs'],
 };
 
 describe('architecture', () => {

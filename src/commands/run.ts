@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { VmrunCommand } from '../cli/base-command.js';
 import { runToExit } from '../cli/console.js';
-import { splitRunArgv } from '../cli/split-run-argv.js';
+import { splitRunArgv, splitSpecOf } from '../cli/split-run-argv.js';
 import { prepareRun, runImage, type RunImageOptions } from '../run/run-image.js';
 import { ProgressRenderer } from '../oci/index.js';
 import { parseSize } from '../units.js';
@@ -58,14 +58,7 @@ export default class Run extends VmrunCommand {
   };
 
   async run(): Promise<void> {
-    const valueFlags = new Set<string>();
-    const booleanShorts = new Set<string>();
-    for (const [name, f] of Object.entries(Run.flags)) {
-      const takesValue = f.type === 'option';
-      if (takesValue) valueFlags.add(`--${name}`);
-      if (f.char) (takesValue ? valueFlags.add(`-${f.char}`) : booleanShorts.add(f.char));
-    }
-    const split = splitRunArgv(this.argv, { valueFlags, booleanShorts });
+    const split = splitRunArgv(this.argv, splitSpecOf(Run.flags));
     if (!split.image) throw new VmrunError('usage', 'vmrun run needs an IMAGE (see vmrun run --help)');
     const { flags } = await this.parse({ flags: Run.flags, strict: true, args: {} }, split.vmrunArgs);
     if (flags.name && !flags.detach) throw new VmrunError('usage', '--name needs -d');
@@ -107,7 +100,7 @@ export default class Run extends VmrunCommand {
       const run = await prepareRun(options);
       progress.finish();
       const vm = await startDetached(
-        { machine: { kind: 'boot', options: run.boot }, timeoutSeconds: flags.timeout, removeOnExit: flags.rm },
+        { machine: { kind: 'boot', options: run.boot }, timeoutSeconds: flags.timeout, removeOnExit: flags.rm, guestAgent: run.guestAgent },
         { name: flags.name, origin: 'run', image: split.image, memory: Number(options.memory), cpus: flags.cpus },
       );
       this.log(vm.id);

@@ -11,6 +11,9 @@ import { ensureRamImage } from '../snapshot/ram-image.js';
 import { nativeNetworkConfig, savedNetwork, type SavedNetwork } from '../network/native-config.js';
 import { randomMac, type NetworkOptions } from '../network/options.js';
 import type { PortMapping } from '../network/publish.js';
+// Only the dialer and the client: the tar helpers (and their modules) stay out of every machine's start.
+import { waitForAgent } from '../agent/dial.js';
+import type { AgentClient, ExecOptions, GuestProcess } from '../agent/client.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -118,6 +121,9 @@ export class Machine extends EventEmitter {
   private killedExitCode = 125;
   private finalStats: NativeStats | undefined;
   private disposed = false;
+  /** The host side of the vsock device, where the guest agent is reached. */
+  private vsockSocketPath: string | undefined;
+  private agentConnection: Promise<AgentClient> | undefined;
 
   private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity) {
     super();
@@ -179,6 +185,7 @@ export class Machine extends EventEmitter {
         network: network ? savedNetwork(network) : undefined,
       },
     );
+    m.vsockSocketPath = options.vsock?.socketPath;
     m.native.start();
     return m;
   }
@@ -218,6 +225,7 @@ export class Machine extends EventEmitter {
         network: network ? savedNetwork(network) : undefined,
       },
     );
+    m.vsockSocketPath = vsock?.socketPath || undefined;
     m.native.start();
     return m;
   }
@@ -304,9 +312,38 @@ export class Machine extends EventEmitter {
     }
   }
 
+  /**
+   * The guest agent (vmrun-init's, docs/agent-protocol.md) over this machine's vsock
+   * device: connected on first use, waiting up to `timeoutMs` for a guest still booting.
+   */
+  async agent(timeoutMs = 60_000): Promise<AgentClient> {
+    this.assertAlive();
+    if (!this.vsockSocketPath) throw new VmrunError('usage', 'this machine has no vsock device, so no guest agent (boot it with the vsock option)');
+    const current = this.agentConnection ? await this.agentConnection.catch(() => undefined) : undefined;
+    if (current && !current.closed) return current;
+    this.agentConnection = waitForAgent(this.vsockSocketPath, { timeoutMs });
+    return this.agentConnection;
+  }
+
+  /** Runs a program in the guest beside its workload (docker exec). */
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<GuestProcess> {
+    return (await this.agent()).exec(argv, opts);
+  }
+
+  /** Extracts a tar stream into the guest with docker cp's placement (see AgentClient.copyIn). */
+  async copyIn(tar: Readable, guestPath: string, opts: { intoDir?: boolean } = {}): Promise<void> {
+    return (await this.agent()).copyIn(tar, guestPath, opts);
+  }
+
+  /** A tar stream of a guest path. */
+  async copyOut(guestPath: string): Promise<Readable> {
+    return (await this.agent()).copyOut(guestPath);
+  }
+
   private dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    void this.agentConnection?.then((a) => a.close(), () => {});
     this.native.dispose();
   }
 

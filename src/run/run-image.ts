@@ -49,6 +49,8 @@ export interface PreparedRun {
   spec: RunSpec;
   /** Whether the image's initramfs was already cached. */
   initramfsCached: boolean;
+  /** Whether the guest runs vmrun's agent (Linux images: vmrun-init starts it), reached over vsock. */
+  guestAgent: boolean;
   /** The per-run archive; remove it once the machine has booted (`cleanup`). */
   cleanup: () => void;
 }
@@ -94,6 +96,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
       image,
       spec,
       initramfsCached: true,
+      guestAgent: false,
       cleanup: () => {},
     };
   }
@@ -119,6 +122,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
     image,
     spec,
     initramfsCached,
+    guestAgent: true,
     cleanup: () => unlinkSync(runArchive),
   };
 }

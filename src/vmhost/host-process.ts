@@ -52,7 +52,7 @@ export async function runHost(opts: HostOptions): Promise<number> {
     // The spec may hold secrets (environment of a run): it lives only as long as needed.
     await unlink(paths.spec);
     spec = parseHostSpec(specText, paths.spec);
-    machine = await opts.startMachine(spec.machine);
+    machine = await opts.startMachine(spec, { vsockSocket: paths.vsockSocket });
   } catch (e) {
     opts.reportStart({ ok: false, error: toWireError(e) });
     return 125;

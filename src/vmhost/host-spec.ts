@@ -1,5 +1,9 @@
 import { Machine, type BootOptions, type RestoreOptions } from '../machine/machine.js';
 import { VmrunError } from '../errors.js';
+import { openSnapshot } from '../snapshot/snapshot.js';
+
+/** The CID background VMs' guests get (any of the guest range works; each VM has its own device). */
+export const GUEST_CID = 3;
 
 /**
  * How a host process starts its machine. Each kind is one way to get a running
@@ -19,19 +23,29 @@ export interface HostSpec {
   timeoutSeconds?: number;
   /** Remove the VM's record, log and name once it has ended (docker's --rm). */
   removeOnExit?: boolean;
+  /** Give a booted machine a vsock device, so its guest agent serves exec and cp (vmrun run -d). */
+  guestAgent?: boolean;
+}
+
+/** Where a host process serves its machine's vsock device. */
+export interface MachinePlace {
+  vsockSocket: string;
 }
 
 /** Starts the machine a spec describes; the host process owns it from then on. */
-export type MachineStarter = (spec: MachineSpec) => Promise<Machine>;
+export type MachineStarter = (spec: HostSpec, place: MachinePlace) => Promise<Machine>;
 
 /** The starter the host process uses: every kind the library knows how to start. */
-export const startMachine: MachineStarter = async (spec) => {
+export const startMachine: MachineStarter = async ({ machine: spec, guestAgent }, place) => {
   switch (spec.kind) {
     case 'boot':
       // No consoleFd: the host needs the output as a stream for the log and attached clients.
-      return Machine.boot({ ...spec.options, consoleFd: undefined });
-    case 'restore':
-      return Machine.restore(spec.snapshot, { ...spec.options, consoleFd: undefined });
+      return Machine.boot({ ...spec.options, consoleFd: undefined, vsock: guestAgent ? { cid: GUEST_CID, socketPath: place.vsockSocket } : undefined });
+    case 'restore': {
+      // A snapshot of a VM with a vsock device gets its socket back (its agent reconnects by itself).
+      const hasVsock = openSnapshot(spec.snapshot).metadata.machine.vsock !== undefined;
+      return Machine.restore(spec.snapshot, { ...spec.options, consoleFd: undefined, vsock: hasVsock ? { socketPath: place.vsockSocket } : undefined });
+    }
   }
 };
 

@@ -13,3 +13,4 @@ export { runtimeDirPath } from './runtime-dir.js';
 export type { HostSpec, MachineSpec } from './host-spec.js';
 export type { SnapshotFunction } from './host-process.js';
 export type { ControlRequest, ControlResults, LiveStatus, VmExit } from './protocol.js';
+export { connectVmAgent } from './agent-connection.js';

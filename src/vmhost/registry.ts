@@ -54,6 +54,8 @@ export interface VmPaths {
   record: string;
   consoleLog: string;
   controlSocket: string;
+  /** The VM's hybrid vsock socket: `CONNECT <port>` reaches a guest listener (the agent). */
+  vsockSocket: string;
   /** The host process's own stdout/stderr (its crashes land here). */
   hostLog: string;
   /** How to start the machine; the host reads and deletes it. */
@@ -97,6 +99,7 @@ export class VmRegistry {
       record: join(dir, 'vm.json'),
       consoleLog: join(dir, 'console.log'),
       controlSocket: join(dir, 'control.sock'),
+      vsockSocket: join(dir, 'vsock.sock'),
       hostLog: join(dir, 'host.log'),
       spec: join(dir, 'spec.json'),
     };

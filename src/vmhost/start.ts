@@ -11,8 +11,11 @@ import type { StartOutcome } from './host-process.js';
 /** What `ps` shows about a VM besides its state (name, what it boots). */
 export type VmDescription = Omit<VmRecord, 'id' | 'created' | 'state' | 'pid'>;
 
-/** Bound on waiting for the host process to report that the machine started. */
-export const DEFAULT_START_TIMEOUT_MS = 10_000;
+/**
+ * Bound on waiting for the host process to report that the machine started. Node's
+ * own start takes 5-20 s on an emulated CPU (the nested harness) under load.
+ */
+export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
 const HOST_MAIN = fileURLToPath(new URL('./host-main.js', import.meta.url));
 

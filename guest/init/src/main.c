@@ -6,6 +6,7 @@
  * Two host-side modes exist so the host's tests can exercise the real parsers:
  *   vmrun-init --check-config FILE          prints the parsed configuration
  *   vmrun-init --resolve-user ROOT SPEC [GROUP...]   prints uid/gid/groups/home
+ *   vmrun-init --agent --listen-unix PATH    serves the agent protocol on a unix socket
  */
 #include <errno.h>
 #include <signal.h>
@@ -15,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "agent_protocol.h"
 #include "console.h"
 #include "exec_user.h"
 #include "exit_report.h"
@@ -82,6 +85,27 @@ static int supervise(pid_t workload, const sigset_t *waited) {
   }
 }
 
+/*
+ * Forks the guest agent (exec and copy for the host over vsock), with the workload's
+ * user, working directory and configured environment as its defaults. A VM without a
+ * vsock device simply has no agent.
+ */
+static void start_agent(const struct run_config *cfg) {
+  pid_t pid = fork();
+  if (pid != 0) {
+    if (pid < 0) init_log("agent: fork: %s", strerror(errno));
+    return;
+  }
+  int fd = agent_listen_vsock(AGENT_VSOCK_PORT);
+  if (fd < 0) _exit(0);
+  struct agent_defaults defaults = {
+      .user = cfg->user && cfg->user[0] ? cfg->user : "0",
+      .workdir = cfg->workdir ? cfg->workdir : "/",
+      .env = cfg->envp,
+  };
+  _exit(agent_serve(fd, &defaults));
+}
+
 static __attribute__((noreturn)) void run_as_pid1(void) {
   guest_mount_filesystems();
   console_attach_init_stdio();
@@ -117,6 +141,8 @@ static __attribute__((noreturn)) void run_as_pid1(void) {
     exit_report_and_power_off(EXIT_SETUP_FAILED);
   }
 
+  start_agent(&cfg);
+
   sigset_t waited, original;
   sigemptyset(&waited);
   sigaddset(&waited, SIGCHLD);
@@ -132,12 +158,26 @@ static __attribute__((noreturn)) void run_as_pid1(void) {
   exit_report_and_power_off(supervise(workload, &waited));
 }
 
+/* Host mode of the agent (tests): the same protocol on a unix socket, this process's defaults. */
+static int serve_agent_on_unix(const char *path) {
+  int fd = agent_listen_unix(path);
+  if (fd < 0) {
+    init_log("agent: listen on %s: %s", path, strerror(errno));
+    return EXIT_SETUP_FAILED;
+  }
+  extern char **environ;
+  struct agent_defaults defaults = {.user = NULL, .workdir = NULL, .env = environ};
+  return agent_serve(fd, &defaults);
+}
+
 int main(int argc, char **argv) {
+  if (argc == 4 && strcmp(argv[1], "--agent") == 0 && strcmp(argv[2], "--listen-unix") == 0)
+    return serve_agent_on_unix(argv[3]);
   if (argc == 3 && strcmp(argv[1], "--check-config") == 0) return check_config(argv[2]);
   if (argc >= 4 && strcmp(argv[1], "--resolve-user") == 0) return resolve_user(argv[2], argv[3], argv + 4);
   if (getpid() != 1) {
     init_log("must run as PID 1 of a vmrun guest (host modes: --check-config FILE, "
-             "--resolve-user ROOT SPEC [GROUP...])");
+             "--resolve-user ROOT SPEC [GROUP...], --agent --listen-unix PATH)");
     return 2;
   }
   run_as_pid1();

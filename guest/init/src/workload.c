@@ -38,20 +38,45 @@ static const char *env_lookup(char *const *envp, const char *key) {
   return NULL;
 }
 
-char **workload_environment(const struct run_config *cfg, const struct exec_user *user) {
-  char **envp = calloc(cfg->envc + 2, sizeof(char *));
+/* Length of the KEY part of a KEY=VALUE entry (the whole entry if it has no '='). */
+static size_t env_key_length(const char *entry) {
+  const char *eq = strchr(entry, '=');
+  return eq ? (size_t)(eq - entry) : strlen(entry);
+}
+
+static size_t env_count(char *const *envp) {
+  size_t n = 0;
+  while (envp && envp[n]) n++;
+  return n;
+}
+
+char **environment_build(char *const *base, char *const *overrides, const char *home) {
+  size_t nbase = env_count(base), nover = env_count(overrides);
+  char **envp = calloc(nbase + nover + 2, sizeof(char *));
   if (!envp) return NULL;
   size_t n = 0;
-  for (size_t i = 0; i < cfg->envc; i++) envp[n++] = cfg->envp[i];
-  if (!env_lookup(envp, "HOME")) {
-    size_t len = strlen(user->home) + 6;
-    char *home = malloc(len);
-    if (!home) return NULL;
-    snprintf(home, len, "HOME=%s", user->home);
-    envp[n++] = home;
+  for (size_t i = 0; i < nbase; i++) envp[n++] = base[i];
+  for (size_t i = 0; i < nover; i++) {
+    size_t klen = env_key_length(overrides[i]);
+    size_t j = 0;
+    while (j < n && !(env_key_length(envp[j]) == klen && strncmp(envp[j], overrides[i], klen) == 0)) j++;
+    envp[j] = overrides[i];
+    if (j == n) n++;
   }
   envp[n] = NULL;
+  if (home && !env_lookup(envp, "HOME")) {
+    size_t len = strlen(home) + 6;
+    char *entry = malloc(len);
+    if (!entry) return NULL;
+    snprintf(entry, len, "HOME=%s", home);
+    envp[n++] = entry;
+    envp[n] = NULL;
+  }
   return envp;
+}
+
+char **workload_environment(const struct run_config *cfg, const struct exec_user *user) {
+  return environment_build(cfg->envp, NULL, user->home);
 }
 
 /* The status docker uses for an exec errno. */
@@ -117,15 +142,18 @@ pid_t workload_start(const struct run_config *cfg, const struct exec_user *user,
       }
     }
   }
-  const char *workdir = cfg->workdir ? cfg->workdir : "/";
+  workload_become(cfg->workdir ? cfg->workdir : "/", user, cfg->argv, envp);
+}
+
+void workload_become(const char *workdir, const struct exec_user *user, char *const *argv, char *const *envp) {
   if (chdir(workdir) != 0) {
     init_log("workdir \"%s\": %s", workdir, strerror(errno));
     _exit(EXIT_SETUP_FAILED);
   }
-  if (setgroups(user->ngroups, user->groups) != 0 || setgid(user->gid) != 0 || setuid(user->uid) != 0) {
+  if (user && (setgroups(user->ngroups, user->groups) != 0 || setgid(user->gid) != 0 || setuid(user->uid) != 0)) {
     init_log("switch to uid %u gid %u: %s", (unsigned)user->uid, (unsigned)user->gid, strerror(errno));
     _exit(EXIT_SETUP_FAILED);
   }
-  exec_program(cfg->argv, envp);
+  exec_program(argv, envp);
   _exit(EXIT_NOT_FOUND); /* not reached */
 }

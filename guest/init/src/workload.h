@@ -29,6 +29,21 @@ pid_t workload_start(const struct run_config *cfg, const struct exec_user *user,
 /** Creates `path` and its missing parents (mode 0755), like docker does for -w. */
 int make_directories(const char *path);
 
+/**
+ * In a forked child: changes to `workdir`, drops to `user` (NULL: keeps the current
+ * credentials) and execs argv with PATH search; a failure prints one line and exits
+ * 125 (setup), 126 (not executable) or 127 (not found), docker's statuses.
+ */
+__attribute__((noreturn)) void workload_become(const char *workdir, const struct exec_user *user,
+                                               char *const *argv, char *const *envp);
+
+/**
+ * An environment: `base`, then each of `overrides` (KEY=VALUE) replacing the entry of
+ * the same KEY or added, then HOME=`home` if still unset (`home` NULL: none). The
+ * strings are shared, not copied. NULL when out of memory.
+ */
+char **environment_build(char *const *base, char *const *overrides, const char *home);
+
 /** Builds the workload's environment: cfg's env plus HOME (from `user`) if unset. */
 char **workload_environment(const struct run_config *cfg, const struct exec_user *user);
 
