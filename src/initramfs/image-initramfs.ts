@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { cpioMemberName, newcArchive, type CpioEntry } from './cpio-newc.js';
 import { vmrunCacheDir } from '../host/cache-dir.js';
+import { CoalescingWriter } from '../host/coalescing-writer.js';
 
 /** Where vmrun-init lives in the guest; the kernel cmdline names it with rdinit=. */
 export const GUEST_INIT_PATH = '/.vmrun/init';
@@ -18,7 +19,6 @@ export const GUEST_INIT_CMDLINE = `rdinit=${GUEST_INIT_PATH}`;
 /** Bumped when the archive's layout changes, so old cache entries are not reused. */
 const LAYOUT_VERSION = 1;
 const READ_BACK_CHUNK = 1 << 20;
-const WRITE_BATCH_BYTES = 1 << 20;
 
 /** What identifies a cached image initramfs. */
 export interface ImageInitramfsKey {
@@ -103,32 +103,6 @@ async function* guestEntries(image: AsyncIterable<CpioEntry> | Iterable<CpioEntr
   yield* withParents({ ...root, path: '.vmrun', type: 'dir', mode: 0o755 });
   yield* withParents({ ...root, path: GUEST_INIT_PATH, type: 'file', mode: 0o755, size: init.length, content: init });
   if (!imageHasInit) yield { ...root, path: 'init', type: 'symlink', mode: 0o777, linkname: GUEST_INIT_PATH.slice(1) };
-}
-
-/**
- * Appends to a file in large writes: the archive arrives as many small pieces (a
- * header per entry), and one syscall per piece made big images slow to build.
- */
-class CoalescingWriter {
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-  constructor(private readonly handle: FileHandle) {}
-
-  async write(chunk: Uint8Array): Promise<void> {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flush();
-  }
-
-  /** Writes everything pending (needed before reading the file back). */
-  async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const data = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    let done = 0;
-    while (done < data.length) done += (await this.handle.write(data, done, data.length - done)).bytesWritten;
-  }
 }
 
 async function* readBackFrom(handle: FileHandle, offset: number, length: number): AsyncGenerator<Uint8Array> {
