@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "block_root.h"
 #include "console.h"
 #include "exec_user.h"
 #include "exit_report.h"
@@ -79,6 +80,10 @@ static int supervise(pid_t workload, const sigset_t *waited) {
 }
 
 static __attribute__((noreturn)) void run_as_pid1(void) {
+  if (block_root_switch() != 0) {
+    console_attach_init_stdio();
+    exit_report_and_power_off(EXIT_SETUP_FAILED);
+  }
   guest_mount_filesystems();
   console_attach_init_stdio();
 
