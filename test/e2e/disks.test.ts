@@ -1,0 +1,151 @@
+/**
+ * Disks and the block root filesystem with a real Linux guest: --disk files written by
+ * one VM are on the host and read back by a fresh VM, :ro disks refuse writes, a
+ * missing disk is one clear error, and an image with a file capability and a 300 MB
+ * layer boots from a read-only ext4 disk under a tmpfs overlay with the capability
+ * in force.
+ * Run: scripts/e2e.sh test/e2e/disks.test.ts
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busyboxUnavailableReason, writeBusyboxLayout } from './helpers/busybox-image.js';
+import { VmrunTestEnv } from './helpers/vmrun-env.js';
+
+/** One `vmrun run` in L1 takes ~15-20 s (Node's start under TCG, then the guest boot). */
+const RUN_TIMEOUT_MS = 180_000;
+/** security.capability for cap_net_raw+ep (VFS_CAP_REVISION_2 | effective; permitted bit 13). */
+const CAP_NET_RAW_EP = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+const CAP_NET_RAW_MASK = '0000000000002000';
+const PAYLOAD_BYTES = 300 << 20;
+const DEBUGFS = '/usr/sbin/debugfs';
+
+// The suite's kernel (built on the host from this tree's config) rather than "latest".
+if (process.env.VMRUN_GUEST_KERNEL && !process.env.VMRUN_KERNEL) process.env.VMRUN_KERNEL = process.env.VMRUN_GUEST_KERNEL;
+
+const skipReason = busyboxUnavailableReason();
+if (skipReason) console.warn(`disks e2e skipped: ${skipReason}`);
+
+let env: VmrunTestEnv;
+let layouts: string;
+let plainImage: string;
+let capImage: string;
+
+beforeAll(async () => {
+  if (skipReason) return;
+  env = new VmrunTestEnv();
+  layouts = mkdtempSync(join(tmpdir(), 'vmrun-e2e-disks-'));
+  await writeBusyboxLayout(join(layouts, 'plain'), 'v1', { applets: ['mke2fs', 'umount', 'sync', 'dd', 'grep', 'od', 'wc', 'head'] });
+  plainImage = `oci:${join(layouts, 'plain')}:v1`;
+  // A copy of busybox carrying cap_net_raw+ep runs its `cat` applet by its name.
+  await writeBusyboxLayout(join(layouts, 'cap'), 'v1', {
+    applets: ['grep', 'wc', 'tail'],
+    users: [{ name: 'app', uid: 1000, gid: 1000, home: '/home/app' }],
+    layers: [
+      {
+        entries: [
+          { name: 'opt/', type: 'directory' },
+          { name: 'opt/cap/', type: 'directory' },
+          { name: 'opt/cap/cat', content: readFileSync('/bin/busybox'), mode: 0o755, pax: { 'SCHILY.xattr.security.capability': CAP_NET_RAW_EP.toString('latin1') } },
+        ],
+      },
+      { entries: [{ name: 'opt/payload.bin', content: payload() }], compression: 'none' },
+    ],
+  });
+  capImage = `oci:${join(layouts, 'cap')}:v1`;
+}, 10 * 60_000);
+
+afterAll(() => {
+  env?.cleanup();
+  if (layouts) rmSync(layouts, { recursive: true, force: true });
+});
+
+/** The 300 MB payload: a pattern the guest can check the end of. */
+function payload(): Buffer {
+  const b = Buffer.alloc(PAYLOAD_BYTES, 'vmrun-payload ');
+  b.write('payload-end\n', PAYLOAD_BYTES - 12);
+  return b;
+}
+
+function readAt(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, offset);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+describe.skipIf(skipReason !== undefined)('disks with a real Linux guest', () => {
+  it('a disk written by the guest (mke2fs + a file, raw dd) is on the host after the VM, and a fresh VM reads it back', async () => {
+    const fsDisk = join(env.root, 'fs.img');
+    const rawDisk = join(env.root, 'raw.img');
+    writeFileSync(fsDisk, Buffer.alloc(16 << 20));
+    writeFileSync(rawDisk, Buffer.alloc(1 << 20));
+    const marker = `written-by-the-guest-${Date.now()}`;
+    const write = await env.run(
+      ['run', '-q', '--disk', fsDisk, '--disk', rawDisk, plainImage, 'sh', '-c',
+        `mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt && echo ${marker} > /mnt/hello && umount /mnt && ` +
+        `printf raw-${marker} | dd of=/dev/vdb bs=512 seek=3 conv=fsync 2>/dev/null && sync && echo done`],
+      { timeoutMs: RUN_TIMEOUT_MS },
+    );
+    expect(write.stdout, write.stderr).toBe('done\n');
+    expect(write.status).toBe(0);
+    // On the host, read without the guest: the raw bytes, and the file through e2fsprogs.
+    expect(readAt(rawDisk, 3 * 512, `raw-${marker}`.length).toString()).toBe(`raw-${marker}`);
+    if (existsSync(DEBUGFS)) expect(execFileSync(DEBUGFS, ['-R', 'cat /hello', fsDisk], { stdio: ['ignore', 'pipe', 'ignore'] }).toString()).toBe(`${marker}\n`);
+
+    const read = await env.run(['run', '-q', '--disk', `${fsDisk}:ro`, plainImage, 'sh', '-c', 'mount -t ext4 -o ro /dev/vda /mnt && cat /mnt/hello'], { timeoutMs: RUN_TIMEOUT_MS });
+    expect(read.stdout, read.stderr).toBe(`${marker}\n`);
+    expect(read.status).toBe(0);
+  });
+
+  it(':ro refuses writes in the guest and leaves the host file unchanged', async () => {
+    const disk = join(env.root, 'ro.img');
+    writeFileSync(disk, Buffer.alloc(1 << 20, 0xab));
+    const before = sha256(disk);
+    const r = await env.run(
+      ['run', '-q', '--disk', `${disk}:ro`, plainImage, 'sh', '-c', 'dd if=/dev/zero of=/dev/vda bs=512 count=1 conv=fsync; echo "dd=$?"; cat /sys/block/vda/ro'],
+      { timeoutMs: RUN_TIMEOUT_MS },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/dd=1\n1\n$/);
+    expect(r.stdout + r.stderr).toMatch(/Read-only file system|Operation not permitted/);
+    expect(sha256(disk)).toBe(before);
+  });
+
+  it('a missing disk file is one clear error and exit 125, before anything boots', async () => {
+    const missing = join(env.root, 'no-such-disk.img');
+    const r = await env.run(['run', '-q', '--disk', missing, plainImage, 'true'], { timeoutMs: RUN_TIMEOUT_MS });
+    expect(r.status).toBe(125);
+    expect(r.stderr.trim().split('\n')).toEqual([`vmrun: disk ${missing} does not exist`]);
+  });
+
+  it('an image with a file capability and a 300 MB layer boots from the block rootfs with the capability in force', async () => {
+    const r = await env.run(
+      ['run', '-q', '-u', '1000', capImage, 'sh', '-c',
+        'grep " / " /proc/mounts; wc -c < /opt/payload.bin; tail -c 12 /opt/payload.bin; ' +
+        'echo "plain $(grep CapPrm /proc/self/status)"; /opt/cap/cat /proc/self/status | grep -E "CapPrm|CapEff"; ' +
+        'echo scratch > /opt/new-file && cat /opt/new-file'],
+      { timeoutMs: 2 * RUN_TIMEOUT_MS },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^overlay \/ overlay /); // root is the overlay over the disk
+    expect(lines[1]).toBe(String(PAYLOAD_BYTES));
+    expect(lines[2]).toBe('payload-end');
+    expect(lines[3]).toBe('plain CapPrm:\t0000000000000000');
+    expect(lines[4]).toBe(`CapPrm:\t${CAP_NET_RAW_MASK}`);
+    expect(lines[5]).toBe(`CapEff:\t${CAP_NET_RAW_MASK}`);
+    expect(lines[6]).toBe('scratch'); // the tmpfs upper layer takes writes
+    // Built once into the cache, per image.
+    expect(readdirSync(join(env.cache, 'rootfs-disk')).filter((f) => f.endsWith('.ext4'))).toHaveLength(1);
+  }, 10 * 60_000);
+});
