@@ -5,6 +5,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { VmrunError } from '../errors.js';
+import type { SnapshotDisk } from '../snapshot/metadata.js';
 
 /** One disk: a raw image file, writable unless `readOnly`. */
 export interface DiskOptions {
@@ -31,7 +32,8 @@ export function parseDiskFlag(value: string): DiskOptions {
  * Checks that each disk is a regular file of at least one sector that vmrun can read
  * (and write, unless read-only): one clear error naming the file, before a VM exists.
  */
-export function checkDisks(disks: readonly DiskOptions[]): void {
+export function checkDisks(disks: readonly DiskOptions[]): number[] {
+  const sizes: number[] = [];
   for (const d of disks) {
     let size: number;
     try {
@@ -47,5 +49,24 @@ export function checkDisks(disks: readonly DiskOptions[]): void {
     }
     if (size < 512) throw new VmrunError('usage', `disk ${d.path} is smaller than one 512-byte sector`);
     if (d.serial !== undefined && Buffer.byteLength(d.serial) > 20) throw new VmrunError('usage', `disk serial "${d.serial}" is longer than 20 bytes`);
+    sizes.push(size);
   }
+  return sizes;
+}
+
+/**
+ * Checks a snapshot's disks before a restore: each file must exist with the size it
+ * had at the save (the guest saw that capacity and has its blocks in its page cache).
+ */
+export function checkSnapshotDisks(disks: readonly SnapshotDisk[]): void {
+  for (const d of disks) {
+    let size: number;
+    try {
+      size = statSync(d.path).size;
+    } catch (e) {
+      throw new VmrunError('snapshot', `disk ${d.path} of the snapshot is missing (disk files are not part of a snapshot)`, { cause: e });
+    }
+    if (size !== d.bytes) throw new VmrunError('snapshot', `disk ${d.path} has ${size} bytes now; the snapshot was taken with ${d.bytes} (disk files are not part of a snapshot)`);
+  }
+  checkDisks(disks);
 }

@@ -8,6 +8,8 @@ import { parseSize } from '../units.js';
 import { describeExit, type MachineExit } from './exit.js';
 import { saveMachineSnapshot, openSnapshot, type SaveResult, type SnapshotInfo } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
+import type { SnapshotDisk } from '../snapshot/metadata.js';
+import { checkDisks, checkSnapshotDisks, defaultDiskSerial, type DiskOptions } from './disks.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -32,6 +34,8 @@ export interface BootOptions {
   aslr?: boolean;
   /** The OCI image this machine runs, recorded in its snapshots. */
   image?: string;
+  /** Raw disk files as virtio-blk devices, /dev/vda... in order (Linux guests). */
+  disks?: DiskOptions[];
 }
 
 /** How to restore a snapshot. */
@@ -51,6 +55,7 @@ interface MachineIdentity {
   kernel?: string;
   cmdline?: string;
   image?: string;
+  disks?: SnapshotDisk[];
 }
 
 /**
@@ -105,6 +110,8 @@ export class Machine extends EventEmitter {
   static boot(options: BootOptions): Machine {
     const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
     const cpus = options.cpus ?? 1;
+    const disks = (options.disks ?? []).map((d, i) => ({ path: d.path, readOnly: d.readOnly === true, serial: d.serial ?? defaultDiskSerial(i) }));
+    const sizes = checkDisks(disks);
     const m = new Machine(
       {
         kernel: options.kernel,
@@ -118,8 +125,12 @@ export class Machine extends EventEmitter {
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
         aslr: options.aslr,
+        ...(disks.length > 0 ? { disks } : {}),
       },
-      { memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image },
+      {
+        memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
+        ...(disks.length > 0 ? { disks: disks.map((d, i) => ({ ...d, bytes: sizes[i]! })) } : {}),
+      },
     );
     m.native.start();
     return m;
@@ -133,6 +144,8 @@ export class Machine extends EventEmitter {
     const snap = openSnapshot(path);
     const image = await ensureRamImage(snap.opened);
     const { machine } = snap.metadata;
+    // Disk files are not in the snapshot: they must be where and as large as they were.
+    if (machine.disks) checkSnapshotDisks(machine.disks);
     const m = new Machine(
       {
         memoryBytes: machine.memoryBytes,
@@ -140,8 +153,9 @@ export class Machine extends EventEmitter {
         kvmDevice: options.kvmDevice,
         consoleFd: options.consoleFd,
         restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state, catchUpClock: options.catchUpClock },
+        ...(machine.disks ? { disks: machine.disks.map(({ path: p, readOnly, serial }) => ({ path: p, readOnly, serial })) } : {}),
       },
-      { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image },
+      { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image, ...(machine.disks ? { disks: machine.disks } : {}) },
     );
     m.native.start();
     return m;

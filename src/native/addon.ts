@@ -22,6 +22,14 @@ export interface NativeHostReport {
   capabilities: Record<string, boolean>;
 }
 
+/** A virtio-blk disk (native DiskConfig): a raw file, used in place. */
+export interface NativeDiskConfig {
+  path: string;
+  readOnly: boolean;
+  /** GET_ID's answer, at most 20 bytes. */
+  serial: string;
+}
+
 /** The machine description the addon boots (native MachineConfig). */
 export interface NativeMachineConfig {
   kernel?: string;
@@ -40,6 +48,8 @@ export interface NativeMachineConfig {
   fileMappings?: string[];
   /** Hermit: load a relocatable kernel at a random address (default true, as uhyve). */
   aslr?: boolean;
+  /** virtio-blk disks, in order (/dev/vda...); for a restore, the saved machine's. */
+  disks?: NativeDiskConfig[];
 }
 
 /** Why a machine stopped (native StopRequest). */

@@ -12,8 +12,19 @@ export interface SnapshotMetadata {
     kernel?: string;
     cmdline?: string;
     image?: string;
+    /** Disks the machine had: recorded here, never copied; restore uses the files in place. */
+    disks?: SnapshotDisk[];
   };
   host: { cpuModel: string; cpuVendor: string; virtualization: string };
   ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };
   timings: { pausedMs: number; writeMs: number };
+}
+
+/** A disk of a saved machine, as restore must find it again. */
+export interface SnapshotDisk {
+  path: string;
+  readOnly: boolean;
+  serial: string;
+  /** The file's size at the save; restore refuses another size. */
+  bytes: number;
 }

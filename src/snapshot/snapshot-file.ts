@@ -13,7 +13,7 @@ import {
   MEMORY_CHUNK_SIZE, SectionKind, TABLE_ENTRY_SIZE, decodeHeader, decodeTable, encodeHeader, encodeTable, sectionLabel,
   type Header, type SectionEntry,
 } from './format.js';
-import type { SnapshotMetadata } from './metadata.js';
+import type { SnapshotDisk, SnapshotMetadata } from './metadata.js';
 
 export type { NativeSnapshotCapture };
 
@@ -174,9 +174,24 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
     Number.isInteger(machine.cpus) &&
     machine.cpus >= 1 &&
     machine.cpus <= MAX_CPUS &&
-    typeof machine.kernelFormat === 'string';
+    typeof machine.kernelFormat === 'string' &&
+    (machine.disks === undefined || validDisks(machine.disks));
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
+}
+
+/** Disks a snapshot can record (paths and serials are used as they are, so shape-checked). */
+const MAX_DISKS = 16;
+function validDisks(disks: unknown): boolean {
+  return (
+    Array.isArray(disks) &&
+    disks.length <= MAX_DISKS &&
+    disks.every(
+      (d: Partial<SnapshotDisk> | null) =>
+        typeof d?.path === 'string' && d.path.startsWith('/') && typeof d.readOnly === 'boolean' &&
+        typeof d.serial === 'string' && Buffer.byteLength(d.serial) <= 20 && Number.isSafeInteger(d.bytes) && d.bytes! >= 512,
+    )
+  );
 }
 
 function bad(path: string, what: string): never {
