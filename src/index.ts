@@ -2,7 +2,7 @@
  * vmrun's library API: boot kernels and images as microVMs, snapshot and restore them.
  * The CLI (src/commands) is a thin user of exactly these exports.
  */
-export { Machine, DEFAULT_MEMORY, type BootOptions } from './machine/machine.js';
+export { Machine, DEFAULT_MEMORY, vsockLimits, type BootOptions, type VsockOptions } from './machine/machine.js';
 export { type MachineExit } from './machine/exit.js';
 export { inspectHost, type HostReport } from './host/doctor.js';
 export { VmrunError, isVmrunError, VMRUN_FAILURE_EXIT_CODE, type VmrunErrorKind } from './errors.js';

@@ -32,6 +32,16 @@ using StateBlob = std::vector<uint8_t>;
 
 enum class VcpuSetup { ForBoot, ForRestore };
 
+/**
+ * An edge-triggered interrupt that any thread raises with one call and no VMM lock
+ * (KVM: an eventfd bound to a GSI with KVM_IRQFD). Device threads use it.
+ */
+class InterruptEvent {
+ public:
+  virtual ~InterruptEvent() = default;
+  virtual void trigger() = 0;
+};
+
 /** One virtual CPU. run() is called only from the vCPU's own thread. */
 class Vcpu {
  public:
@@ -76,6 +86,8 @@ class Vm {
   virtual std::unique_ptr<Vcpu> create_vcpu(int index, int count, VcpuSetup setup) = 0;
   /** Raises or lowers an interrupt line (level-triggered ISA IRQ / GSI). */
   virtual void set_irq_line(uint32_t gsi, bool level) = 0;
+  /** An edge-triggered interrupt on `gsi` for a device thread; needs the interrupt controller. */
+  virtual std::unique_ptr<InterruptEvent> create_interrupt_event(uint32_t gsi) = 0;
 
   /** VM-wide state: interrupt controllers, PIT, clock. vCPUs must not be running. */
   virtual StateBlob save_state() = 0;

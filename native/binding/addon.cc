@@ -69,6 +69,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelFormat", Napi::Function::New(env, kernel_format_of, "kernelFormat"));
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
   exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
+  exports.Set("vsockLimits", vsock_limits_to(env));
   return exports;
 }
 

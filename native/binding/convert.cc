@@ -39,6 +39,49 @@ static double get_number(const Napi::Object& o, const char* key, double fallback
   return o.Get(key).As<Napi::Number>().DoubleValue();
 }
 
+/** `vsock: {cid, socketPath}` (optional); ranges are checked by the device. */
+static std::optional<virtio::vsock::VsockConfig> vsock_config_from(const Napi::Object& o) {
+  if (!o.Has("vsock") || o.Get("vsock").IsUndefined()) return std::nullopt;
+  if (!o.Get("vsock").IsObject()) type_error(o, "vsock", "an object {cid, socketPath}");
+  auto v = o.Get("vsock").As<Napi::Object>();
+  if (!v.Get("cid").IsNumber()) type_error(v, "vsock.cid", "a number");
+  double cid = v.Get("cid").As<Napi::Number>().DoubleValue();
+  virtio::vsock::VsockConfig c;
+  // Out-of-range or fractional values become 0, which the device refuses with a message.
+  c.guest_cid = cid >= 0 && cid <= 4294967295.0 && cid == static_cast<double>(static_cast<uint64_t>(cid)) ? static_cast<uint64_t>(cid) : 0;
+  c.socket_path = get_string(v, "socketPath", "");
+  return c;
+}
+
+/** `disks: [{path, readOnly, serial}]` (optional); the files are opened by the builder. */
+static std::vector<virtio::blk::DiskConfig> disk_configs_from(const Napi::Object& o) {
+  std::vector<virtio::blk::DiskConfig> out;
+  if (!o.Has("disks") || o.Get("disks").IsUndefined()) return out;
+  if (!o.Get("disks").IsArray()) type_error(o, "disks", "an array of {path, readOnly, serial}");
+  auto list = o.Get("disks").As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    if (!list.Get(i).IsObject()) type_error(o, "disks[]", "an object {path, readOnly, serial}");
+    auto d = list.Get(i).As<Napi::Object>();
+    virtio::blk::DiskConfig c;
+    c.path = get_string(d, "path", "");
+    if (c.path.empty()) type_error(d, "disks[].path", "a non-empty path");
+    c.read_only = d.Get("readOnly").ToBoolean();
+    c.serial = get_string(d, "serial", "");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Napi::Object vsock_limits_to(Napi::Env env) {
+  auto o = Napi::Object::New(env);
+  o.Set("minCid", static_cast<double>(virtio::vsock::kMinGuestCid));
+  o.Set("maxCid", static_cast<double>(virtio::vsock::kMaxGuestCid));
+  o.Set("maxSocketPathBytes", static_cast<double>(virtio::vsock::kMaxSocketPath));
+  o.Set("maxConnections", static_cast<double>(virtio::vsock::kMaxConnections));
+  o.Set("bufferBytes", static_cast<double>(virtio::vsock::kBufferSize));
+  return o;
+}
+
 MachineConfig machine_config_from(const Napi::Object& o) {
   MachineConfig c;
   c.kvm_device = get_string(o, "kvmDevice", "");
@@ -57,6 +100,8 @@ MachineConfig machine_config_from(const Napi::Object& o) {
     if (!o.Get("aslr").IsBoolean()) type_error(o, "aslr", "a boolean");
     c.aslr = o.Get("aslr").As<Napi::Boolean>().Value();
   }
+  c.vsock = vsock_config_from(o);
+  c.disks = disk_configs_from(o);
   return c;
 }
 
@@ -74,6 +119,8 @@ RestoreConfig restore_config_from(const Napi::Object& o) {
   auto r = o.Get("restore").As<Napi::Object>();
   c.ram_image_path = get_string(r, "ramImage", "");
   c.catch_up_wall_clock = r.Has("catchUpClock") && r.Get("catchUpClock").ToBoolean();
+  c.vsock = vsock_config_from(o);
+  c.disks = disk_configs_from(o);
   if (!r.Get("state").IsObject()) type_error(r, "state", "an object");
   auto st = r.Get("state").As<Napi::Object>();
   c.state.vm = blob_from(st.Get("vm"), "vm");

@@ -26,6 +26,8 @@ Napi::Object snapshot_capture_to(Napi::Env env, const SnapshotCapture& c);
 Napi::Object host_report_to(Napi::Env env, const HostReport& r);
 Napi::Object stop_request_to(Napi::Env env, const StopRequest& r);
 Napi::Object stats_to(Napi::Env env, const MachineStats& s);
+/** The vsock limits the addon enforces, for TypeScript to check against (never copy them). */
+Napi::Object vsock_limits_to(Napi::Env env);
 
 std::string get_string(const Napi::Object& o, const char* key, const std::string& fallback);
 std::vector<std::string> get_string_array(const Napi::Object& o, const char* key);

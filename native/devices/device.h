@@ -21,6 +21,13 @@ class Device {
   /** Device state for a snapshot; empty for stateless devices. */
   virtual StateBlob save() { return {}; }
   virtual void restore(const StateBlob& /*state*/) {}
+  /**
+   * Devices that work on threads of their own stop touching guest memory from
+   * pause_work() until resume_work(): the machine brackets snapshots with them,
+   * after the vCPUs are parked.
+   */
+  virtual void pause_work() {}
+  virtual void resume_work() {}
 };
 
 /** An interrupt line a device drives (an ISA IRQ / GSI on the in-kernel irqchip). */

@@ -6,13 +6,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arch/x86_64/layout.h"
 #include "arch/x86_64/mptable.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/hex.h"
 #include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/exit_port.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/pci_config_absent.h"
+#include "devices/virtio/blk/blk_device.h"
+#include "devices/virtio/mmio_transport.h"
 #include "loaders/hermit/hermit_boot.h"
 #include "loaders/linux/linux_loader.h"
 #include "vmm/irq_line.h"
@@ -39,6 +43,10 @@ class StepTimer {
 constexpr uint64_t kMaxKernelSize = 512ULL << 20;
 constexpr uint16_t kCom1Port = 0x3F8;
 constexpr uint32_t kCom1Irq = 4;
+
+static_assert(x86::kVirtioMmioBase >= kMmioHoleStart &&
+                  x86::kVirtioMmioBase + x86::kVirtioMmioSlots * x86::kVirtioMmioSlotSize <= x86::kIoapicAddress,
+              "virtio-mmio windows lie in the MMIO hole, below the IOAPIC and LAPIC");
 
 void validate_shape(uint64_t memory_size, int cpus) {
   if (memory_size < kMinMemorySize || memory_size > kMaxMemorySize)
@@ -82,6 +90,27 @@ std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_
   return m;
 }
 
+std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
+                                                  const std::vector<virtio::blk::DiskConfig>& disks) {
+  std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
+  if (vsock) devices.push_back(std::make_unique<virtio::vsock::VsockDevice>(*vsock));
+  // Disks in order: Linux names them vda, vdb... as it probes them (command-line order).
+  for (size_t i = 0; i < disks.size(); i++)
+    devices.push_back(std::make_unique<virtio::blk::BlkDevice>(disks[i], virtio::blk::open_disk(disks[i]), static_cast<int>(i)));
+  std::string cmdline;
+  for (auto& device : devices) {
+    if (m.virtio_slots_ >= x86::kVirtioMmioSlots) throw VmrunError(ErrorCode::Internal, "more virtio devices than MMIO slots");
+    const uint64_t base = x86::kVirtioMmioBase + static_cast<uint64_t>(m.virtio_slots_) * x86::kVirtioMmioSlotSize;
+    const uint32_t gsi = x86::kVirtioMmioGsis[m.virtio_slots_];
+    m.virtio_slots_++;
+    auto transport = std::make_shared<virtio::VirtioMmioTransport>(std::move(device), m.memory_, m.vm_->create_interrupt_event(gsi));
+    m.mmio_bus_.add(base, x86::kVirtioMmioSlotSize, transport);
+    // Linux's virtio_mmio.device=<size>@<base>:<irq> (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
+    cmdline += " virtio_mmio.device=4K@" + hex(base) + ":" + std::to_string(gsi);
+  }
+  return cmdline;
+}
+
 std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, MachineCallbacks callbacks, BootInfo* info) {
   validate_shape(config.memory_size, config.cpus);
   // Everything that can be wrong with the inputs is checked before a VM exists.
@@ -94,6 +123,11 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   bool has_initrd = !config.initrd_paths.empty();
   if (has_initrd && format == KernelFormat::HermitElf)
     throw VmrunError(ErrorCode::Usage, "--initrd is for Linux kernels; " + config.kernel_path + " is a Hermit kernel");
+  if (config.vsock && format == KernelFormat::HermitElf)
+    throw VmrunError(ErrorCode::Usage, "vsock is for Linux guests; " + config.kernel_path + " is a Hermit kernel");
+  if (config.vsock) virtio::vsock::validate_vsock_config(*config.vsock);
+  if (!config.disks.empty() && format == KernelFormat::HermitElf)
+    throw VmrunError(ErrorCode::Usage, "disks are for Linux guests; " + config.kernel_path + " is a Hermit kernel");
   for (const auto& path : config.initrd_paths) {
     std::vector<uint8_t> part = read_file(path, "initrd", config.memory_size);
     initrd.resize((initrd.size() + 3) & ~size_t{3}, 0);
@@ -112,7 +146,8 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     for (int i = 0; i < config.cpus; i++) starts[static_cast<size_t>(i)] = plan.start_state_for(i);
     m->port_io_handler_ = std::move(plan.hypercalls);
   } else {
-    LinuxBootInput in{&kernel, format, config.kernel_path, has_initrd ? &initrd : nullptr, initrd_names, config.cmdline};
+    const std::string cmdline = config.cmdline + attach_virtio_devices(*m, config.vsock, config.disks);
+    LinuxBootInput in{&kernel, format, config.kernel_path, has_initrd ? &initrd : nullptr, initrd_names, cmdline};
     starts[0] = load_linux(in, m->memory_).start;
     x86::write_mp_table(m->memory_, config.cpus);
   }
@@ -146,6 +181,8 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
 
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
   StepTimer t(m->setup_ms_);
+  attach_virtio_devices(*m, config.vsock, config.disks);
+  t.step("virtio-devices");
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForRestore);
     // Compared with what a fresh vCPU on this host presents, before any state is

@@ -3,9 +3,12 @@
 // PIT before vCPUs, devices on the buses, then the loader's start state.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "devices/virtio/blk/blk_device.h"
+#include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/machine.h"
 
 namespace vmrun {
@@ -24,6 +27,10 @@ struct MachineConfig {
   std::vector<std::string> guest_env;
   std::vector<std::string> file_mappings;
   bool aslr = true;  // Hermit: place a position-independent kernel at a random 2 MiB-aligned base
+  /** A virtio-vsock device (Linux guests): announced on the command line by the builder. */
+  std::optional<virtio::vsock::VsockConfig> vsock;
+  /** virtio-blk disks (Linux guests), in order: /dev/vda, /dev/vdb... */
+  std::vector<virtio::blk::DiskConfig> disks;
 };
 
 /** What the builder learned about the kernel, for the host to report. */
@@ -42,6 +49,10 @@ struct RestoreConfig {
   std::string ram_image_path;  // raw RAM image (see snapshot/memory_image.h), mapped copy-on-write
   MachineState state;
   bool catch_up_wall_clock = false;  // default: guest time continues from the save
+  /** The saved machine's vsock device, if it had one (its socket is created anew). */
+  std::optional<virtio::vsock::VsockConfig> vsock;
+  /** The saved machine's disks, in their saved order (their files are used in place). */
+  std::vector<virtio::blk::DiskConfig> disks;
 };
 
 class MachineBuilder {
@@ -55,6 +66,12 @@ class MachineBuilder {
   /** Hypervisor, VM, RAM slots, irqchip, console and the platform devices, in that order. */
   static std::unique_ptr<Machine> create_platform(const std::string& kvm_device, uint64_t memory_size, int cpus,
                                                   GuestMemory memory, MachineCallbacks callbacks);
+  /**
+   * Attaches the virtio devices in their fixed order (a restore must find each in its
+   * saved slot) and returns the Linux command-line words that announce them.
+   */
+  static std::string attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
+                                           const std::vector<virtio::blk::DiskConfig>& disks);
 };
 
 }  // namespace vmrun

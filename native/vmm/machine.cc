@@ -25,7 +25,12 @@ bool Machine::pause(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   paused_ = true;
   for (auto& v : vcpus_) v->kick();
-  if (state_changed_.wait_for(lock, timeout, [&] { return parked_ + finished_ >= static_cast<int>(vcpus_.size()); })) return true;
+  if (state_changed_.wait_for(lock, timeout, [&] { return parked_ + finished_ >= static_cast<int>(vcpus_.size()); })) {
+    // Device threads stop touching guest memory too, so a snapshot sees it still.
+    for (const auto& bus : {&port_bus_, &mmio_bus_})
+      for (const auto& d : bus->devices()) d->pause_work();
+    return true;
+  }
   // A failed pause must not leave the vCPUs that did park frozen for good.
   paused_ = false;
   state_changed_.notify_all();
@@ -34,6 +39,8 @@ bool Machine::pause(std::chrono::milliseconds timeout) {
 
 void Machine::resume() {
   std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& bus : {&port_bus_, &mmio_bus_})
+    for (const auto& d : bus->devices()) d->resume_work();
   paused_ = false;
   state_changed_.notify_all();
 }

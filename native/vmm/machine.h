@@ -111,6 +111,7 @@ class Machine : public VcpuHost {
   std::shared_ptr<Uart16550> uart_;
   std::unique_ptr<PortIoHandler> port_io_handler_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+  int virtio_slots_ = 0;  // virtio-mmio windows handed out (arch/x86_64/layout.h)
   MachineCallbacks callbacks_;
 
   mutable std::mutex mu_;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import {
-  addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop,
+  addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop, type NativeVsockLimits,
 } from '../native/addon.js';
 import { fromNativeError, VmrunError } from '../errors.js';
 import { parseSize } from '../units.js';
@@ -36,6 +36,25 @@ export interface BootOptions {
   image?: string;
   /** Raw disk files as virtio-blk devices, /dev/vda... in order (Linux guests). */
   disks?: DiskOptions[];
+  /** A virtio-vsock device (Linux guests): see docs/virtio.md for the socket protocol. */
+  vsock?: VsockOptions;
+}
+
+/**
+ * The VM's vsock device. The host reaches the guest by connecting to `socketPath` and
+ * writing `CONNECT <port>\n` (answered `OK <hostport>\n`); the guest reaches the host
+ * at CID 2 port P through a unix socket the host listens on at `<socketPath>_<P>`.
+ */
+export interface VsockOptions {
+  /** The guest's context ID (see `vsockLimits()`; 3 is the usual choice). */
+  cid: number;
+  /** Where the VM listens; created by the VM, removed when it ends. */
+  socketPath: string;
+}
+
+/** The vsock limits the native addon enforces (CID range, socket path length...). */
+export function vsockLimits(): NativeVsockLimits {
+  return addon().vsockLimits;
 }
 
 /** How to restore a snapshot. */
@@ -44,6 +63,12 @@ export interface RestoreOptions {
   /** Jump the guest clock forward by the time since the save (default: continue from the save). */
   catchUpClock?: boolean;
   consoleFd?: number;
+  /**
+   * For a snapshot of a VM with vsock: where the restored VM listens (its connections
+   * were reset), and optionally a new CID. Without it the device is restored with no
+   * host socket.
+   */
+  vsock?: Partial<VsockOptions> & { socketPath: string };
 }
 
 export const DEFAULT_MEMORY = '256M';
@@ -56,6 +81,8 @@ interface MachineIdentity {
   cmdline?: string;
   image?: string;
   disks?: SnapshotDisk[];
+  /** The vsock device's CID, if the machine has one (its socket path is not part of a snapshot). */
+  vsock?: { cid: number };
 }
 
 /**
@@ -125,10 +152,12 @@ export class Machine extends EventEmitter {
         guestEnv: options.guestEnv,
         fileMappings: options.fileMappings,
         aslr: options.aslr,
+        vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
         ...(disks.length > 0 ? { disks } : {}),
       },
       {
         memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
+        vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
         ...(disks.length > 0 ? { disks: disks.map((d, i) => ({ ...d, bytes: sizes[i]! })) } : {}),
       },
     );
@@ -144,6 +173,9 @@ export class Machine extends EventEmitter {
     const snap = openSnapshot(path);
     const image = await ensureRamImage(snap.opened);
     const { machine } = snap.metadata;
+    // The device must be where the guest saw it; only its host socket is new.
+    const vsock = machine.vsock ? { cid: options.vsock?.cid ?? machine.vsock.cid, socketPath: options.vsock?.socketPath ?? '' } : undefined;
+    if (options.vsock && !machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
     // Disk files are not in the snapshot: they must be where and as large as they were.
     if (machine.disks) checkSnapshotDisks(machine.disks);
     const m = new Machine(
@@ -153,9 +185,14 @@ export class Machine extends EventEmitter {
         kvmDevice: options.kvmDevice,
         consoleFd: options.consoleFd,
         restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state, catchUpClock: options.catchUpClock },
+        vsock,
         ...(machine.disks ? { disks: machine.disks.map(({ path: p, readOnly, serial }) => ({ path: p, readOnly, serial })) } : {}),
       },
-      { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image, ...(machine.disks ? { disks: machine.disks } : {}) },
+      {
+        memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image,
+        vsock: vsock ? { cid: vsock.cid } : undefined,
+        ...(machine.disks ? { disks: machine.disks } : {}),
+      },
     );
     m.native.start();
     return m;

@@ -30,6 +30,23 @@ export interface NativeDiskConfig {
   serial: string;
 }
 
+/** A virtio-vsock device (native VsockConfig): the guest's CID and the VM's host unix socket ('' = none). */
+export interface NativeVsockConfig {
+  cid: number;
+  socketPath: string;
+}
+
+/** The limits the addon enforces on vsock (native/devices/virtio/vsock/vsock_device.h). */
+export interface NativeVsockLimits {
+  minCid: number;
+  maxCid: number;
+  /** The socket path leaves room for "_<port>" inside a unix socket address. */
+  maxSocketPathBytes: number;
+  maxConnections: number;
+  /** Per-connection buffer the device advertises to the guest (buf_alloc). */
+  bufferBytes: number;
+}
+
 /** The machine description the addon boots (native MachineConfig). */
 export interface NativeMachineConfig {
   kernel?: string;
@@ -50,6 +67,8 @@ export interface NativeMachineConfig {
   aslr?: boolean;
   /** virtio-blk disks, in order (/dev/vda...); for a restore, the saved machine's. */
   disks?: NativeDiskConfig[];
+  /** A virtio-vsock device; the addon announces it on the Linux command line itself. */
+  vsock?: NativeVsockConfig;
 }
 
 /** Why a machine stopped (native StopRequest). */
@@ -117,6 +136,7 @@ interface NativeAddon {
   kernelFormat(bytes: Uint8Array): 'linux-bzimage' | 'linux-elf' | 'hermit' | 'unknown';
   buildRamImage(snapshotPath: string, dataOffset: number, dataLength: number, index: Buffer, ramSize: number, imagePath: string): Promise<void>;
   memoryChunkSize: number;
+  vsockLimits: NativeVsockLimits;
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
 }
 

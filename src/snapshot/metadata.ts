@@ -14,6 +14,8 @@ export interface SnapshotMetadata {
     image?: string;
     /** Disks the machine had: recorded here, never copied; restore uses the files in place. */
     disks?: SnapshotDisk[];
+    /** The machine's virtio-vsock device (restored in the same MMIO slot, with a new host socket). */
+    vsock?: { cid: number };
   };
   host: { cpuModel: string; cpuVendor: string; virtualization: string };
   ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };

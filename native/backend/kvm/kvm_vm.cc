@@ -2,6 +2,8 @@
 
 #include "backend/kvm/kvm_uapi.h"
 
+#include <sys/eventfd.h>
+
 #include "backend/kvm/kvm_hypervisor.h"
 #include "backend/kvm/kvm_vcpu.h"
 #include "backend/kvm/x86_64/vm_state.h"
@@ -43,6 +45,32 @@ void KvmVm::set_irq_line(uint32_t gsi, bool level) {
   irq.irq = gsi;
   irq.level = level ? 1 : 0;
   checked_ioctl(fd_.get(), KVM_IRQ_LINE, &irq, "IRQ_LINE");
+}
+
+namespace {
+/** An eventfd KVM watches: each write pulses the GSI (irqfd), with no exit to the VMM. */
+class KvmIrqfd : public InterruptEvent {
+ public:
+  explicit KvmIrqfd(Fd fd) : fd_(std::move(fd)) {}
+  void trigger() override {
+    uint64_t one = 1;
+    // EAGAIN means the counter is already pending: the interrupt is raised anyway.
+    [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
+  }
+
+ private:
+  Fd fd_;  // closing it unbinds it from the GSI
+};
+}  // namespace
+
+std::unique_ptr<InterruptEvent> KvmVm::create_interrupt_event(uint32_t gsi) {
+  Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (fd.get() < 0) throw VmrunError(ErrorCode::Host, errno_message("eventfd for GSI " + std::to_string(gsi), errno));
+  kvm_irqfd irqfd{};
+  irqfd.fd = static_cast<uint32_t>(fd.get());
+  irqfd.gsi = gsi;
+  checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd, "IRQFD");
+  return std::make_unique<KvmIrqfd>(std::move(fd));
 }
 
 StateBlob KvmVm::save_state() { return save_vm_state(fd_.get()); }
