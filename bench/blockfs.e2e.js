@@ -25,6 +25,13 @@ const PAYLOAD_BYTES = 200 << 20;
 const MEMORY = '1G';
 const where = inNestedL1() ? 'nested-KVM L1 (QEMU TCG host, KVM on emulated SVM)' : 'this host (KVM with hardware virtualization)';
 
+/** One JSON line: the median of `values` against the median of `anchor` (ms), ratio = value / anchor. */
+function reportAgainst(metric, values, anchorWhat, anchor) {
+  const value = median(values);
+  const base = median(anchor);
+  report({ bench: 'blockfs', metric, value: round(value), unit: 'ms', anchor: { what: anchorWhat, value: round(base), unit: 'ms' }, ratio: round(value / base), runs: RUNS, where });
+}
+
 const kernels = guestKernels();
 const state = privateVmrunState();
 const { writeBusyboxLayout } = await importTsBundle(join(ROOT, 'test', 'e2e', 'helpers', 'busybox-image.ts'));
@@ -56,16 +63,7 @@ try {
     process.stderr.write(`bench/blockfs.e2e.js: build ${i + 1}/${RUNS}: ext4 ${round(builds.ext4.at(-1))} ms, cpio ${round(builds.cpio.at(-1))} ms\n`);
   }
   rmSync(scratch, { recursive: true, force: true });
-  report({
-    bench: 'blockfs',
-    metric: `block rootfs build from the layers (ext4 writer, ${PAYLOAD_BYTES >> 20} MiB layer + busybox, cold cache)`,
-    value: round(median(builds.ext4)),
-    unit: 'ms',
-    anchor: { what: 'the initramfs (newc cpio) writer on the same rootfs stream', value: round(median(builds.cpio)), unit: 'ms' },
-    ratio: round(median(builds.ext4) / median(builds.cpio)),
-    runs: RUNS,
-    where,
-  });
+  reportAgainst(`block rootfs build from the layers (ext4 writer, ${PAYLOAD_BYTES >> 20} MiB layer + busybox, cold cache)`, builds.ext4, 'the initramfs (newc cpio) writer on the same rootfs stream', builds.cpio);
 
   // 2. Boot to the workload's output, each path from a warm cache (the warm-up run builds it).
   const marker = 'first-output';
@@ -84,16 +82,12 @@ try {
       if (i >= 0) times[name].push(ms);
     }
   }
-  report({
-    bench: 'blockfs',
-    metric: `vmrun run --rootfs block of a busybox image with a ${PAYLOAD_BYTES >> 20} MiB layer to the workload's output (${MEMORY}, warm cache, whole CLI process)`,
-    value: round(median(times.block)),
-    unit: 'ms',
-    anchor: { what: 'the same image and command with --rootfs initramfs (warm cache)', value: round(median(times.initramfs)), unit: 'ms' },
-    ratio: round(median(times.block) / median(times.initramfs)),
-    runs: RUNS,
-    where,
-  });
+  reportAgainst(
+    `vmrun run --rootfs block of a busybox image with a ${PAYLOAD_BYTES >> 20} MiB layer to the workload's output (${MEMORY}, warm cache, whole CLI process)`,
+    times.block,
+    'the same image and command with --rootfs initramfs (warm cache)',
+    times.initramfs,
+  );
 } finally {
   state.cleanup();
 }
