@@ -79,6 +79,9 @@ async function getImage(store: ImageStore, opts: RunImageOptions): Promise<Store
 
 /** Pulls, builds (or finds) the initramfs, resolves docker's rules; boots nothing yet. */
 export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
+  // Disks are checked first: a bad --disk fails before anything is pulled or built.
+  const disks = (opts.disks ?? []).map((d, i) => ({ ...d, serial: d.serial ?? defaultDiskSerial(i) }));
+  checkDisks(disks);
   const store = await ImageStore.open(vmrunHome());
   const image = await getImage(store, opts);
   const spec = resolveRunSpec(image.config.config ?? {}, opts);
@@ -99,8 +102,6 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   }
   const kernel = findGuestKernel(opts.kernel);
   const init = findGuestInit(ROOT);
-  const disks = (opts.disks ?? []).map((d, i) => ({ ...d, serial: d.serial ?? defaultDiskSerial(i) }));
-  checkDisks(disks);
   const rootfs = chooseRootfs(opts.rootfs ?? 'auto', rootfsFacts(await buildRootfsTree(store, image)));
   let cached: boolean;
   let initrd: string;

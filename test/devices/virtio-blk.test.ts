@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Machine } from '../../src/index.js';
-import { GUESTS } from '../helpers/cli.js';
+import { GUESTS, vmrun } from '../helpers/cli.js';
 
 const SECTOR = 512;
 const DISK_SECTORS = 2048;
@@ -95,6 +95,10 @@ describe('snapshots of a machine with disks', () => {
     await m.snapshot(snap, { stop: true });
     await m.wait();
     expect(existsSync(snap)).toBe(true);
+    const inspect = await vmrun(['snapshot', 'inspect', snap]);
+    expect(inspect.status, inspect.stderr).toBe(0);
+    expect(inspect.stdout).toContain(`Disks:        ${disk} (read-only, 32 KiB, serial vmrun-disk0)`);
+    expect(inspect.stdout).toContain('disk files are not part of the snapshot');
 
     truncateSync(disk, 128 * SECTOR);
     await expect(Machine.restore(snap)).rejects.toThrow(`disk ${disk} has 65536 bytes now; the snapshot was taken with 32768 (disk files are not part of a snapshot)`);
