@@ -12,6 +12,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../vmhost/vm-env.js';
 import { busyboxUnavailableReason, writeBusyboxLayout } from './helpers/busybox-image.js';
 import { VmrunTestEnv } from './helpers/vmrun-env.js';
 
@@ -127,6 +128,34 @@ describe.skipIf(skipReason !== undefined)('disks with a real Linux guest', () =>
     expect(r.status).toBe(125);
     expect(r.stderr.trim().split('\n')).toEqual([`vmrun: disk ${missing} does not exist`]);
   });
+
+  it('a VM on a block rootfs with a disk is saved and restored: it goes on writing the disk and reading its root', async () => {
+    const disk = join(env.root, 'counter.img');
+    writeFileSync(disk, Buffer.alloc(64 << 10));
+    const session = 'i=0; while :; do i=$((i+1)); printf "%08d" $i | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null; echo "count $i $(cat /etc/group | head -c 6)"; sleep 1; done';
+    const countsIn = (out: string) => [...out.matchAll(/^count (\d+) root:x$/gm)].map((m) => Number(m[1]));
+    const started = await env.run(['run', '-d', '-q', '--name', 'disky', '--rootfs', 'block', '--disk', disk, plainImage, 'sh', '-c', session], { timeoutMs: RUN_TIMEOUT_MS });
+    expect(started.status, started.stderr).toBe(0);
+    const before = env.start(['logs', '-f', 'disky']);
+    await eventually(async () => ((countsIn(before.stdout).at(-1) ?? 0) >= 3 ? true : undefined), 'three counts before the save', RUN_TIMEOUT_MS);
+    const saved = await env.run(['snapshot', 'save', 'disky', '-o', 'disky', '--stop'], { timeoutMs: RUN_TIMEOUT_MS });
+    expect(saved.status, saved.stderr).toBe(0);
+    await before.waitExit(60_000);
+    const last = countsIn(before.stdout).at(-1)!;
+    const inspect = await env.run(['snapshot', 'inspect', 'disky'], { timeoutMs: RUN_TIMEOUT_MS });
+    expect(inspect.stdout).toContain(`${disk} (read-write, 64 KiB, serial vmrun-disk0)`);
+    expect(inspect.stdout).toMatch(/rootfs-disk\/[0-9a-f]+\.ext4 \(read-only, .*serial vmrun-rootfs\)/);
+
+    const restored = await env.run(['snapshot', 'restore', 'disky', '-d', '--name', 'disky2'], { timeoutMs: RUN_TIMEOUT_MS });
+    expect(restored.status, restored.stderr).toBe(0);
+    const after = env.start(['logs', '-f', 'disky2']);
+    await eventually(async () => ((countsIn(after.stdout).at(-1) ?? 0) >= last + 2 ? true : undefined), `counts past ${last + 1} after the restore`, RUN_TIMEOUT_MS);
+    const all = countsIn(before.stdout + after.stdout);
+    expect(all).toEqual(all.map((_, i) => i + 1)); // one session: no restart, no repeat
+    expect((await env.run(['stop', 'disky2'], { timeoutMs: RUN_TIMEOUT_MS })).status).toBe(0);
+    await after.waitExit(60_000);
+    expect(Number(readAt(disk, 512, 8).toString())).toBeGreaterThanOrEqual(last + 2);
+  }, 10 * 60_000);
 
   it('an image with a file capability and a 300 MB layer boots from the block rootfs with the capability in force', async () => {
     const r = await env.run(
