@@ -21,9 +21,9 @@ const pad4 = (n: number) => (n + 3) & ~3;
 const entrySize = (e: XattrEntry) => pad4(ENTRY_HEADER + e.name.length);
 
 /**
- * The attributes ext4 can hold, sorted as ext4 searches them. Values are the tar
- * PAX strings as the layer reader decoded them (UTF-8). Names outside user.,
+ * The attributes ext4 can hold, sorted as ext4 searches them. Names outside user.,
  * trusted. and security. (system.* ACLs in a layer's own encoding) are not kept.
+ * Values are binary strings (one char per byte), as the layer reader keeps them.
  */
 export function xattrEntries(xattrs: Record<string, string> | undefined, where: string): XattrEntry[] {
   if (!xattrs) return [];
@@ -33,7 +33,7 @@ export function xattrEntries(xattrs: Record<string, string> | undefined, where: 
     if (!prefix) continue;
     const name = Buffer.from(full.slice(prefix[0].length));
     if (name.length === 0 || name.length > 255) throw new VmrunError('image', `${where}: extended attribute name "${full.slice(0, 80)}" is empty or longer than 255 bytes`);
-    out.push({ index: prefix[1], name, value: Buffer.from(value, 'utf8') });
+    out.push({ index: prefix[1], name, value: Buffer.from(value, 'latin1') });
   }
   return out.sort((a, b) => a.index - b.index || a.name.length - b.name.length || Buffer.compare(a.name, b.name));
 }

@@ -20,6 +20,8 @@ const E2FSCK = '/usr/sbin/e2fsck';
 const tools = existsSync(DEBUGFS) && existsSync(E2FSCK);
 /** security.capability for cap_net_raw+ep (VFS_CAP_REVISION_2, effective, permitted bit 13). */
 const CAP_NET_RAW_EP = Buffer.from('0100000200200000000000000000000000000000', 'hex');
+/** cap_setuid+ep: permitted bit 7, a byte of 0x80 that UTF-8 decoding would mangle. */
+const CAP_SETUID_EP = Buffer.from('0100000280000000000000000000000000000000', 'hex');
 
 let store: ImageStore;
 let cleanupHome: () => Promise<void>;
@@ -55,6 +57,7 @@ describe.skipIf(!tools)('ext4 block rootfs of a pulled image (e2fsprogs reads it
         { name: 'bin/busybox', content: busybox, mode: 0o755 },
         { name: 'bin/sh', type: 'link', linkname: 'bin/busybox' },
         { name: 'bin/ping', content: busybox, mode: 0o755, pax: { 'SCHILY.xattr.security.capability': CAP_NET_RAW_EP.toString('latin1'), 'SCHILY.xattr.user.origin': 'layer one' } },
+        { name: 'bin/newuidmap', content: 'x', mode: 0o755, pax: { 'SCHILY.xattr.security.capability': CAP_SETUID_EP.toString('latin1') } },
         { name: 'etc/', type: 'directory' },
         { name: 'etc/motd', content: 'to be whited out' },
         { name: 'dev/', type: 'directory' },
@@ -122,6 +125,8 @@ describe.skipIf(!tools)('ext4 block rootfs of a pulled image (e2fsprogs reads it
     const attrs = debugfs(image, 'ea_list /bin/ping').toString();
     expect(attrs).toContain('security.capability (20) = 01 00 00 02 00 20 00 00 00 00 00 00 00 00 00 00 00 00 00 00');
     expect(attrs).toContain('user.origin (9) = "layer one"');
+    // Byte for byte through the tar reader, the layer index and the writer.
+    expect(debugfs(image, 'ea_list /bin/newuidmap').toString()).toContain('security.capability (20) = 01 00 00 02 80 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00');
   });
 });
 

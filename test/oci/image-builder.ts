@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { compress as zstdCompress } from 'zstd-napi';
+import { keepXattrBytesInTar } from '../../src/oci/rootfs/pax-xattrs.js';
+
+// PAX xattr values are binary strings here as in vmrun (one char per byte).
+keepXattrBytesInTar();
 
 /** One tar entry of a test layer. */
 export interface LayerEntrySpec {
