@@ -161,16 +161,17 @@ describe.skipIf(skipReason !== undefined)('disks with a real Linux guest', () =>
     const r = await env.run(
       ['run', '-q', '-u', '1000', capImage, 'sh', '-c',
         'grep " / " /proc/mounts; echo "plain $(grep CapPrm /proc/self/status)"; /opt/cap/cat /proc/self/status | grep -E "CapPrm|CapEff"; ' +
-        'echo scratch > /opt/new-file && cat /opt/new-file'],
+        'echo scratch > /home/app/new-file && cat /home/app/new-file'],
       { timeoutMs: RUN_TIMEOUT_MS },
     );
-    expect(r.status, r.stderr).toBe(0);
+    // The serial console carries the workload's stderr too: show all of it on failure.
+    expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout.split('\n')).toEqual([
       expect.stringMatching(/^overlay \/ overlay /), // root is the overlay over the disk
       'plain CapPrm:\t0000000000000000',
       `CapPrm:\t${CAP_NET_RAW_MASK}`,
       `CapEff:\t${CAP_NET_RAW_MASK}`,
-      'scratch', // the tmpfs upper layer takes writes
+      'scratch', // the tmpfs upper layer takes writes (in a directory of the image)
       '',
     ]);
     expect(readdirSync(join(env.cache, 'rootfs-disk')).filter((f) => f.endsWith('.ext4'))).toHaveLength(1);
