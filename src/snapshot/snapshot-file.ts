@@ -175,7 +175,8 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
     machine.cpus >= 1 &&
     machine.cpus <= MAX_CPUS &&
     typeof machine.kernelFormat === 'string' &&
-    (machine.disks === undefined || validDisks(machine.disks));
+    (machine.disks === undefined || validDisks(machine.disks)) &&
+    (machine.vsock === undefined || validVsockCid(machine.vsock.cid));
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
 }
@@ -192,6 +193,12 @@ function validDisks(disks: unknown): boolean {
         typeof d.serial === 'string' && Buffer.byteLength(d.serial) <= 20 && Number.isSafeInteger(d.bytes) && d.bytes! >= 512,
     )
   );
+}
+
+/** A saved vsock CID within the addon's limits (the device refuses others). */
+function validVsockCid(cid: unknown): boolean {
+  const { minCid, maxCid } = addon().vsockLimits;
+  return Number.isInteger(cid) && (cid as number) >= minCid && (cid as number) <= maxCid;
 }
 
 function bad(path: string, what: string): never {
