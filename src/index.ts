@@ -8,6 +8,8 @@ export { inspectHost, type HostReport } from './host/doctor.js';
 export { VmrunError, isVmrunError, VMRUN_FAILURE_EXIT_CODE, type VmrunErrorKind } from './errors.js';
 export { parseSize, formatBytes } from './units.js';
 export { type RestoreOptions } from './machine/machine.js';
+export { parseDiskFlag, type DiskOptions } from './machine/disks.js';
+export { type RootfsMode, BLOCK_ROOTFS_MIN_BYTES } from './run/rootfs-choice.js';
 export * from './snapshot/index.js';
 export { runImage, prepareRun, guestCmdline, type RunImageOptions, type PreparedRun } from './run/run-image.js';
 export { resolveRunSpec, type RunFlags, type RunSpec } from './run/run-spec.js';

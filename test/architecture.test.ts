@@ -32,6 +32,7 @@ const folder = (p: string) => p.split('/')[0]!;
 const FORBIDDEN: Record<string, string[]> = {
   oci: ['machine', 'snapshot', 'vmhost', 'commands', 'native', 'cli', 'run'],
   initramfs: ['machine', 'snapshot', 'vmhost', 'commands', 'native', 'cli'],
+  blockfs: ['machine', 'snapshot', 'vmhost', 'commands', 'native', 'cli', 'run', 'initramfs'],
   snapshot: ['commands', 'cli', 'vmhost', 'oci', 'run'],
   machine: ['commands', 'cli', 'vmhost', 'oci', 'run', 'initramfs'],
   vmhost: ['commands'],

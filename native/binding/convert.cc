@@ -55,6 +55,25 @@ static std::optional<virtio::vsock::VsockConfig> vsock_config_from(const Napi::O
   return c;
 }
 
+/** `disks: [{path, readOnly, serial}]` (optional); the files are opened by the builder. */
+static std::vector<virtio::blk::DiskConfig> disk_configs_from(const Napi::Object& o) {
+  std::vector<virtio::blk::DiskConfig> out;
+  if (!o.Has("disks") || o.Get("disks").IsUndefined()) return out;
+  if (!o.Get("disks").IsArray()) type_error(o, "disks", "an array of {path, readOnly, serial}");
+  auto list = o.Get("disks").As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    if (!list.Get(i).IsObject()) type_error(o, "disks[]", "an object {path, readOnly, serial}");
+    auto d = list.Get(i).As<Napi::Object>();
+    virtio::blk::DiskConfig c;
+    c.path = get_string(d, "path", "");
+    if (c.path.empty()) type_error(d, "disks[].path", "a non-empty path");
+    c.read_only = d.Get("readOnly").ToBoolean();
+    c.serial = get_string(d, "serial", "");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 Napi::Object vsock_limits_to(Napi::Env env) {
   auto o = Napi::Object::New(env);
   o.Set("minCid", static_cast<double>(virtio::vsock::kMinGuestCid));
@@ -89,6 +108,7 @@ MachineConfig machine_config_from(const Napi::Object& o) {
     if (!o.Get("debug").IsBoolean()) type_error(o, "debug", "a boolean");
     c.debug = o.Get("debug").As<Napi::Boolean>().Value();
   }
+  c.disks = disk_configs_from(o);
   return c;
 }
 
@@ -108,6 +128,7 @@ RestoreConfig restore_config_from(const Napi::Object& o) {
   c.catch_up_wall_clock = r.Has("catchUpClock") && r.Get("catchUpClock").ToBoolean();
   c.network = optional_network_config_from(o);
   c.vsock = vsock_config_from(o);
+  c.disks = disk_configs_from(o);
   if (!r.Get("state").IsObject()) type_error(r, "state", "an object");
   auto st = r.Get("state").As<Napi::Object>();
   c.state.vm = blob_from(st.Get("vm"), "vm");

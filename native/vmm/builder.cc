@@ -15,6 +15,7 @@
 #include "devices/legacy/exit_port.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/pci_config_absent.h"
+#include "devices/virtio/blk/blk_device.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/net/virtio_net.h"
 #include "loaders/hermit/hermit_boot.h"
@@ -91,7 +92,9 @@ std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_
 }
 
 std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
-                                                  const std::optional<NetworkConfig>& network) {
+                                                  const std::optional<NetworkConfig>& network,
+                                                  const std::vector<virtio::blk::DiskConfig>& disks) {
+  // The order (vsock, net, disks) is each device's MMIO slot: boot and restore share it.
   std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
   if (vsock) devices.push_back(std::make_unique<virtio::vsock::VsockDevice>(*vsock));
   // Binds the published ports now: a port in use fails the boot before the guest runs.
@@ -99,6 +102,9 @@ std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optiona
     devices.push_back(std::make_unique<virtio::net::VirtioNet>(*network));
     m.published_ports_ = network->forwards;
   }
+  // Disks in order: Linux names them vda, vdb... as it probes them (command-line order).
+  for (size_t i = 0; i < disks.size(); i++)
+    devices.push_back(std::make_unique<virtio::blk::BlkDevice>(disks[i], virtio::blk::open_disk(disks[i]), static_cast<int>(i)));
   std::string cmdline;
   for (auto& device : devices) {
     const size_t slot = m.virtio_.size();
@@ -131,6 +137,8 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   if (config.vsock) virtio::vsock::validate_vsock_config(*config.vsock);
   if (config.network && format == KernelFormat::HermitElf)
     throw VmrunError(ErrorCode::Usage, "networking is for Linux guests; " + config.kernel_path + " is a Hermit kernel");
+  if (!config.disks.empty() && format == KernelFormat::HermitElf)
+    throw VmrunError(ErrorCode::Usage, "disks are for Linux guests; " + config.kernel_path + " is a Hermit kernel");
   for (const auto& path : config.initrd_paths) {
     std::vector<uint8_t> part = read_file(path, "initrd", config.memory_size);
     initrd.resize((initrd.size() + 3) & ~size_t{3}, 0);
@@ -149,7 +157,7 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     for (int i = 0; i < config.cpus; i++) starts[static_cast<size_t>(i)] = plan.start_state_for(i);
     m->port_io_handler_ = std::move(plan.hypercalls);
   } else {
-    const std::string cmdline = config.cmdline + attach_virtio_devices(*m, config.vsock, config.network);
+    const std::string cmdline = config.cmdline + attach_virtio_devices(*m, config.vsock, config.network, config.disks);
     LinuxBootInput in{&kernel, format, config.kernel_path, has_initrd ? &initrd : nullptr, initrd_names, cmdline};
     starts[0] = load_linux(in, m->memory_).start;
     x86::write_mp_table(m->memory_, config.cpus);
@@ -184,7 +192,7 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
 
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
   StepTimer t(m->setup_ms_);
-  attach_virtio_devices(*m, config.vsock, config.network);
+  attach_virtio_devices(*m, config.vsock, config.network, config.disks);
   t.step("virtio-devices");
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForRestore);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "devices/virtio/net/network_config.h"
+#include "devices/virtio/blk/blk_device.h"
 #include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/machine.h"
 
@@ -31,6 +32,8 @@ struct MachineConfig {
   /** A virtio-vsock device (Linux guests): announced on the command line by the builder. */
   std::optional<virtio::vsock::VsockConfig> vsock;
   bool debug = false;  // Hermit: trace the boot handover (boot info, Cmdsize/Cmdval) on stderr
+  /** virtio-blk disks (Linux guests), in order: /dev/vda, /dev/vdb... */
+  std::vector<virtio::blk::DiskConfig> disks;
 };
 
 /** What the builder learned about the kernel, for the host to report. */
@@ -53,6 +56,8 @@ struct RestoreConfig {
   std::optional<NetworkConfig> network;
   /** The saved machine's vsock device, if it had one (its socket is created anew). */
   std::optional<virtio::vsock::VsockConfig> vsock;
+  /** The saved machine's disks, in their saved order (their files are used in place). */
+  std::vector<virtio::blk::DiskConfig> disks;
 };
 
 class MachineBuilder {
@@ -71,7 +76,8 @@ class MachineBuilder {
    * saved slot) and returns the Linux command-line words that announce them.
    */
   static std::string attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
-                                           const std::optional<NetworkConfig>& network);
+                                           const std::optional<NetworkConfig>& network,
+                                           const std::vector<virtio::blk::DiskConfig>& disks);
 };
 
 }  // namespace vmrun

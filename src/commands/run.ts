@@ -7,11 +7,13 @@ import { ProgressRenderer } from '../oci/index.js';
 import { parseSize } from '../units.js';
 import { VmrunError } from '../errors.js';
 import { parseNetworkMode, parsePublishList } from '../network/index.js';
+import { parseDiskFlag } from '../machine/disks.js';
+import type { RootfsMode } from '../run/rootfs-choice.js';
 
 export default class Run extends VmrunCommand {
   static override summary = 'Run a command in a new microVM booted from an OCI image';
   static override description =
-    'Pulls the image if it is not in the store, turns its root filesystem into an initramfs (cached per image), and boots it with vmrun\'s guest kernel. Entrypoint, Cmd, Env, WorkingDir and User follow docker\'s rules. The workload\'s exit status becomes vmrun\'s; vmrun\'s own failures exit 125.';
+    'Pulls the image if it is not in the store, turns its root filesystem into an initramfs or, for large images and images with extended attributes, a read-only ext4 disk under a tmpfs overlay (either cached per image), and boots it with vmrun\'s guest kernel. Entrypoint, Cmd, Env, WorkingDir and User follow docker\'s rules. The workload\'s exit status becomes vmrun\'s; vmrun\'s own failures exit 125.';
   static override examples = [
     '<%= config.bin %> run alpine echo hello',
     "<%= config.bin %> run -e GREETING=hi -w /tmp busybox sh -c 'echo $GREETING from $(pwd)'",
@@ -21,6 +23,8 @@ export default class Run extends VmrunCommand {
     '<%= config.bin %> run -d -p 8080:80 --name web busybox httpd -f -p 80   # http://127.0.0.1:8080',
     '<%= config.bin %> run --network host-loopback --dns 127.0.0.53 alpine wget -qO- http://host.vmrun.internal:3000/',
     '<%= config.bin %> run --network none alpine ip addr',
+    '<%= config.bin %> run --disk data.img --disk seed.img:ro alpine sh -c \'mount /dev/vda /mnt && ls /mnt\'',
+    '<%= config.bin %> run --rootfs block my-registry.example/big-image:1.0',
   ];
   static override usage = 'run [OPTIONS] IMAGE [COMMAND] [ARG...]';
   static override strict = false;
@@ -39,6 +43,8 @@ export default class Run extends VmrunCommand {
     detach: Flags.boolean({ char: 'd', description: 'run in the background and print the VM id' }),
     name: Flags.string({ description: 'name of the VM (with -d)' }),
     rm: Flags.boolean({ description: 'remove the VM\'s record when it exits (with -d)' }),
+    disk: Flags.string({ description: 'attach a raw disk image, FILE[:ro]; repeatable: /dev/vda, /dev/vdb... in order (used in place, not copied)', multiple: true }),
+    rootfs: Flags.string({ description: 'root filesystem: initramfs (in RAM), block (read-only disk + tmpfs overlay; keeps xattrs), or auto (block above 64 MiB or with xattrs)', options: ['auto', 'initramfs', 'block'], default: 'auto' }),
     kernel: Flags.string({ description: 'Linux kernel to boot (default: the one scripts/setup.sh built; env VMRUN_KERNEL)' }),
     platform: Flags.string({ description: 'platform to pull, os/arch[/variant]' }),
     timeout: Flags.integer({ description: 'stop the guest after this many seconds (exit 125)' }),
@@ -94,6 +100,8 @@ export default class Run extends VmrunCommand {
       kvmDevice: flags['kvm-device'],
       network,
       onProgress: progress.listener,
+      disks: (flags.disk ?? []).map(parseDiskFlag),
+      rootfs: flags.rootfs as RootfsMode,
     };
     if (flags.detach) {
       const { startDetached } = await import('../vmhost/index.js');

@@ -3,22 +3,26 @@
  * the few device nodes the kernel needs before init runs, written once per
  * (image, init) pair into a cache and reused by every run.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { VmrunError } from '../errors.js';
 import { cpioMemberName, newcArchive, type CpioEntry } from './cpio-newc.js';
 import { vmrunCacheDir } from '../host/cache-dir.js';
+import { CoalescingWriter } from '../host/coalescing-writer.js';
+import { buildCachedFile, existingFile } from '../host/cached-file.js';
 
 /** Where vmrun-init lives in the guest; the kernel cmdline names it with rdinit=. */
 export const GUEST_INIT_PATH = '/.vmrun/init';
 /** The cmdline argument that makes the kernel start vmrun-init. */
 export const GUEST_INIT_CMDLINE = `rdinit=${GUEST_INIT_PATH}`;
 
+/** The image "digest" of the archive that holds no image (its root is a disk). */
+const INIT_ONLY = 'none';
+
 /** Bumped when the archive's layout changes, so old cache entries are not reused. */
 const LAYOUT_VERSION = 1;
 const READ_BACK_CHUNK = 1 << 20;
-const WRITE_BATCH_BYTES = 1 << 20;
 
 /** What identifies a cached image initramfs. */
 export interface ImageInitramfsKey {
@@ -42,7 +46,7 @@ async function initBinaryHash(path: string): Promise<string> {
 
 /** The path the archive for `key` has (or would have) in the cache. */
 export async function imageInitramfsCachePath(key: ImageInitramfsKey): Promise<string> {
-  if (!/^[a-z0-9]+:[a-f0-9]{32,}$/.test(key.imageDigest)) {
+  if (key.imageDigest !== INIT_ONLY && !/^[a-z0-9]+:[a-f0-9]{32,}$/.test(key.imageDigest)) {
     throw new VmrunError('usage', `image digest "${key.imageDigest}" is not of the form sha256:<hex>`);
   }
   const initHash = await initBinaryHash(key.initBinaryPath);
@@ -52,12 +56,7 @@ export async function imageInitramfsCachePath(key: ImageInitramfsKey): Promise<s
 
 /** The cached archive for `key`, or undefined if it has not been built. */
 export async function findCachedImageInitramfs(key: ImageInitramfsKey): Promise<string | undefined> {
-  const path = await imageInitramfsCachePath(key);
-  try {
-    return (await stat(path)).isFile() ? path : undefined;
-  } catch {
-    return undefined;
-  }
+  return existingFile(await imageInitramfsCachePath(key));
 }
 
 const root = { uid: 0, gid: 0, mtime: 0, size: 0 };
@@ -105,32 +104,6 @@ async function* guestEntries(image: AsyncIterable<CpioEntry> | Iterable<CpioEntr
   if (!imageHasInit) yield { ...root, path: 'init', type: 'symlink', mode: 0o777, linkname: GUEST_INIT_PATH.slice(1) };
 }
 
-/**
- * Appends to a file in large writes: the archive arrives as many small pieces (a
- * header per entry), and one syscall per piece made big images slow to build.
- */
-class CoalescingWriter {
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-  constructor(private readonly handle: FileHandle) {}
-
-  async write(chunk: Uint8Array): Promise<void> {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flush();
-  }
-
-  /** Writes everything pending (needed before reading the file back). */
-  async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const data = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    let done = 0;
-    while (done < data.length) done += (await this.handle.write(data, done, data.length - done)).bytesWritten;
-  }
-}
-
 async function* readBackFrom(handle: FileHandle, offset: number, length: number): AsyncGenerator<Uint8Array> {
   let done = 0;
   while (done < length) {
@@ -153,14 +126,10 @@ export async function buildImageInitramfs(
   key: ImageInitramfsKey,
   entries: AsyncIterable<CpioEntry> | Iterable<CpioEntry>,
 ): Promise<string> {
-  const cached = await findCachedImageInitramfs(key);
-  if (cached) return cached;
   const path = await imageInitramfsCachePath(key);
+  if (await existingFile(path)) return path;
   const init = await readFile(key.initBinaryPath);
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const handle = await open(temp, 'w+');
-  try {
+  return buildCachedFile(path, async (handle) => {
     const writer = new CoalescingWriter(handle);
     const archive = newcArchive(guestEntries(entries, init), {
       readBack: async function* (offset, length) {
@@ -170,13 +139,13 @@ export async function buildImageInitramfs(
     });
     for await (const chunk of archive) await writer.write(chunk);
     await writer.flush();
-    await handle.sync();
-    await handle.close();
-    await rename(temp, path);
-    return path;
-  } catch (e) {
-    await handle.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw e;
-  }
+  });
+}
+
+/**
+ * The initramfs of a machine whose root filesystem is a disk: vmrun-init and the
+ * early device nodes only (cached per init binary).
+ */
+export async function buildInitOnlyInitramfs(initBinaryPath: string, cacheDir?: string): Promise<string> {
+  return buildImageInitramfs({ imageDigest: INIT_ONLY, initBinaryPath, ...(cacheDir ? { cacheDir } : {}) }, []);
 }

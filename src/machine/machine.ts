@@ -14,6 +14,8 @@ import type { PortMapping } from '../network/publish.js';
 // Only the dialer and the client: the tar helpers (and their modules) stay out of every machine's start.
 import { waitForAgent } from '../agent/dial.js';
 import type { AgentClient, ExecOptions, GuestProcess } from '../agent/client.js';
+import type { SnapshotDisk } from '../snapshot/metadata.js';
+import { checkDisks, checkSnapshotDisks, defaultDiskSerial, type DiskOptions } from './disks.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -50,6 +52,8 @@ export interface BootOptions {
    * for a direct boot (runImage turns it on). The guest configures eth0 itself.
    */
   network?: NetworkOptions;
+  /** Raw disk files as virtio-blk devices, /dev/vda... in order (Linux guests). */
+  disks?: DiskOptions[];
   /** A virtio-vsock device (Linux guests): see docs/virtio.md for the socket protocol. */
   vsock?: VsockOptions;
 }
@@ -96,6 +100,7 @@ interface MachineIdentity {
   kernel?: string;
   cmdline?: string;
   image?: string;
+  disks?: SnapshotDisk[];
   /** The vsock device's CID, if the machine has one (its socket path is not part of a snapshot). */
   vsock?: { cid: number };
   /** The network device's set-up, if the machine has one (a restored clone gets its own MAC). */
@@ -161,6 +166,8 @@ export class Machine extends EventEmitter {
     const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
     const cpus = options.cpus ?? 1;
     const network = options.network ? nativeNetworkConfig(options.network) : undefined;
+    const disks = (options.disks ?? []).map((d, i) => ({ path: d.path, readOnly: d.readOnly === true, serial: d.serial ?? defaultDiskSerial(i) }));
+    const sizes = checkDisks(disks);
     const m = new Machine(
       {
         kernel: options.kernel,
@@ -178,11 +185,13 @@ export class Machine extends EventEmitter {
         debug: options.debug,
         network,
         vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
+        ...(disks.length > 0 ? { disks } : {}),
       },
       {
         memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
         vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
         network: network ? savedNetwork(network) : undefined,
+        ...(disks.length > 0 ? { disks: disks.map((d, i) => ({ ...d, bytes: sizes[i]! })) } : {}),
       },
     );
     m.vsockSocketPath = options.vsock?.socketPath;
@@ -204,6 +213,8 @@ export class Machine extends EventEmitter {
     if (options.publish && !machine.network) throw new VmrunError('usage', `the snapshot ${path} has no network device to publish ports of`);
     // The device comes back in its slot with its mode and DNS relay; the clone gets a MAC of its own.
     const network = machine.network ? { ...machine.network, mac: randomMac(), publish: options.publish ?? machine.network.publish } : undefined;
+    // Disk files are not in the snapshot: they must be where and as large as they were.
+    if (machine.disks) checkSnapshotDisks(machine.disks);
     const m = new Machine(
       {
         memoryBytes: machine.memoryBytes,
@@ -218,11 +229,13 @@ export class Machine extends EventEmitter {
         },
         vsock,
         network,
+        ...(machine.disks ? { disks: machine.disks.map(({ path: p, readOnly, serial }) => ({ path: p, readOnly, serial })) } : {}),
       },
       {
         memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image,
         vsock: vsock ? { cid: vsock.cid } : undefined,
         network: network ? savedNetwork(network) : undefined,
+        ...(machine.disks ? { disks: machine.disks } : {}),
       },
     );
     m.vsockSocketPath = vsock?.socketPath || undefined;

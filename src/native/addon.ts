@@ -23,6 +23,14 @@ export interface NativeHostReport {
   capabilities: Record<string, boolean>;
 }
 
+/** A virtio-blk disk (native DiskConfig): a raw file, used in place. */
+export interface NativeDiskConfig {
+  path: string;
+  readOnly: boolean;
+  /** GET_ID's answer, at most 20 bytes. */
+  serial: string;
+}
+
 /** A virtio-vsock device (native VsockConfig): the guest's CID and the VM's host unix socket ('' = none). */
 export interface NativeVsockConfig {
   cid: number;
@@ -69,6 +77,8 @@ export interface NativeMachineConfig {
   aslr?: boolean;
   /** A virtio-net device on the user-mode network; absent: no network device. */
   network?: NativeNetworkConfig;
+  /** virtio-blk disks, in order (/dev/vda...); for a restore, the saved machine's. */
+  disks?: NativeDiskConfig[];
   /** A virtio-vsock device; the addon announces it on the Linux command line itself. */
   vsock?: NativeVsockConfig;
 }

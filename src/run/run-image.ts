@@ -7,14 +7,17 @@ import { mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'nod
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ImageStore, parsePlatform, pullImage, resolveImage, streamRootfs, type StoredImage, type ProgressListener } from '../oci/index.js';
-import { buildImageInitramfs, findCachedImageInitramfs, GUEST_INIT_CMDLINE } from '../initramfs/image-initramfs.js';
+import { buildRootfsTree, ImageStore, parsePlatform, pullImage, resolveImage, streamRootfs, type StoredImage, type ProgressListener } from '../oci/index.js';
+import { buildImageInitramfs, buildInitOnlyInitramfs, findCachedImageInitramfs, GUEST_INIT_CMDLINE } from '../initramfs/image-initramfs.js';
+import { buildImageDisk, findCachedImageDisk, ROOT_DISK_CMDLINE, ROOT_DISK_SERIAL } from '../blockfs/image-disk.js';
 import { cpioEntriesOfRootfs } from '../initramfs/rootfs-entries.js';
 import { encodeRunConfig } from '../initramfs/run-config.js';
 import { vmrunCacheDir } from '../host/cache-dir.js';
 import { vmrunHome } from '../host/paths.js';
-import { isVmrunError } from '../errors.js';
+import { isVmrunError, VmrunError } from '../errors.js';
 import { Machine, type BootOptions } from '../machine/machine.js';
+import { checkDisks, defaultDiskSerial, type DiskOptions } from '../machine/disks.js';
+import { chooseRootfs, rootfsFacts, type RootfsMode } from './rootfs-choice.js';
 import { resolveRunSpec, type RunFlags, type RunSpec } from './run-spec.js';
 import { findGuestInit, findGuestKernel } from './guest-kernel.js';
 import { findHermitEntrypoint } from './hermit-entrypoint.js';
@@ -40,6 +43,10 @@ export interface RunImageOptions extends RunFlags {
   onProgress?: ProgressListener;
   /** Default: mode `user`, no published ports, the host's resolvers (docs/networking.md). */
   network?: NetworkOptions;
+  /** Disks for the guest, /dev/vda, /dev/vdb... in order. */
+  disks?: DiskOptions[];
+  /** Where the image's root filesystem lives: auto (by size and xattrs), initramfs, block. */
+  rootfs?: RootfsMode;
 }
 
 /** A run ready to boot: what to boot it with, and what was resolved on the way. */
@@ -47,10 +54,12 @@ export interface PreparedRun {
   boot: BootOptions;
   image: StoredImage;
   spec: RunSpec;
-  /** Whether the image's initramfs was already cached. */
+  /** Whether the image's initramfs (or root disk) was already cached. */
   initramfsCached: boolean;
   /** Whether the guest runs vmrun's agent (Linux images: vmrun-init starts it), reached over vsock. */
   guestAgent: boolean;
+  /** What the root filesystem is: the image in the initramfs, or a read-only disk under an overlay. */
+  rootfs: 'initramfs' | 'block';
   /** The per-run archive; remove it once the machine has booted (`cleanup`). */
   cleanup: () => void;
 }
@@ -76,11 +85,17 @@ async function getImage(store: ImageStore, opts: RunImageOptions): Promise<Store
 
 /** Pulls, builds (or finds) the initramfs, resolves docker's rules; boots nothing yet. */
 export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
+  // Disks are checked first: a bad --disk fails before anything is pulled or built.
+  const disks = (opts.disks ?? []).map((d, i) => ({ ...d, serial: d.serial ?? defaultDiskSerial(i) }));
+  checkDisks(disks);
   const store = await ImageStore.open(vmrunHome());
   const image = await getImage(store, opts);
   const spec = resolveRunSpec(image.config.config ?? {}, opts);
   // A Hermit application image: its entrypoint is the kernel, booted as is.
   const hermit = await findHermitEntrypoint(store, image, spec);
+  if (hermit && (opts.disks?.length || (opts.rootfs ?? 'auto') !== 'auto')) {
+    throw new VmrunError('usage', `${opts.image} is a Hermit application image: --disk and --rootfs are for Linux guests`);
+  }
   if (hermit) {
     return {
       boot: {
@@ -97,32 +112,48 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
       spec,
       initramfsCached: true,
       guestAgent: false,
+      rootfs: 'initramfs',
       cleanup: () => {},
     };
   }
   const kernel = findGuestKernel(opts.kernel);
   const init = findGuestInit(ROOT);
-  const key = { imageDigest: image.record.digest, initBinaryPath: init };
-  const initramfsCached = (await findCachedImageInitramfs(key)) !== undefined;
-  const archive = await buildImageInitramfs(key, cpioEntriesOfRootfs(streamRootfs(store, image)));
+  const rootfs = chooseRootfs(opts.rootfs ?? 'auto', rootfsFacts(await buildRootfsTree(store, image)));
+  let cached: boolean;
+  let initrd: string;
+  let cmdline = guestCmdline(opts.debug === true);
+  if (rootfs === 'block') {
+    // The root disk goes after the user's disks, so theirs are /dev/vda... whatever the image.
+    cached = (await findCachedImageDisk(image.record.digest)) !== undefined;
+    const disk = await buildImageDisk(image.record.digest, streamRootfs(store, image));
+    disks.push({ path: disk, readOnly: true, serial: ROOT_DISK_SERIAL });
+    initrd = await buildInitOnlyInitramfs(init);
+    cmdline += ` ${ROOT_DISK_CMDLINE}`;
+  } else {
+    const key = { imageDigest: image.record.digest, initBinaryPath: init };
+    cached = (await findCachedImageInitramfs(key)) !== undefined;
+    initrd = await buildImageInitramfs(key, cpioEntriesOfRootfs(streamRootfs(store, image)));
+  }
   const network = opts.network ?? {};
   const guestNetwork = guestNetworkConfig(network);
   const runArchive = writeRunArchive(encodeRunConfig({ ...spec, ...(guestNetwork ? { network: guestNetwork } : {}) }));
   return {
     boot: {
       kernel,
-      initrd: [archive, runArchive],
-      cmdline: guestCmdline(opts.debug === true),
+      initrd: [initrd, runArchive],
+      cmdline,
       memory: opts.memory,
       cpus: opts.cpus,
       kvmDevice: opts.kvmDevice,
       image: opts.image,
       network,
+      ...(disks.length > 0 ? { disks } : {}),
     },
     image,
     spec,
-    initramfsCached,
+    initramfsCached: cached,
     guestAgent: true,
+    rootfs,
     cleanup: () => unlinkSync(runArchive),
   };
 }

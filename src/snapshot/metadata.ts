@@ -14,6 +14,8 @@ export interface SnapshotMetadata {
     kernel?: string;
     cmdline?: string;
     image?: string;
+    /** Disks the machine had: recorded here, never copied; restore uses the files in place. */
+    disks?: SnapshotDisk[];
     /** The machine's virtio-vsock device (restored in the same MMIO slot, with a new host socket). */
     vsock?: { cid: number };
     /** The machine's virtio-net device: mode, published ports, DNS relay (a restored clone draws a new MAC). */
@@ -22,6 +24,15 @@ export interface SnapshotMetadata {
   host: { cpuModel: string; cpuVendor: string; virtualization: string };
   ram: { touchedBytes: number; savedBytes: number; compressedBytes: number; chunks: number };
   timings: { pausedMs: number; writeMs: number };
+}
+
+/** A disk of a saved machine, as restore must find it again. */
+export interface SnapshotDisk {
+  path: string;
+  readOnly: boolean;
+  serial: string;
+  /** The file's size at the save; restore refuses another size. */
+  bytes: number;
 }
 
 type Json = Record<string, unknown>;
@@ -68,6 +79,7 @@ export function decodeSnapshotMetadata(doc: unknown, invalid: (why: string) => n
       ...optionalString(machine, 'image', 'machine.'),
       ...(machine.vsock === undefined ? {} : { vsock: { cid: number(object(machine.vsock, 'machine.vsock'), 'cid', 'machine.vsock.') } }),
       ...(machine.network === undefined ? {} : { network: decodeNetwork(object(machine.network, 'machine.network'), { object, string, number }, invalid) }),
+      ...(machine.disks === undefined ? {} : { disks: decodeDisks(machine.disks, { object, string, number }, invalid) }),
     },
     host: { cpuModel: string(host, 'cpuModel', 'host.'), cpuVendor: string(host, 'cpuVendor', 'host.'), virtualization: string(host, 'virtualization', 'host.') },
     ram: {
@@ -112,4 +124,15 @@ function decodeNetwork(n: Json, read: FieldReaders, invalid: (why: string) => ne
     ...(publish ? { publish } : {}),
     ...(dns ? { dns: { ip: read.string(dns, 'ip', `${at}dns.`), port: read.number(dns, 'port', `${at}dns.`) } } : {}),
   };
+}
+
+/** The saved disks, each field's type checked (their limits are snapshot-file.ts's). */
+function decodeDisks(disks: unknown, read: FieldReaders, invalid: (why: string) => never): SnapshotDisk[] {
+  if (!Array.isArray(disks)) invalid('the metadata field "machine.disks" is not a list');
+  return (disks as unknown[]).map((entry, i) => {
+    const at = `machine.disks[${i}].`;
+    const d = read.object(entry, `machine.disks[${i}]`);
+    if (typeof d.readOnly !== 'boolean') invalid(`the metadata field "${at}readOnly" is not a boolean`);
+    return { path: read.string(d, 'path', at), readOnly: d.readOnly as boolean, serial: read.string(d, 'serial', at), bytes: read.number(d, 'bytes', at) };
+  });
 }

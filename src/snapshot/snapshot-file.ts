@@ -13,7 +13,7 @@ import {
   MEMORY_CHUNK_SIZE, SectionKind, TABLE_ENTRY_SIZE, decodeHeader, decodeTable, encodeHeader, encodeTable, sectionLabel,
   type Header, type SectionEntry,
 } from './format.js';
-import { decodeSnapshotMetadata, type SnapshotMetadata } from './metadata.js';
+import { decodeSnapshotMetadata, type SnapshotDisk, type SnapshotMetadata } from './metadata.js';
 
 export type { NativeSnapshotCapture };
 
@@ -173,9 +173,24 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
     Number.isInteger(machine.cpus) &&
     machine.cpus >= 1 &&
     machine.cpus <= MAX_CPUS &&
+    (machine.disks === undefined || validDisks(machine.disks)) &&
     (machine.vsock === undefined || validVsockCid(machine.vsock.cid));
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
+}
+
+/** Disks a snapshot can record (paths and serials are used as they are, so shape-checked). */
+const MAX_DISKS = 16;
+function validDisks(disks: unknown): boolean {
+  return (
+    Array.isArray(disks) &&
+    disks.length <= MAX_DISKS &&
+    disks.every(
+      (d: Partial<SnapshotDisk> | null) =>
+        typeof d?.path === 'string' && d.path.startsWith('/') && typeof d.readOnly === 'boolean' &&
+        typeof d.serial === 'string' && Buffer.byteLength(d.serial) <= 20 && Number.isSafeInteger(d.bytes) && d.bytes! >= 512,
+    )
+  );
 }
 
 /** A saved vsock CID within the addon's limits (the device refuses others). */

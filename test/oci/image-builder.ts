@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { compress as zstdCompress } from 'zstd-napi';
+import { keepXattrBytesInTar } from '../../src/oci/rootfs/pax-xattrs.js';
+
+// PAX xattr values are binary strings here as in vmrun (one char per byte).
+keepXattrBytesInTar();
 
 /** One tar entry of a test layer. */
 export interface LayerEntrySpec {
@@ -24,6 +28,8 @@ export interface LayerEntrySpec {
   devminor?: number;
   /** Declared size, when a test wants it to differ from the content. */
   size?: number;
+  /** PAX records, e.g. `SCHILY.xattr.security.capability`. */
+  pax?: Record<string, string>;
 }
 
 /** A built layer blob. */
@@ -56,6 +62,7 @@ export async function makeTar(entries: LayerEntrySpec[]): Promise<Buffer> {
         ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
         ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
         ...(e.size !== undefined ? { size: e.size } : {}),
+        ...(e.pax !== undefined ? { pax: e.pax } : {}),
       };
       if (content) pack.entry(header, content, (err) => (err ? reject(err) : resolve()));
       else pack.entry(header, (err) => (err ? reject(err) : resolve()));

@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "agent_protocol.h"
+#include "block_root.h"
 #include "console.h"
 #include "exec_user.h"
 #include "exit_report.h"
@@ -107,6 +108,10 @@ static void start_agent(const struct run_config *cfg) {
 }
 
 static __attribute__((noreturn)) void run_as_pid1(void) {
+  if (block_root_switch() != 0) {
+    console_attach_init_stdio();
+    exit_report_and_power_off(EXIT_SETUP_FAILED);
+  }
   guest_mount_filesystems();
   console_attach_init_stdio();
 

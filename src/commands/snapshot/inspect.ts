@@ -24,6 +24,10 @@ export default class SnapshotInspect extends VmrunCommand {
     if (m.machine.image) this.log(`Image:        ${m.machine.image}`);
     if (m.machine.kernel) this.log(`Kernel:       ${m.machine.kernel}`);
     if (m.machine.cmdline) this.log(`Cmdline:      ${m.machine.cmdline}`);
+    for (const [i, d] of (m.machine.disks ?? []).entries()) {
+      this.log(`${i === 0 ? 'Disks:' : ''.padEnd(6)}        ${d.path} (${d.readOnly ? 'read-only' : 'read-write'}, ${formatBytes(d.bytes)}, serial ${d.serial})`);
+    }
+    if (m.machine.disks?.length) this.log('              disk files are not part of the snapshot: restore uses them in place and needs them unchanged in size');
     this.log(`Host CPU:     ${m.host.cpuModel}`);
     this.log(`RAM:          ${formatBytes(m.ram.touchedBytes)} touched, ${formatBytes(m.ram.savedBytes)} non-zero, ${formatBytes(m.ram.compressedBytes)} compressed in ${m.ram.chunks} chunks`);
     this.log(`Save:         guest paused ${m.timings.pausedMs} ms, compressed and written in ${m.timings.writeMs} ms`);

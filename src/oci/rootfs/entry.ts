@@ -18,7 +18,7 @@ export interface FileMetadata {
   linkname?: string;
   devmajor?: number;
   devminor?: number;
-  /** Extended attributes from PAX `SCHILY.xattr.*` records. */
+  /** Extended attributes from PAX `SCHILY.xattr.*` records; values are binary strings (one char per byte, 'latin1'). */
   xattrs?: Record<string, string>;
 }
 

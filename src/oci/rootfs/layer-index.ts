@@ -6,7 +6,8 @@ import type { ImageStore } from '../store/image-store.js';
 import { writeFileAtomic } from '../../host/atomic-file.js';
 import { diffIdHash, readLayer, type LayerHeader } from './layer-reader.js';
 
-const INDEX_FORMAT = 1;
+/** 2: extended attribute values are binary strings (pax-xattrs.ts); 1 had them UTF-8 decoded. */
+const INDEX_FORMAT = 2;
 
 /**
  * The tar headers of a stored layer, in order, without contents. Computed once by

@@ -9,6 +9,9 @@ import { DecompressStream } from 'zstd-napi';
 import { VmrunError, isVmrunError } from '../../errors.js';
 import { Limits } from '../limits.js';
 import type { FileMetadata } from './entry.js';
+import { keepXattrBytesInTar } from './pax-xattrs.js';
+
+keepXattrBytesInTar();
 
 /** The tar header of one layer entry, reduced to plain data (what the layer index caches). */
 export interface LayerHeader extends FileMetadata {

@@ -4,6 +4,9 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { RootfsItem } from './entry.js';
+import { keepXattrBytesInTar } from './pax-xattrs.js';
+
+keepXattrBytesInTar();
 
 const TAR_TYPE = {
   file: 'file',

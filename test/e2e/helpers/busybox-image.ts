@@ -34,8 +34,10 @@ export interface BusyboxImageSpec {
    * stands out from the run-to-run noise of a loaded machine.
    */
   payloadBytes?: number;
-  /** More busybox applets in /bin, for workloads that need them (wget, httpd, nc...). */
+  /** More busybox applets (symlinks in /bin) besides the ones every image has. */
   applets?: string[];
+  /** Extra layers, in order, after the test's files (uncompressed when `compression` says so). */
+  layers?: { entries: LayerEntrySpec[]; compression?: 'none' | 'gzip' | 'zstd' }[];
 }
 
 /** Why busybox images cannot be built here, or undefined when they can. */
@@ -89,6 +91,7 @@ export async function writeBusyboxLayout(dir: string, tag: string, spec: Busybox
   ];
   const testFiles: LayerEntrySpec[] = (spec.files ?? []).map((f) => ({ name: f.path, content: f.content, mode: f.mode ?? 0o644 }));
   const layers = [await buildLayer(userland), ...(testFiles.length ? [await buildLayer(testFiles)] : [])];
+  for (const extra of spec.layers ?? []) layers.push(await buildLayer(extra.entries, extra.compression));
   if (spec.payloadBytes) layers.push(await buildLayer([{ name: 'opt/payload.bin', content: randomBytes(spec.payloadBytes) }], 'none'));
   await writeOciLayout(dir, { [tag]: { layers, ...(spec.config ? { config: spec.config } : {}) } });
 }
