@@ -193,6 +193,14 @@ Napi::Object stats_to(Napi::Env env, const MachineStats& s) {
   auto setup = Napi::Object::New(env);
   for (const auto& [step, ms] : s.setup_ms) setup.Set(step, ms);
   o.Set("setupMs", setup);
+  auto virtio = Napi::Object::New(env);
+  for (const auto& f : s.virtio_failures) {
+    auto d = Napi::Object::New(env);
+    d.Set("needsReset", static_cast<double>(f.count));
+    d.Set("lastReason", f.last);
+    virtio.Set(f.device, d);
+  }
+  o.Set("virtio", virtio);
   return o;
 }
 

@@ -94,12 +94,13 @@ std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optiona
   if (vsock) devices.push_back(std::make_unique<virtio::vsock::VsockDevice>(*vsock));
   std::string cmdline;
   for (auto& device : devices) {
-    if (m.virtio_slots_ >= x86::kVirtioMmioSlots) throw VmrunError(ErrorCode::Internal, "more virtio devices than MMIO slots");
-    const uint64_t base = x86::kVirtioMmioBase + static_cast<uint64_t>(m.virtio_slots_) * x86::kVirtioMmioSlotSize;
-    const uint32_t gsi = x86::kVirtioMmioGsis[m.virtio_slots_];
-    m.virtio_slots_++;
+    const size_t slot = m.virtio_.size();
+    if (slot >= x86::kVirtioMmioSlots) throw VmrunError(ErrorCode::Internal, "more virtio devices than MMIO slots");
+    const uint64_t base = x86::kVirtioMmioBase + slot * x86::kVirtioMmioSlotSize;
+    const uint32_t gsi = x86::kVirtioMmioGsis[slot];
     auto transport = std::make_shared<virtio::VirtioMmioTransport>(std::move(device), m.memory_, m.vm_->create_interrupt_event(gsi));
     m.mmio_bus_.add(base, x86::kVirtioMmioSlotSize, transport);
+    m.virtio_.push_back(transport);
     // Linux's virtio_mmio.device=<size>@<base>:<irq> (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
     cmdline += " virtio_mmio.device=4K@" + hex(base) + ":" + std::to_string(gsi);
   }

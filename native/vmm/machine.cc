@@ -1,6 +1,7 @@
 #include "vmm/machine.h"
 
 #include "common/error.h"
+#include "devices/virtio/mmio_transport.h"
 
 #include <time.h>
 
@@ -171,6 +172,10 @@ MachineStats Machine::stats() const {
     if (n) s.exits[exit_kind_name(i)] = n;
   }
   s.console_bytes = console_ ? console_->total_bytes() : 0;
+  for (const auto& t : virtio_) {
+    auto f = t->failures();
+    s.virtio_failures.push_back({t->name(), f.count, f.last});
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) {
     auto end = stop_.load() ? stopped_at_ : std::chrono::steady_clock::now();

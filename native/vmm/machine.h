@@ -22,10 +22,21 @@
 
 namespace vmrun {
 
+namespace virtio {
+class VirtioMmioTransport;
+}
+
 /** How the host hears from the machine. Both are called on native threads. */
 struct MachineCallbacks {
   ConsoleOutput::Sink console;                      // batches of guest console output
   std::function<void(const StopRequest&)> stopped;  // once, after every vCPU ended
+};
+
+/** What a virtio device's guest got wrong (each time the device needed a reset). */
+struct VirtioFailureStats {
+  std::string device;
+  uint64_t count = 0;
+  std::string last;
 };
 
 /** Exit counters and timings, for --stats and benchmarks. */
@@ -35,6 +46,7 @@ struct MachineStats {
   std::vector<std::pair<std::string, double>> setup_ms;  // how long each set-up step took (boot or restore)
   uint64_t console_bytes = 0;
   double run_seconds = 0;
+  std::vector<VirtioFailureStats> virtio_failures;  // one per virtio device
 };
 
 /** Everything a snapshot needs from the machine, captured while it is paused. */
@@ -111,7 +123,7 @@ class Machine : public VcpuHost {
   std::shared_ptr<Uart16550> uart_;
   std::unique_ptr<PortIoHandler> port_io_handler_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
-  int virtio_slots_ = 0;  // virtio-mmio windows handed out (arch/x86_64/layout.h)
+  std::vector<std::shared_ptr<virtio::VirtioMmioTransport>> virtio_;  // in slot order (arch/x86_64/layout.h)
   MachineCallbacks callbacks_;
 
   mutable std::mutex mu_;

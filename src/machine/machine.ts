@@ -63,9 +63,9 @@ export interface RestoreOptions {
   catchUpClock?: boolean;
   consoleFd?: number;
   /**
-   * For a snapshot of a VM with vsock: where the restored VM listens (its connections
-   * were reset), and optionally a new CID. Without it the device is restored with no
-   * host socket.
+   * For a snapshot of a VM with vsock: where the restored VM listens (connections from
+   * before the save were reset) and optionally a new CID. An error for a snapshot
+   * without a vsock device; without it such a device is restored with no host socket.
    */
   vsock?: Partial<VsockOptions> & { socketPath: string };
 }
@@ -92,6 +92,8 @@ export class Machine extends EventEmitter {
   /** Guest console output. Ends when the machine stops. */
   readonly output: Readable;
   readonly kernelFormat: NativeMachine['kernelFormat'];
+  /** The machine's vsock device as configured (socketPath '' when it has no host socket). */
+  readonly vsock: VsockOptions | undefined;
   private readonly native: NativeMachine;
   private readonly outputStream = new PassThrough();
   private readonly exited: Promise<MachineExit>;
@@ -132,6 +134,7 @@ export class Machine extends EventEmitter {
       throw fromNativeError(e);
     }
     this.kernelFormat = this.native.kernelFormat;
+    this.vsock = config.vsock ? { cid: config.vsock.cid, socketPath: config.vsock.socketPath } : undefined;
   }
 
   /** Loads the kernel into a new VM and starts its vCPUs. */

@@ -79,6 +79,8 @@ export interface NativeStats {
   setupMs: Record<string, number>;
   consoleBytes: number;
   runSeconds: number;
+  /** Per virtio device (by name): how often the guest made it need a reset, and the last reason. */
+  virtio: Record<string, { needsReset: number; lastReason: string }>;
 }
 
 /** Captured state of a paused machine: VM-wide, per vCPU, per device (by name). */

@@ -174,9 +174,16 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
     Number.isInteger(machine.cpus) &&
     machine.cpus >= 1 &&
     machine.cpus <= MAX_CPUS &&
-    typeof machine.kernelFormat === 'string';
+    typeof machine.kernelFormat === 'string' &&
+    (machine.vsock === undefined || validVsockCid(machine.vsock.cid));
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
+}
+
+/** A saved vsock CID within the addon's limits (the device refuses others). */
+function validVsockCid(cid: unknown): boolean {
+  const { minCid, maxCid } = addon().vsockLimits;
+  return Number.isInteger(cid) && (cid as number) >= minCid && (cid as number) <= maxCid;
 }
 
 function bad(path: string, what: string): never {

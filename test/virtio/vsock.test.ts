@@ -105,6 +105,7 @@ describe('virtio-vsock on this host\'s KVM (purpose-built guest)', () => {
     expect(text).toContain('vsock: interrupts seen\n');
     expect(text).toMatch(/guest: done\n$/);
     expect(exit).toMatchObject({ reason: 'reset', exitCode: 0 });
+    expect(m.stats().virtio['virtio-vsock']).toEqual({ needsReset: 0, lastReason: '' });
     // The VM removes its socket when it ends.
     expect(existsSync(socketPath)).toBe(false);
   }, 60_000);

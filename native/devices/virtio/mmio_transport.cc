@@ -62,9 +62,9 @@ VirtioMmioTransport::~VirtioMmioTransport() {
   device_.reset();
 }
 
-std::string VirtioMmioTransport::failure() const {
+VirtioMmioTransport::Failures VirtioMmioTransport::failures() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return failure_;
+  return failures_;
 }
 
 bool VirtioMmioTransport::live_locked() const { return (status_ & kStatusDriverOk) && !(status_ & kStatusDeviceNeedsReset); }
@@ -218,14 +218,14 @@ void VirtioMmioTransport::reset_locked() {
   queue_sel_ = 0;
   interrupt_status_ = 0;
   for (auto& q : queues_) q.reset();
-  failure_.clear();
   device_->reset();
 }
 
 void VirtioMmioTransport::fail_locked(const std::string& why) {
   if (status_ & kStatusDeviceNeedsReset) return;
   status_ |= kStatusDeviceNeedsReset;
-  failure_ = why;
+  failures_.count++;
+  failures_.last = why;
   device_->reset();
   interrupt_status_ |= kInterruptConfigChange;
   interrupt_->trigger();
@@ -328,7 +328,6 @@ void VirtioMmioTransport::restore(const StateBlob& state) {
     queue_sel_ = t.queue_sel;
     interrupt_status_ = t.interrupt_status;
     config_generation_ = t.config_generation;
-    failure_.clear();
   }
   device_->restore(device_state);
   std::lock_guard<std::mutex> lock(mu_);

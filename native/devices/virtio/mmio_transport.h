@@ -30,8 +30,12 @@ class VirtioMmioTransport : public Device, private VirtioLink, private VirtioQue
   void pause_work() override;
   void resume_work() override;
 
-  /** Why the device last needed a reset ("" if it never did), for messages and tests. */
-  std::string failure() const;
+  /** How often the guest made the device need a reset, and the last reason (kept across resets). */
+  struct Failures {
+    uint64_t count = 0;
+    std::string last;
+  };
+  Failures failures() const;
 
  private:
   uint32_t read_register(uint64_t offset);
@@ -72,7 +76,7 @@ class VirtioMmioTransport : public Device, private VirtioLink, private VirtioQue
   uint32_t interrupt_status_ = 0;
   uint32_t config_generation_ = 0;
   std::vector<Virtqueue> queues_;
-  std::string failure_;
+  Failures failures_;
 };
 
 }  // namespace vmrun::virtio

@@ -272,31 +272,25 @@ void VsockDevice::drop_all_connections() {
   to_guest_.clear();
 }
 
-PacketHeader VsockDevice::header_for(const Connection& c, uint16_t op, uint32_t flags) const {
+PacketHeader VsockDevice::host_header(uint32_t host_port, uint32_t guest_port, uint16_t op, uint32_t flags, uint32_t fwd_cnt) const {
   PacketHeader h{};
   h.src_cid = kHostCid;
   h.dst_cid = config_.guest_cid;
-  h.src_port = c.local_port;
-  h.dst_port = c.peer_port;
+  h.src_port = host_port;
+  h.dst_port = guest_port;
   h.type = kTypeStream;
   h.op = op;
   h.flags = flags;
   h.buf_alloc = kBufferSize;
-  h.fwd_cnt = c.fwd_cnt;
+  h.fwd_cnt = fwd_cnt;
   return h;
 }
 
-PacketHeader VsockDevice::reply_to(const PacketHeader& g, uint16_t op) const {
-  PacketHeader h{};
-  h.src_cid = kHostCid;
-  h.dst_cid = config_.guest_cid;
-  h.src_port = g.dst_port;
-  h.dst_port = g.src_port;
-  h.type = kTypeStream;
-  h.op = op;
-  h.buf_alloc = kBufferSize;
-  return h;
+PacketHeader VsockDevice::header_for(const Connection& c, uint16_t op, uint32_t flags) const {
+  return host_header(c.local_port, c.peer_port, op, flags, c.fwd_cnt);
 }
+
+PacketHeader VsockDevice::reply_to(const PacketHeader& g, uint16_t op) const { return host_header(g.dst_port, g.src_port, op, 0, 0); }
 
 void VsockDevice::queue_control(const PacketHeader& h) {
   // Bounded: tx is not served while this is full, so only a guest that stops taking rx

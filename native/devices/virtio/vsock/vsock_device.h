@@ -83,6 +83,7 @@ class VsockDevice : public VirtioDevice {
   Connection* find(const ConnectionKey& key);
 
   // Packets to the guest.
+  PacketHeader host_header(uint32_t host_port, uint32_t guest_port, uint16_t op, uint32_t flags, uint32_t fwd_cnt) const;
   PacketHeader header_for(const Connection& c, uint16_t op, uint32_t flags = 0) const;
   PacketHeader reply_to(const PacketHeader& h, uint16_t op) const;
   void queue_control(const PacketHeader& h);
