@@ -91,17 +91,27 @@ describe.skipIf(skipReason !== undefined)('the guest agent in a real guest', () 
     expect(plain).toMatchObject({ status: 3, stdout: 'out\n', stderr: 'err\n' });
 
     // The outer pty starts at 24x80; once the guest printed that, a flag file makes a
-    // helper resize it to 50x132 (vmrun sees SIGWINCH), then a newline lets the guest look again.
+    // helper resize it to 50x132 (vmrun sees SIGWINCH). The guest prints its size again
+    // after every line it reads; the test sends lines until the new size shows (the
+    // helper polls the flag, and under emulation when it runs is not known exactly).
     const flag = join(work, 'resize-now');
-    const vmrunArgv = [process.execPath, join(REPO, 'bin', 'run.js'), 'exec', '-it', 'box', 'sh', '-c', 'stty size; read x; stty size'];
+    const vmrunArgv = [process.execPath, join(REPO, 'bin', 'run.js'), 'exec', '-it', 'box', 'sh', '-c', 'stty size; while read x; do stty size; [ "$x" = q ] && exit 0; done'];
     const resizer = `(while [ ! -e ${flag} ]; do sleep 0.2; done; stty rows 50 cols 132) &`;
     const script = `${resizer} exec "$@"`;
     const live = env.start([], { command: underPty(['sh', '-c', script, 'sh', ...vmrunArgv]) });
     await eventually(async () => (live.stdout.includes('24 80') ? true : undefined), '24 80 from the guest', COMMAND_TIMEOUT_MS);
     writeFileSync(flag, '');
-    await new Promise((r) => setTimeout(r, 2000));
-    live.child.stdin!.write('\r');
-    await eventually(async () => (live.stdout.includes('50 132') ? true : undefined), '50 132 after the resize', 60_000);
+    await eventually(
+      async () => {
+        if (live.stdout.includes('50 132')) return true;
+        live.child.stdin!.write('\r');
+        await new Promise((r) => setTimeout(r, 3000));
+        return undefined;
+      },
+      "50 132 after the resize",
+      120_000,
+    );
+    live.child.stdin!.write('q\r');
     expect(await live.waitExit(60_000)).toBe(0);
   }, 600_000);
 
