@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 // virtio-blk on this host's KVM, driven by a purpose-built guest (fixtures/guests/
 // virtio-blk) that sends good requests with byte checks and hostile ones, against
 // real files; then snapshots of a machine with disks: saved, restored, and refused

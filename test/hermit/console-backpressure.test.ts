@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 /**
  * Guest console output through a pipe whose reader falls behind: Node makes a pipe on
  * fd 1 non-blocking, which the native console sink shares, so a full pipe must make

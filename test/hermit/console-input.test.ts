@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 /**
  * Console input for Hermit guests (uhyve's fd 0 reads, SerialReadByte and
  * SerialReadBuffer), through `vmrun boot -i` on this host's /dev/kvm with the

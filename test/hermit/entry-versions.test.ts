@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 /**
  * Hermit entry versions 2 and 3 (hermit-entry 0.9.x) next to 4 (0.10.x): the boot
  * info in each one's layout, checked by test kernels that read it that way.

@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 /**
  * The Hermit path through the library API (Machine.boot with guestArgs,
  * guestEnv and fileMappings), and the multi-vCPU boot.

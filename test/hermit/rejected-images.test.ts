@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 /**
  * Kernels vmrun must refuse, each with one line naming the file and the problem
  * and exit 125: variants of a good test kernel with one field broken.

@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 /**
  * Hermit test kernels booted through the CLI (`vmrun boot KERNEL ARGS...`) on this
  * host's /dev/kvm: the uhyve boot state, both hypercall interface versions, ET_DYN

@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

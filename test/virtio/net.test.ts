@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 // virtio-net on this host's KVM with a purpose-built guest (fixtures/guests/virtio-net)
 // that drives the queues itself: malformed frames are dropped without failing the
 // device or the host, a broken chain is refused, and real frames go through the

@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServer, type Server, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';

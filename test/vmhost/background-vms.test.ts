@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

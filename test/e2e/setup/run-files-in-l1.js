@@ -18,6 +18,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HARNESS_STALL_EXIT_CODE } from '../../harness/harness-error.js';
 import { e2eTestFiles } from './e2e-files.js';
+import { hostHasKvm, hostKvmTestFiles } from '../../harness/host-kvm-tests.js';
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 const VITEST = 'node_modules/.bin/vitest';
@@ -61,20 +62,25 @@ export function splitArguments(args) {
  */
 
 /**
- * Runs one file in its own L1; returns the harness's exit status and the counts.
- * @param {string} file
+ * What runs in one L1: one e2e file, or all the host tests that need /dev/kvm together.
+ * @typedef {{ name: string, config: string, files: string[] }} L1Unit
+ */
+
+/**
+ * Runs one unit in its own L1; returns the harness's exit status and the counts.
+ * @param {L1Unit} unit
  * @param {string[]} vitestOptions
  * @param {string} reportDir
  * @returns {Promise<{ status: number, counts: TestCounts | undefined }>}
  */
-async function runFileOnce(file, vitestOptions, reportDir) {
-  const report = join(reportDir, `${file.replaceAll('/', '_')}.json`);
+async function runUnitOnce(unit, vitestOptions, reportDir) {
+  const report = join(reportDir, `${unit.name.replace(/[^A-Za-z0-9.-]/g, '_')}.json`);
   rmSync(report, { force: true });
   const harnessOptions = (process.env.VMRUN_E2E_HARNESS_OPTIONS ?? '').split(/\s+/).filter(Boolean);
   const args = [
     '--private-tmp', '--timeout', String(FILE_TIMEOUT_S), '--idle-timeout', String(IDLE_TIMEOUT_S), ...harnessOptions, '--',
-    VITEST, 'run', '-c', 'vitest.e2e.config.ts', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`,
-    ...vitestOptions, file,
+    VITEST, 'run', '-c', unit.config, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`,
+    ...vitestOptions, ...unit.files,
   ];
   const status = await new Promise((resolve) => {
     const child = spawn(join(REPO, HARNESS), args, { cwd: REPO, stdio: 'inherit' });
@@ -158,10 +164,14 @@ export function summary(outcomes, startedAt, seconds) {
 
 async function main() {
   const { filters, options } = splitArguments(process.argv.slice(2));
-  const all = e2eTestFiles();
-  const files = filters.length ? all.filter((f) => filters.some((filter) => f.includes(filter))) : all;
-  if (files.length === 0) {
-    say(`no e2e test file matches ${filters.map((f) => JSON.stringify(f)).join(', ')} (files: ${all.join(', ')})`);
+  const pick = (/** @type {string[]} */ all) => (filters.length ? all.filter((f) => filters.some((filter) => f.includes(filter))) : all);
+  // Without a /dev/kvm on the host, the host suite left out its KVM tests: they run here, in one L1.
+  const kvmFiles = hostHasKvm() ? [] : pick(hostKvmTestFiles());
+  /** @type {L1Unit[]} */
+  const units = pick(e2eTestFiles()).map((file) => ({ name: file, config: 'vitest.e2e.config.ts', files: [file] }));
+  if (kvmFiles.length > 0) units.unshift({ name: `host KVM tests (${kvmFiles.length} files)`, config: 'vitest.config.ts', files: kvmFiles });
+  if (units.length === 0) {
+    say(`no e2e test file matches ${filters.map((f) => JSON.stringify(f)).join(', ')} (files: ${e2eTestFiles().join(', ')})`);
     return 125;
   }
   const startedAt = new Date();
@@ -170,7 +180,7 @@ async function main() {
   /** @type {FileOutcome[]} */
   const outcomes = [];
   try {
-    for (const file of files) outcomes.push(await runFile(file, () => runFileOnce(file, options, reportDir)));
+    for (const unit of units) outcomes.push(await runFile(unit.name, () => runUnitOnce(unit, options, reportDir)));
   } finally {
     rmSync(reportDir, { recursive: true, force: true });
   }
