@@ -131,7 +131,7 @@ Napi::Value MachineBinding::pause(const Napi::CallbackInfo& info) {
   return run_async(
       info.Env(),
       [this, timeout_ms, ok](Machine& m) {
-        *ok = m.pause(std::chrono::milliseconds(timeout_ms));
+        *ok = m.pause(PauseHolder::User, std::chrono::milliseconds(timeout_ms));
         m.flush_console();
         post(new Event{Event::Kind::Drained, {}, {}});
       },
@@ -139,7 +139,7 @@ Napi::Value MachineBinding::pause(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MachineBinding::resume(const Napi::CallbackInfo& info) {
-  if (machine_) machine_->resume();
+  if (machine_) machine_->resume(PauseHolder::User);
   return info.Env().Undefined();
 }
 
