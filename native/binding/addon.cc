@@ -6,6 +6,7 @@
 
 #include "backend/hypervisor.h"
 #include "binding/convert.h"
+#include "binding/layout.h"
 #include "binding/machine_binding.h"
 #include "binding/promise_worker.h"
 #include "snapshot/crc32c.h"
@@ -68,7 +69,8 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32c", Napi::Function::New(env, crc32c_of, "crc32c"));
   exports.Set("kernelFormat", Napi::Function::New(env, kernel_format_of, "kernelFormat"));
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
-  exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
+  exports.Set("layout", layout_object(env));
+  exports.Set("limits", limits_object(env));
   return exports;
 }
 

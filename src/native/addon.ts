@@ -69,11 +69,35 @@ export interface NativeMachineState {
   devices: Record<string, Buffer>;
 }
 
+/** Byte offsets of the fields of one MEMORY_INDEX entry, and its size. */
+export interface NativeMemoryIndexEntryLayout {
+  bytes: number;
+  ramOffset: number;
+  dataOffset: number;
+  compressedSize: number;
+  pageCount: number;
+  crc: number;
+  bitmap: number;
+}
+
+export interface NativeLayout {
+  memoryIndexEntry: NativeMemoryIndexEntryLayout;
+  /** RAM covered by one MEMORY_INDEX entry (one zstd frame). */
+  memoryChunkBytes: number;
+  pageBytes: number;
+}
+
+export interface NativeLimits {
+  minMemoryBytes: number;
+  maxMemoryBytes: number;
+  maxCpus: number;
+}
+
 /** Events, in the order the machine produced them: console batches, 'drained' after a pause, 'stopped' last. */
 /** What saveSnapshot() hands back: state, the RAM chunk index, and timings. */
 export interface NativeSnapshotCapture {
   state: NativeMachineState;
-  /** MEMORY_INDEX entries (96 bytes each, native/snapshot/memory_image.h). */
+  /** MEMORY_INDEX entries (layout: addon().layout.memoryIndexEntry). */
   memoryIndex: Buffer;
   memoryDataLength: number;
   touchedPages: number;
@@ -106,7 +130,10 @@ interface NativeAddon {
   /** The kernel format of a file's bytes, detected as `vmrun boot` does. */
   kernelFormat(bytes: Uint8Array): 'linux-bzimage' | 'linux-elf' | 'hermit' | 'unknown';
   buildRamImage(snapshotPath: string, dataOffset: number, dataLength: number, index: Buffer, ramSize: number, imagePath: string): Promise<void>;
-  memoryChunkSize: number;
+  /** The snapshot layout the addon writes (native/snapshot/memory_image.h). */
+  layout: NativeLayout;
+  /** The VMM's limits (native/vmm/builder.h, native/arch/x86_64/mptable.h). */
+  limits: NativeLimits;
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
 }
 
