@@ -149,9 +149,7 @@ uint64_t write_ram_chunks(RamCapture& cap, const GuestMemory& memory, int fd, ui
   return pos;
 }
 
-void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uint64_t data_length,
-                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& cache_path) {
-  // Validate the whole index before touching anything.
+void validate_memory_index(const std::vector<MemoryChunk>& chunks, uint64_t ram_size, uint64_t data_length) {
   uint64_t previous_end = 0;
   for (size_t i = 0; i < chunks.size(); i++) {
     const MemoryChunk& c = chunks[i];
@@ -168,6 +166,26 @@ void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uin
     if (c.ram_offset + (last_page + 1) * kPageSize > ram_size) snapshot_error(name + " holds pages beyond the end of RAM");
     if (c.data_offset > data_length || c.compressed_size > data_length - c.data_offset) snapshot_error(name + " lies outside the memory data");
   }
+}
+
+const char* expand_memory_chunk(const MemoryChunk& c, const uint8_t* data, uint8_t* image) {
+  const uint8_t* frame = data + c.data_offset;
+  if (crc32c(frame, c.compressed_size) != c.crc) return "fails its checksum";
+  uint64_t expected = c.page_count * kPageSize;
+  if (ZSTD_getFrameContentSize(frame, c.compressed_size) != expected) return "has the wrong decompressed size";
+  std::vector<uint8_t> pages(expected);
+  size_t n = ZSTD_decompress(pages.data(), pages.size(), frame, c.compressed_size);
+  if (ZSTD_isError(n) || n != expected) return "does not decompress";
+  uint64_t k = 0;
+  for (uint64_t p = 0; p < kChunkPages; p++)
+    if (bit(c, p)) std::memcpy(image + c.ram_offset + p * kPageSize, pages.data() + (k++) * kPageSize, kPageSize);
+  return nullptr;
+}
+
+void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uint64_t data_length,
+                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& cache_path) {
+  // Validate the whole index before touching anything.
+  validate_memory_index(chunks, ram_size, data_length);
 
   int src = open(snapshot_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (src < 0) throw VmrunError(ErrorCode::NotFound, errno_message("cannot open snapshot " + snapshot_path, errno));
@@ -204,21 +222,9 @@ void build_ram_image(const std::string& snapshot_path, uint64_t data_offset, uin
   std::string bad_reason;
   parallel_for(chunks.size(), [&](size_t i) {
     if (bad.load() >= 0) return;
-    const MemoryChunk& c = chunks[i];
-    const uint8_t* frame = data + c.data_offset;
-    auto fail = [&](const char* why) {
-      long expected = -1;
-      if (bad.compare_exchange_strong(expected, static_cast<long>(i))) bad_reason = why;
-    };
-    if (crc32c(frame, c.compressed_size) != c.crc) return fail("fails its checksum");
-    uint64_t expected = c.page_count * kPageSize;
-    if (ZSTD_getFrameContentSize(frame, c.compressed_size) != expected) return fail("has the wrong decompressed size");
-    std::vector<uint8_t> pages(expected);
-    size_t n = ZSTD_decompress(pages.data(), pages.size(), frame, c.compressed_size);
-    if (ZSTD_isError(n) || n != expected) return fail("does not decompress");
-    uint64_t k = 0;
-    for (uint64_t p = 0; p < kChunkPages; p++)
-      if (bit(c, p)) std::memcpy(image + c.ram_offset + p * kPageSize, pages.data() + (k++) * kPageSize, kPageSize);
+    const char* why = expand_memory_chunk(chunks[i], data, image);
+    long expected = -1;
+    if (why && bad.compare_exchange_strong(expected, static_cast<long>(i))) bad_reason = why;
   });
   munmap(image, ram_size);
   if (bad.load() >= 0) {
