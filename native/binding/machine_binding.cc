@@ -6,6 +6,13 @@
 
 namespace vmrun::binding {
 
+namespace {
+// The thread-safe function's queue is bounded; console batches use at most
+// kMaxQueuedConsoleBatches of it, so "drained" and "stopped" always find room.
+constexpr size_t kMaxQueuedEvents = 64;
+constexpr size_t kMaxQueuedConsoleBatches = 48;
+}  // namespace
+
 struct MachineBinding::Event {
   enum class Kind { Console, Stopped, Drained } kind;
   std::vector<uint8_t> bytes;
@@ -35,16 +42,14 @@ MachineBinding::MachineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWra
   int console_fd = -1;
   if (cfg.Has("consoleFd") && cfg.Get("consoleFd").IsNumber()) console_fd = cfg.Get("consoleFd").As<Napi::Number>().Int32Value();
 
-  events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "vmrun-machine-events", 0, 1);
+  events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "vmrun-machine-events", kMaxQueuedEvents, 1);
   events_.Unref(env);  // only a started machine keeps the process alive
 
   MachineCallbacks callbacks;
   if (console_fd >= 0) {
     callbacks.console = ConsoleOutput::fd_sink(console_fd);
   } else {
-    callbacks.console = [this](std::vector<uint8_t>&& batch) {
-      post(new Event{Event::Kind::Console, std::move(batch), {}});
-    };
+    callbacks.console = [this](std::vector<uint8_t>&& batch) { post_console(std::move(batch)); };
   }
   callbacks.stopped = [this](const StopRequest& r) {
     post(new Event{Event::Kind::Stopped, {}, r});
@@ -76,17 +81,54 @@ void MachineBinding::post(Event* event) {
     delete event;
     return;
   }
-  events_.NonBlockingCall(event, [](Napi::Env env, Napi::Function fn, Event* ev) {
+  auto pressure = console_pressure_;
+  napi_status status = events_.NonBlockingCall(event, [pressure](Napi::Env env, Napi::Function fn, Event* ev) {
     std::unique_ptr<Event> owned(ev);
+    if (ev->kind == Event::Kind::Console) {
+      std::lock_guard<std::mutex> lock(pressure->mu);
+      pressure->queued--;
+    }
     if (!env || !fn) return;
     if (ev->kind == Event::Kind::Console) {
-      fn.Call({Napi::String::New(env, "console"), Napi::Buffer<uint8_t>::Copy(env, ev->bytes.data(), ev->bytes.size())});
+      Napi::Value accepted = fn.Call({Napi::String::New(env, "console"), Napi::Buffer<uint8_t>::Copy(env, ev->bytes.data(), ev->bytes.size())});
+      // false: the JS stream already holds too much nobody has read.
+      if (accepted.IsBoolean() && !accepted.As<Napi::Boolean>().Value()) {
+        std::lock_guard<std::mutex> lock(pressure->mu);
+        pressure->dropped += ev->bytes.size();
+      }
     } else if (ev->kind == Event::Kind::Stopped) {
       fn.Call({Napi::String::New(env, "stopped"), stop_request_to(env, ev->stop)});
     } else {
       fn.Call({Napi::String::New(env, "drained"), env.Undefined()});
     }
   });
+  if (status != napi_ok) {
+    // Only console batches can fill the queue (they leave room for the rest).
+    if (event->kind == Event::Kind::Console) {
+      std::lock_guard<std::mutex> plock(pressure->mu);
+      pressure->queued--;
+      pressure->dropped += event->bytes.size();
+    }
+    delete event;
+  }
+}
+
+void MachineBinding::post_console(std::vector<uint8_t>&& batch) {
+  {
+    ConsoleBackPressure& p = *console_pressure_;
+    std::lock_guard<std::mutex> lock(p.mu);
+    if (p.queued >= kMaxQueuedConsoleBatches) {
+      p.dropped += batch.size();
+      return;
+    }
+    if (p.dropped > 0) {
+      std::string marker = console_drop_marker(p.dropped);
+      p.dropped = 0;
+      batch.insert(batch.begin(), marker.begin(), marker.end());
+    }
+    p.queued++;
+  }
+  post(new Event{Event::Kind::Console, std::move(batch), {}});
 }
 
 void MachineBinding::release_events() {

@@ -22,6 +22,8 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
  private:
   struct Event;
   void post(Event* event);
+  /** Queues a console batch, or counts it as dropped when JS is that far behind. */
+  void post_console(std::vector<uint8_t>&& batch);
   void release_events();
 
   Napi::Value start(const Napi::CallbackInfo& info);
@@ -44,6 +46,17 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
   Napi::ThreadSafeFunction events_;
   std::mutex events_mu_;
   bool events_released_ = false;
+  // Back-pressure (docs/console-output.md): at most kMaxQueuedConsoleBatches batches of
+  // at most ConsoleOutput::kMaxBatch bytes wait for the JS thread; beyond that, and for
+  // batches JS refuses (its stream holds too much unread), bytes are dropped, counted,
+  // and a marker goes out with the next batch delivered.
+  // Shared with queued events, which may run after this object is gone.
+  struct ConsoleBackPressure {
+    std::mutex mu;
+    size_t queued = 0;    // console batches waiting for the JS thread
+    uint64_t dropped = 0;  // bytes dropped since the last marker went out
+  };
+  std::shared_ptr<ConsoleBackPressure> console_pressure_ = std::make_shared<ConsoleBackPressure>();
 };
 
 }  // namespace vmrun::binding

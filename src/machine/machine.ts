@@ -32,6 +32,8 @@ export interface BootOptions {
   aslr?: boolean;
   /** The OCI image this machine runs, recorded in its snapshots. */
   image?: string;
+  /** Unread `output` kept before further console output is dropped (default 8 MiB; docs/console-output.md). */
+  outputBufferBytes?: number;
 }
 
 /** How to restore a snapshot. */
@@ -40,9 +42,13 @@ export interface RestoreOptions {
   /** Jump the guest clock forward by the time since the save (default: continue from the save). */
   catchUpClock?: boolean;
   consoleFd?: number;
+  /** As BootOptions.outputBufferBytes. */
+  outputBufferBytes?: number;
 }
 
 export const DEFAULT_MEMORY = '256M';
+/** Unread console output a Machine keeps by default before it drops (and counts) the rest. */
+export const DEFAULT_OUTPUT_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** What a Machine remembers about itself for snapshots. */
 interface MachineIdentity {
@@ -71,15 +77,19 @@ export class Machine extends EventEmitter {
   private finalStats: NativeStats | undefined;
   private disposed = false;
 
-  private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity) {
+  private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity, outputBufferBytes = DEFAULT_OUTPUT_BUFFER_BYTES) {
     super();
     this.output = this.outputStream;
     this.consoleToEvents = config.consoleFd === undefined;
     let resolveExit!: (e: MachineExit) => void;
     this.exited = new Promise((r) => (resolveExit = r));
-    const onEvent = (kind: string, payload: unknown): void => {
+    const onEvent = (kind: string, payload: unknown): boolean | undefined => {
       if (kind === 'console') {
+        // Output nobody reads is not kept without bound: refused, the addon drops and
+        // counts it, and a marker takes its place in what is read later.
+        if (this.outputStream.writableLength + this.outputStream.readableLength >= outputBufferBytes) return false;
         this.outputStream.write(payload as Buffer);
+        return true;
       } else if (kind === 'drained') {
         this.drainWaiters.shift()?.();
       } else if (kind === 'stopped') {
@@ -92,6 +102,7 @@ export class Machine extends EventEmitter {
         resolveExit(exit);
         this.emit('exit', exit);
       }
+      return undefined;
     };
     try {
       this.native = new (addon().NativeMachine)(config, onEvent);
@@ -120,6 +131,7 @@ export class Machine extends EventEmitter {
         aslr: options.aslr,
       },
       { memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image },
+      options.outputBufferBytes,
     );
     m.native.start();
     return m;
@@ -142,6 +154,7 @@ export class Machine extends EventEmitter {
         restore: { ramImage: image.path, kernelFormat: machine.kernelFormat, state: snap.opened.state, catchUpClock: options.catchUpClock },
       },
       { memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image },
+      options.outputBufferBytes,
     );
     m.native.start();
     return m;

@@ -134,7 +134,11 @@ interface NativeAddon {
   layout: NativeLayout;
   /** The VMM's limits (native/vmm/builder.h, native/arch/x86_64/mptable.h). */
   limits: NativeLimits;
-  NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
+  /**
+   * onEvent returns false for a 'console' batch it refuses (its reader is too far
+   * behind): the addon counts those bytes as dropped and marks the gap in the output.
+   */
+  NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => boolean | undefined) => NativeMachine;
 }
 
 let cached: NativeAddon | undefined;
