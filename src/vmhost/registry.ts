@@ -50,6 +50,8 @@ export interface VmPaths {
   dir: string;
   record: string;
   consoleLog: string;
+  /** The console log before its last rotation (src/vmhost/rotating-log.ts). */
+  consoleLogPrevious: string;
   controlSocket: string;
   /** The host process's own stdout/stderr (its crashes land here). */
   hostLog: string;
@@ -93,6 +95,7 @@ export class VmRegistry {
       dir,
       record: join(dir, 'vm.json'),
       consoleLog: join(dir, 'console.log'),
+      consoleLogPrevious: join(dir, 'console.log.1'),
       controlSocket: join(dir, 'control.sock'),
       hostLog: join(dir, 'host.log'),
       spec: join(dir, 'spec.json'),
