@@ -7,10 +7,11 @@
 namespace vmrun::binding {
 
 namespace {
-// The thread-safe function's queue is bounded; console batches use at most
-// kMaxQueuedConsoleBatches of it, so "drained" and "stopped" always find room.
-constexpr size_t kMaxQueuedEvents = 64;
-constexpr size_t kMaxQueuedConsoleBatches = 48;
+// The thread-safe function's queue is bounded; console output holds at most one entry
+// of it (bytes gather in ConsoleBackPressure::waiting), so "drained" and "stopped"
+// always find room.
+constexpr size_t kMaxQueuedEvents = 16;
+constexpr size_t kMaxWaitingConsoleBytes = 8 << 20;
 }  // namespace
 
 struct MachineBinding::Event {
@@ -85,8 +86,10 @@ void MachineBinding::post(Event* event) {
   napi_status status = events_.NonBlockingCall(event, [pressure](Napi::Env env, Napi::Function fn, Event* ev) {
     std::unique_ptr<Event> owned(ev);
     if (ev->kind == Event::Kind::Console) {
+      // Everything that gathered since the event was queued goes out in one call.
       std::lock_guard<std::mutex> lock(pressure->mu);
-      pressure->queued--;
+      ev->bytes.swap(pressure->waiting);
+      pressure->event_queued = false;
     }
     if (!env || !fn) return;
     if (ev->kind == Event::Kind::Console) {
@@ -106,8 +109,7 @@ void MachineBinding::post(Event* event) {
     // Only console batches can fill the queue (they leave room for the rest).
     if (event->kind == Event::Kind::Console) {
       std::lock_guard<std::mutex> plock(pressure->mu);
-      pressure->queued--;
-      pressure->dropped += event->bytes.size();
+      pressure->event_queued = false;
     }
     delete event;
   }
@@ -117,18 +119,20 @@ void MachineBinding::post_console(std::vector<uint8_t>&& batch) {
   {
     ConsoleBackPressure& p = *console_pressure_;
     std::lock_guard<std::mutex> lock(p.mu);
-    if (p.queued >= kMaxQueuedConsoleBatches) {
+    if (p.waiting.size() + batch.size() > kMaxWaitingConsoleBytes) {
       p.dropped += batch.size();
       return;
     }
     if (p.dropped > 0) {
       std::string marker = console_drop_marker(p.dropped);
       p.dropped = 0;
-      batch.insert(batch.begin(), marker.begin(), marker.end());
+      p.waiting.insert(p.waiting.end(), marker.begin(), marker.end());
     }
-    p.queued++;
+    p.waiting.insert(p.waiting.end(), batch.begin(), batch.end());
+    if (p.event_queued) return;
+    p.event_queued = true;
   }
-  post(new Event{Event::Kind::Console, std::move(batch), {}});
+  post(new Event{Event::Kind::Console, {}, {}});
 }
 
 void MachineBinding::release_events() {

@@ -46,14 +46,15 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
   Napi::ThreadSafeFunction events_;
   std::mutex events_mu_;
   bool events_released_ = false;
-  // Back-pressure (docs/console-output.md): at most kMaxQueuedConsoleBatches batches of
-  // at most ConsoleOutput::kMaxBatch bytes wait for the JS thread; beyond that, and for
-  // batches JS refuses (its stream holds too much unread), bytes are dropped, counted,
-  // and a marker goes out with the next batch delivered.
+  // Back-pressure (docs/console-output.md): console bytes wait here for the JS thread,
+  // at most kMaxWaitingConsoleBytes of them, with at most one "console" event queued to
+  // take them all; beyond that, and for bytes JS refuses (its stream holds too much
+  // unread), output is dropped, counted, and a marker goes out with the next bytes.
   // Shared with queued events, which may run after this object is gone.
   struct ConsoleBackPressure {
     std::mutex mu;
-    size_t queued = 0;    // console batches waiting for the JS thread
+    std::vector<uint8_t> waiting;
+    bool event_queued = false;
     uint64_t dropped = 0;  // bytes dropped since the last marker went out
   };
   std::shared_ptr<ConsoleBackPressure> console_pressure_ = std::make_shared<ConsoleBackPressure>();
