@@ -85,21 +85,40 @@ void MachineBinding::post(Event* event) {
   auto pressure = console_pressure_;
   napi_status status = events_.NonBlockingCall(event, [pressure](Napi::Env env, Napi::Function fn, Event* ev) {
     std::unique_ptr<Event> owned(ev);
+    uint64_t dropped_before = 0;
     if (ev->kind == Event::Kind::Console) {
-      // Everything that gathered since the event was queued goes out in one call.
+      // Everything that gathered since the event was queued goes out in one call,
+      // behind the marker for what was dropped before it.
       std::lock_guard<std::mutex> lock(pressure->mu);
       ev->bytes.swap(pressure->waiting);
       pressure->event_queued = false;
+      dropped_before = pressure->dropped;
+      pressure->dropped = 0;
     }
     if (!env || !fn) return;
     if (ev->kind == Event::Kind::Console) {
+      uint64_t guest_bytes = ev->bytes.size();
+      if (dropped_before > 0) {
+        std::string marker = console_drop_marker(dropped_before);
+        ev->bytes.insert(ev->bytes.begin(), marker.begin(), marker.end());
+      }
       Napi::Value accepted = fn.Call({Napi::String::New(env, "console"), Napi::Buffer<uint8_t>::Copy(env, ev->bytes.data(), ev->bytes.size())});
       // false: the JS stream already holds too much nobody has read.
       if (accepted.IsBoolean() && !accepted.As<Napi::Boolean>().Value()) {
         std::lock_guard<std::mutex> lock(pressure->mu);
-        pressure->dropped += ev->bytes.size();
+        pressure->dropped += dropped_before + guest_bytes;
       }
     } else if (ev->kind == Event::Kind::Stopped) {
+      // Bytes dropped since the last delivery are accounted for before the end: the
+      // marker is delivered even to a reader that is still behind (third argument).
+      std::string marker;
+      {
+        std::lock_guard<std::mutex> lock(pressure->mu);
+        if (pressure->dropped > 0) marker = console_drop_marker(pressure->dropped);
+        pressure->dropped = 0;
+      }
+      if (!marker.empty())
+        fn.Call({Napi::String::New(env, "console"), Napi::Buffer<char>::Copy(env, marker.data(), marker.size()), Napi::Boolean::New(env, true)});
       fn.Call({Napi::String::New(env, "stopped"), stop_request_to(env, ev->stop)});
     } else {
       fn.Call({Napi::String::New(env, "drained"), env.Undefined()});
@@ -122,11 +141,6 @@ void MachineBinding::post_console(std::vector<uint8_t>&& batch) {
     if (p.waiting.size() + batch.size() > kMaxWaitingConsoleBytes) {
       p.dropped += batch.size();
       return;
-    }
-    if (p.dropped > 0) {
-      std::string marker = console_drop_marker(p.dropped);
-      p.dropped = 0;
-      p.waiting.insert(p.waiting.end(), marker.begin(), marker.end());
     }
     p.waiting.insert(p.waiting.end(), batch.begin(), batch.end());
     if (p.event_queued) return;

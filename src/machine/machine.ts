@@ -83,11 +83,11 @@ export class Machine extends EventEmitter {
     this.consoleToEvents = config.consoleFd === undefined;
     let resolveExit!: (e: MachineExit) => void;
     this.exited = new Promise((r) => (resolveExit = r));
-    const onEvent = (kind: string, payload: unknown): boolean | undefined => {
+    const onEvent = (kind: string, payload: unknown, mustKeep?: boolean): boolean | undefined => {
       if (kind === 'console') {
         // Output nobody reads is not kept without bound: refused, the addon drops and
         // counts it, and a marker takes its place in what is read later.
-        if (this.outputStream.writableLength + this.outputStream.readableLength >= outputBufferBytes) return false;
+        if (!mustKeep && this.outputStream.writableLength + this.outputStream.readableLength >= outputBufferBytes) return false;
         this.outputStream.write(payload as Buffer);
         return true;
       } else if (kind === 'drained') {

@@ -137,8 +137,9 @@ interface NativeAddon {
   /**
    * onEvent returns false for a 'console' batch it refuses (its reader is too far
    * behind): the addon counts those bytes as dropped and marks the gap in the output.
+   * `mustKeep` is true for the final marker, which must be kept whatever the backlog.
    */
-  NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => boolean | undefined) => NativeMachine;
+  NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown, mustKeep?: boolean) => boolean | undefined) => NativeMachine;
 }
 
 let cached: NativeAddon | undefined;
