@@ -42,6 +42,12 @@ class InterruptEvent {
   virtual void trigger() = 0;
 };
 
+/** A saved vCPU state decoded once and checked against this host, ready to apply (the backend's own type). */
+class LoadedVcpuState {
+ public:
+  virtual ~LoadedVcpuState() = default;
+};
+
 /** One virtual CPU. run() is called only from the vCPU's own thread. */
 class Vcpu {
  public:
@@ -53,6 +59,14 @@ class Vcpu {
   virtual void kick() = 0;
   /** Called by the vCPU thread after it handled an Interrupted exit. */
   virtual void clear_kick() = 0;
+  /**
+   * Enters the hypervisor without running guest code, so that the port I/O or MMIO
+   * exit just handled is completed (RIP, RAX, RSI/RCX of a `rep` string): until then
+   * the vCPU's registers describe the instruction as not yet done, and a snapshot of
+   * them would run it again. Returns Interrupted, or a further exit the completion
+   * produced (the next piece of a split access), which the caller must handle.
+   */
+  virtual VcpuExit complete_pending_io() = 0;
   /** Must be called once on the vCPU thread before the first run(). */
   virtual void bind_to_current_thread() = 0;
 
@@ -63,12 +77,14 @@ class Vcpu {
 
   /** Full architectural state for a snapshot; the vCPU must not be running. */
   virtual StateBlob save_state() = 0;
-  virtual void restore_state(const StateBlob& blob) = 0;
   /**
-   * Refuses (VmrunError Snapshot) a saved state this vCPU cannot run: CPU features the
-   * guest saw at save time that this vCPU, fresh on this host, does not offer.
+   * Decodes a saved state once and refuses (VmrunError Snapshot) one this vCPU cannot
+   * run: CPU features the guest saw at save time that this vCPU, fresh on this host,
+   * does not offer, or a TSC frequency it cannot match. Applies nothing.
    */
-  virtual void check_state_compatible(const StateBlob& blob) = 0;
+  virtual std::unique_ptr<LoadedVcpuState> load_state(const StateBlob& blob) = 0;
+  /** Applies a state this vCPU's load_state() returned; the vCPU must not be running. */
+  virtual void restore_state(const LoadedVcpuState& state) = 0;
 };
 
 /** One virtual machine: memory, interrupt controller, clock, vCPUs. */

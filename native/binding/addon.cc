@@ -6,6 +6,7 @@
 
 #include "backend/hypervisor.h"
 #include "binding/convert.h"
+#include "binding/layout.h"
 #include "binding/machine_binding.h"
 #include "binding/network_convert.h"
 #include "binding/promise_worker.h"
@@ -73,7 +74,6 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32c", Napi::Function::New(env, crc32c_of, "crc32c"));
   exports.Set("kernelFormat", Napi::Function::New(env, kernel_format_of, "kernelFormat"));
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
-  exports.Set("memoryChunkSize", Napi::Number::New(env, sizeof(MemoryChunk)));
   Napi::Object temp_limits = Napi::Object::New(env);
   temp_limits.Set("files", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFiles)));
   temp_limits.Set("fileBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFileBytes)));
@@ -81,6 +81,8 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("hermitTempFileLimits", temp_limits);
   exports.Set("guestNetwork", guest_addresses_to(env));
   exports.Set("vsockLimits", vsock_limits_to(env));
+  exports.Set("layout", layout_object(env));
+  exports.Set("limits", limits_object(env));
   return exports;
 }
 

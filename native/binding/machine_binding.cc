@@ -7,6 +7,14 @@
 
 namespace vmrun::binding {
 
+namespace {
+// The thread-safe function's queue is bounded; console output holds at most one entry
+// of it (bytes gather in ConsoleBackPressure::waiting), so "drained" and "stopped"
+// always find room.
+constexpr size_t kMaxQueuedEvents = 16;
+constexpr size_t kMaxWaitingConsoleBytes = 8 << 20;
+}  // namespace
+
 struct MachineBinding::Event {
   enum class Kind { Console, Stopped, Drained } kind;
   std::vector<uint8_t> bytes;
@@ -38,16 +46,14 @@ MachineBinding::MachineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWra
   int console_fd = -1;
   if (cfg.Has("consoleFd") && cfg.Get("consoleFd").IsNumber()) console_fd = cfg.Get("consoleFd").As<Napi::Number>().Int32Value();
 
-  events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "vmrun-machine-events", 0, 1);
+  events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "vmrun-machine-events", kMaxQueuedEvents, 1);
   events_.Unref(env);  // only a started machine keeps the process alive
 
   MachineCallbacks callbacks;
   if (console_fd >= 0) {
     callbacks.console = ConsoleOutput::fd_sink(console_fd);
   } else {
-    callbacks.console = [this](std::vector<uint8_t>&& batch) {
-      post(new Event{Event::Kind::Console, std::move(batch), {}});
-    };
+    callbacks.console = [this](std::vector<uint8_t>&& batch) { post_console(std::move(batch)); };
   }
   callbacks.stopped = [this](const StopRequest& r) {
     post(new Event{Event::Kind::Stopped, {}, r});
@@ -81,17 +87,71 @@ void MachineBinding::post(Event* event) {
     delete event;
     return;
   }
-  events_.NonBlockingCall(event, [](Napi::Env env, Napi::Function fn, Event* ev) {
+  auto pressure = console_pressure_;
+  napi_status status = events_.NonBlockingCall(event, [pressure](Napi::Env env, Napi::Function fn, Event* ev) {
     std::unique_ptr<Event> owned(ev);
+    uint64_t dropped_before = 0;
+    if (ev->kind == Event::Kind::Console) {
+      // Everything that gathered since the event was queued goes out in one call,
+      // behind the marker for what was dropped before it.
+      std::lock_guard<std::mutex> lock(pressure->mu);
+      ev->bytes.swap(pressure->waiting);
+      pressure->event_queued = false;
+      dropped_before = pressure->dropped;
+      pressure->dropped = 0;
+    }
     if (!env || !fn) return;
     if (ev->kind == Event::Kind::Console) {
-      fn.Call({Napi::String::New(env, "console"), Napi::Buffer<uint8_t>::Copy(env, ev->bytes.data(), ev->bytes.size())});
+      uint64_t guest_bytes = ev->bytes.size();
+      if (dropped_before > 0) {
+        std::string marker = console_drop_marker(dropped_before);
+        ev->bytes.insert(ev->bytes.begin(), marker.begin(), marker.end());
+      }
+      Napi::Value accepted = fn.Call({Napi::String::New(env, "console"), Napi::Buffer<uint8_t>::Copy(env, ev->bytes.data(), ev->bytes.size())});
+      // false: the JS stream already holds too much nobody has read.
+      if (accepted.IsBoolean() && !accepted.As<Napi::Boolean>().Value()) {
+        std::lock_guard<std::mutex> lock(pressure->mu);
+        pressure->dropped += dropped_before + guest_bytes;
+      }
     } else if (ev->kind == Event::Kind::Stopped) {
+      // Bytes dropped since the last delivery are accounted for before the end: the
+      // marker is delivered even to a reader that is still behind (third argument).
+      std::string marker;
+      {
+        std::lock_guard<std::mutex> lock(pressure->mu);
+        if (pressure->dropped > 0) marker = console_drop_marker(pressure->dropped);
+        pressure->dropped = 0;
+      }
+      if (!marker.empty())
+        fn.Call({Napi::String::New(env, "console"), Napi::Buffer<char>::Copy(env, marker.data(), marker.size()), Napi::Boolean::New(env, true)});
       fn.Call({Napi::String::New(env, "stopped"), stop_request_to(env, ev->stop)});
     } else {
       fn.Call({Napi::String::New(env, "drained"), env.Undefined()});
     }
   });
+  if (status != napi_ok) {
+    // Only console batches can fill the queue (they leave room for the rest).
+    if (event->kind == Event::Kind::Console) {
+      std::lock_guard<std::mutex> plock(pressure->mu);
+      pressure->event_queued = false;
+    }
+    delete event;
+  }
+}
+
+void MachineBinding::post_console(std::vector<uint8_t>&& batch) {
+  {
+    ConsoleBackPressure& p = *console_pressure_;
+    std::lock_guard<std::mutex> lock(p.mu);
+    if (p.waiting.size() + batch.size() > kMaxWaitingConsoleBytes) {
+      p.dropped += batch.size();
+      return;
+    }
+    p.waiting.insert(p.waiting.end(), batch.begin(), batch.end());
+    if (p.event_queued) return;
+    p.event_queued = true;
+  }
+  post(new Event{Event::Kind::Console, {}, {}});
 }
 
 void MachineBinding::release_events() {
@@ -136,7 +196,7 @@ Napi::Value MachineBinding::pause(const Napi::CallbackInfo& info) {
   return run_async(
       info.Env(),
       [this, timeout_ms, ok](Machine& m) {
-        *ok = m.pause(std::chrono::milliseconds(timeout_ms));
+        *ok = m.pause(PauseHolder::User, std::chrono::milliseconds(timeout_ms));
         m.flush_console();
         post(new Event{Event::Kind::Drained, {}, {}});
       },
@@ -144,7 +204,7 @@ Napi::Value MachineBinding::pause(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MachineBinding::resume(const Napi::CallbackInfo& info) {
-  if (machine_) machine_->resume();
+  if (machine_) machine_->resume(PauseHolder::User);
   return info.Env().Undefined();
 }
 

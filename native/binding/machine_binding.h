@@ -22,6 +22,8 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
  private:
   struct Event;
   void post(Event* event);
+  /** Queues a console batch, or counts it as dropped when JS is that far behind. */
+  void post_console(std::vector<uint8_t>&& batch);
   void release_events();
 
   Napi::Value start(const Napi::CallbackInfo& info);
@@ -46,6 +48,18 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
   Napi::ThreadSafeFunction events_;
   std::mutex events_mu_;
   bool events_released_ = false;
+  // Back-pressure (docs/console-output.md): console bytes wait here for the JS thread,
+  // at most kMaxWaitingConsoleBytes of them, with at most one "console" event queued to
+  // take them all; beyond that, and for bytes JS refuses (its stream holds too much
+  // unread), output is dropped, counted, and a marker goes out with the next bytes.
+  // Shared with queued events, which may run after this object is gone.
+  struct ConsoleBackPressure {
+    std::mutex mu;
+    std::vector<uint8_t> waiting;
+    bool event_queued = false;
+    uint64_t dropped = 0;  // bytes dropped since the last marker went out
+  };
+  std::shared_ptr<ConsoleBackPressure> console_pressure_ = std::make_shared<ConsoleBackPressure>();
 };
 
 }  // namespace vmrun::binding

@@ -1,11 +1,14 @@
 // A tiny tagged record format for component state blobs in snapshots:
 //   u32 version, then records of (u32 tag, u32 length, bytes).
 // The reader bounds every length against the blob before use: a snapshot file is
-// untrusted input.
+// untrusted input. Each component decodes its blob once, into a plain struct with
+// named fields (devices/legacy/uart_16550_state.h, backend/kvm/x86_64/vcpu_state.h),
+// one record per field, so a field is found by its tag, never by its position.
 #pragma once
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/error.h"
@@ -23,8 +26,10 @@ class StateWriter {
   }
   template <typename T>
   void record(uint32_t tag, const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>, "records hold plain data");
     record(tag, &value, sizeof(T));
   }
+  void record(uint32_t tag, const std::vector<uint8_t>& bytes) { record(tag, bytes.data(), bytes.size()); }
   std::vector<uint8_t> take() { return std::move(out_); }
 
  private:
@@ -46,6 +51,25 @@ class StateReader {
       throw VmrunError(ErrorCode::Snapshot, what_ + " has version " + std::to_string(v) + ", expected " + std::to_string(expected_version));
     pos_ = 4;
   }
+  /** The reader keeps a reference to the blob: a temporary would dangle. */
+  StateReader(std::vector<uint8_t>&&, const std::string&, uint32_t) = delete;
+  /** The next record as a byte string of at most `max` bytes. */
+  std::vector<uint8_t> expect_bytes(uint32_t tag, size_t max) {
+    size_t len;
+    const uint8_t* p = expect(tag, &len);
+    if (len > max) throw VmrunError(ErrorCode::Snapshot, what_ + ": record " + std::to_string(tag) + " has " + std::to_string(len) + " bytes, at most " + std::to_string(max) + " allowed");
+    return std::vector<uint8_t>(p, p + len);
+  }
+  /** The next record as a bool stored in one byte (0 or 1). */
+  bool expect_bool(uint32_t tag) {
+    uint8_t v = expect_obj<uint8_t>(tag);
+    if (v > 1) throw VmrunError(ErrorCode::Snapshot, what_ + ": record " + std::to_string(tag) + " is not a boolean");
+    return v == 1;
+  }
+  /** Throws unless every record was read: trailing bytes mean a blob this version does not describe. */
+  void expect_end() const {
+    if (!at_end()) throw VmrunError(ErrorCode::Snapshot, what_ + " has bytes after its last record");
+  }
   /** The next record, which must carry `tag`; returns its bytes and length. */
   const uint8_t* expect(uint32_t tag, size_t* len) {
     uint32_t t = u32_at(pos_);
@@ -60,6 +84,7 @@ class StateReader {
   /** The next record as a fixed-size struct; its length must match exactly. */
   template <typename T>
   T expect_obj(uint32_t tag) {
+    static_assert(std::is_trivially_copyable_v<T>, "records hold plain data");
     size_t len;
     const uint8_t* p = expect(tag, &len);
     if (len != sizeof(T))

@@ -8,11 +8,12 @@
 
 namespace vmrun {
 
-// A runaway guest must not grow host memory without bound while the sink is slow:
-// past this, bytes are dropped (the console is a log, not a lossless channel).
-static constexpr size_t kMaxPending = 8 << 20;
 // How long a full console pipe may stall the writer thread before a batch is dropped.
 static constexpr int kWritableWaitMs = 10000;
+
+std::string console_drop_marker(uint64_t bytes) {
+  return "\r\n[vmrun: " + std::to_string(bytes) + " bytes of console output dropped: the reader fell behind]\r\n";
+}
 
 ConsoleOutput::ConsoleOutput(Sink sink) : sink_(std::move(sink)), writer_([this] { run(); }) {}
 
@@ -29,7 +30,13 @@ void ConsoleOutput::append(const uint8_t* data, size_t len) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     total_ += len;
-    if (pending_.size() + len > kMaxPending) return;
+    // A runaway guest must not grow host memory while the sink is slow.
+    if (pending_.size() + len > kMaxPending) {
+      if (dropped_ == 0) drop_at_ = pending_.size();
+      dropped_ += len;
+      dropped_total_ += len;
+      return;
+    }
     pending_.insert(pending_.end(), data, data + len);
   }
   wake_.notify_one();
@@ -38,6 +45,11 @@ void ConsoleOutput::append(const uint8_t* data, size_t len) {
 uint64_t ConsoleOutput::total_bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return total_;
+}
+
+uint64_t ConsoleOutput::dropped_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return dropped_total_;
 }
 
 void ConsoleOutput::flush() {
@@ -51,7 +63,18 @@ void ConsoleOutput::run() {
     wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
     if (pending_.empty() && stopping_) break;
     std::vector<uint8_t> batch;
-    batch.swap(pending_);
+    if (dropped_ > 0) {
+      // The marker goes where the first bytes were lost.
+      std::string marker = console_drop_marker(dropped_);
+      dropped_ = 0;
+      pending_.insert(pending_.begin() + static_cast<std::ptrdiff_t>(drop_at_), marker.begin(), marker.end());
+    }
+    if (pending_.size() <= kMaxBatch) {
+      batch.swap(pending_);
+    } else {
+      batch.assign(pending_.begin(), pending_.begin() + kMaxBatch);
+      pending_.erase(pending_.begin(), pending_.begin() + kMaxBatch);
+    }
     writing_ = true;
     lock.unlock();
     sink_(std::move(batch));

@@ -7,10 +7,18 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace vmrun {
+
+/**
+ * What stands in the output where `bytes` of it were dropped because the host fell too
+ * far behind (docs/console-output.md): the console is a log, and a guest never waits for
+ * its reader.
+ */
+std::string console_drop_marker(uint64_t bytes);
 
 class ConsoleOutput {
  public:
@@ -27,6 +35,13 @@ class ConsoleOutput {
   void flush();
   /** Total bytes appended since creation (for stats and tests). */
   uint64_t total_bytes() const;
+  /** Bytes dropped because more than kMaxPending waited for the sink. */
+  uint64_t dropped_bytes() const;
+
+  /** The most bytes waiting for the sink; past it, output is dropped and counted. */
+  static constexpr size_t kMaxPending = 8 << 20;
+  /** The most bytes one sink call receives, so a slow consumer holds bounded batches. */
+  static constexpr size_t kMaxBatch = 64 << 10;
 
   /** A sink that writes each batch to a host fd (the CLI's terminal). */
   static Sink fd_sink(int fd);
@@ -40,6 +55,9 @@ class ConsoleOutput {
   bool writing_ = false;
   bool stopping_ = false;
   uint64_t total_ = 0;
+  uint64_t dropped_ = 0;           // since the last marker went out
+  size_t drop_at_ = 0;             // where in pending_ the marker goes
+  uint64_t dropped_total_ = 0;
   std::thread writer_;
 };
 

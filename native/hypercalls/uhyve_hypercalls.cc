@@ -75,7 +75,8 @@ void UhyveHypercalls::handle_v1(Vcpu& vcpu, uint16_t port, uint64_t gpa, uint8_t
     case v1::kWrite: {
       v1::Write w;
       if (!load(vcpu, "Write", port, gpa, w)) return;
-      auto spans = virtual_spans(memory_, vcpu.paging_state(), w.buf, std::min(w.len, kMaxTransfer));
+      // Packed fields are copied before std::min takes them by reference (UBSan: misaligned).
+      auto spans = virtual_spans(memory_, vcpu.paging_state(), w.buf, std::min(static_cast<uint64_t>(w.len), kMaxTransfer));
       // v1 Write has no result field: uhyve kernels read the count back from `len`.
       w.len = static_cast<uint64_t>(write_to(vcpu, w.fd, spans));
       store(gpa, w);
@@ -84,7 +85,7 @@ void UhyveHypercalls::handle_v1(Vcpu& vcpu, uint16_t port, uint64_t gpa, uint8_t
     case v1::kRead: {
       v1::Read r;
       if (!load(vcpu, "Read", port, gpa, r)) return;
-      r.ret = read_from(r.fd, virtual_spans(memory_, vcpu.paging_state(), r.buf, std::min(r.len, kMaxTransfer)));
+      r.ret = read_from(r.fd, virtual_spans(memory_, vcpu.paging_state(), r.buf, std::min(static_cast<uint64_t>(r.len), kMaxTransfer)));
       store(gpa, r);
       return;
     }

@@ -149,11 +149,7 @@ uint64_t write_ram_chunks(RamCapture& cap, const GuestMemory& memory, int fd, ui
   return pos;
 }
 
-void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t data_offset, uint64_t data_length,
-                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& temp_path,
-                     const std::string& cache_path) {
-  const std::string what = "snapshot " + snapshot_name;
-  // Validate the whole index before touching anything.
+void validate_memory_index(const std::vector<MemoryChunk>& chunks, uint64_t ram_size, uint64_t data_length) {
   uint64_t previous_end = 0;
   for (size_t i = 0; i < chunks.size(); i++) {
     const MemoryChunk& c = chunks[i];
@@ -171,6 +167,27 @@ void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t
     if (c.data_offset > data_length || c.compressed_size > data_length - c.data_offset) snapshot_error(name + " lies outside the memory data");
     if (c.compressed_size > ZSTD_compressBound(kChunkBytes)) snapshot_error(name + " is larger than any compressed chunk");
   }
+}
+
+const char* expand_memory_chunk(const MemoryChunk& c, const uint8_t* frame, uint8_t* image) {
+  if (crc32c(frame, c.compressed_size) != c.crc) return "fails its checksum (the file is corrupt)";
+  uint64_t expected = c.page_count * kPageSize;
+  if (ZSTD_getFrameContentSize(frame, c.compressed_size) != expected) return "has the wrong decompressed size (the file is corrupt)";
+  std::vector<uint8_t> pages(expected);
+  size_t n = ZSTD_decompress(pages.data(), pages.size(), frame, c.compressed_size);
+  if (ZSTD_isError(n) || n != expected) return "does not decompress (the file is corrupt)";
+  uint64_t k = 0;
+  for (uint64_t p = 0; p < kChunkPages; p++)
+    if (bit(c, p)) std::memcpy(image + c.ram_offset + p * kPageSize, pages.data() + (k++) * kPageSize, kPageSize);
+  return nullptr;
+}
+
+void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t data_offset, uint64_t data_length,
+                     const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& temp_path,
+                     const std::string& cache_path) {
+  const std::string what = "snapshot " + snapshot_name;
+  // Validate the whole index before touching anything.
+  validate_memory_index(chunks, ram_size, data_length);
 
   // The caller's descriptor, never the path again: the file checked is the file read.
   // Frames are read with pread, not mapped, so a file truncated meanwhile is a short
@@ -210,15 +227,7 @@ void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t
       if (n <= 0) return fail("cannot be read (the file changed since it was opened: truncated?)");
       done += static_cast<size_t>(n);
     }
-    if (crc32c(frame.data(), frame.size()) != c.crc) return fail("fails its checksum (the file is corrupt)");
-    uint64_t expected = c.page_count * kPageSize;
-    if (ZSTD_getFrameContentSize(frame.data(), frame.size()) != expected) return fail("has the wrong decompressed size (the file is corrupt)");
-    std::vector<uint8_t> pages(expected);
-    size_t n = ZSTD_decompress(pages.data(), pages.size(), frame.data(), frame.size());
-    if (ZSTD_isError(n) || n != expected) return fail("does not decompress (the file is corrupt)");
-    uint64_t k = 0;
-    for (uint64_t p = 0; p < kChunkPages; p++)
-      if (bit(c, p)) std::memcpy(image + c.ram_offset + p * kPageSize, pages.data() + (k++) * kPageSize, kPageSize);
+    if (const char* why = expand_memory_chunk(c, frame.data(), image)) fail(why);
   });
   munmap(image, ram_size);
   if (bad.load() >= 0) {

@@ -48,6 +48,19 @@ RamCapture capture_ram(const GuestMemory& memory, bool copy);
 uint64_t write_ram_chunks(RamCapture& capture, const GuestMemory& memory, int fd, uint64_t offset, int zstd_level);
 
 /**
+ * Refuses (VmrunError Snapshot, naming the chunk) an index whose entries are not in
+ * RAM order, overlap, lie beyond `ram_size`, disagree with their bitmaps, or point
+ * outside the `data_length` bytes of MEMORY_DATA. Pure: the fuzz targets call it.
+ */
+void validate_memory_index(const std::vector<MemoryChunk>& chunks, uint64_t ram_size, uint64_t data_length);
+/**
+ * Checks one validated chunk's compressed `frame` (its compressed_size bytes: CRC,
+ * size) and copies its pages into `image` (ram_size bytes). Returns nullptr, or why
+ * the chunk is refused.
+ */
+const char* expand_memory_chunk(const MemoryChunk& chunk, const uint8_t* frame, uint8_t* image);
+
+/**
  * Expands chunks from a snapshot file (read through `snapshot_fd`, which the caller
  * opened and checked; `snapshot_name` names it in errors) into a sparse raw RAM image:
  * written to `temp_path` (created exclusively; the caller picks a name no other

@@ -32,7 +32,7 @@ void VcpuThread::run_loop() {
   try {
     for (;;) {
       if (host_.stop_requested()) break;
-      if (!host_.wait_while_paused(index)) break;
+      if (!host_.wait_while_paused(index, [this] { complete_pending_io(); })) break;
       VcpuExit exit = vcpu_->run();
       host_.count_exit(exit.kind);
       dispatch(exit);
@@ -53,8 +53,27 @@ void VcpuThread::run_loop() {
   host_.vcpu_finished(index);
 }
 
+// An exit handed to userspace leaves the instruction half done (an OUT's RIP not yet
+// advanced, an IN's RAX not yet written) until the next KVM_RUN. Parking there would
+// let a snapshot capture the instruction as not yet run, and a restore run it twice.
+void VcpuThread::complete_pending_io() {
+  // A completion can itself exit (the next piece of a split MMIO access): handle those
+  // too, up to a bound, so a hostile guest cannot keep the vCPU from parking.
+  constexpr int kMaxCompletionExits = 16;
+  for (int i = 0; i < kMaxCompletionExits && io_pending_; i++) {
+    VcpuExit exit = vcpu_->complete_pending_io();
+    if (exit.kind == VcpuExit::Kind::Interrupted) {
+      io_pending_ = false;
+      return;
+    }
+    host_.count_exit(exit.kind);
+    dispatch(exit);
+  }
+}
+
 void VcpuThread::dispatch(const VcpuExit& exit) {
   using K = VcpuExit::Kind;
+  io_pending_ = exit.kind == K::PortIo || exit.kind == K::Mmio;
   switch (exit.kind) {
     case K::PortIo: {
       PortIoHandler* handler = host_.port_io_handler();

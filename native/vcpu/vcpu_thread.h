@@ -3,6 +3,7 @@
 // and park when the machine pauses. Nothing here crosses into JavaScript.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -19,8 +20,13 @@ class VcpuHost : public VmControl {
   virtual const Bus& mmio_bus() const = 0;
   virtual const GuestMemory& memory() const = 0;
   virtual PortIoHandler* port_io_handler() const = 0;
-  /** Blocks while the machine is paused; returns false when the vCPU must stop. */
-  virtual bool wait_while_paused(int vcpu) = 0;
+  /**
+   * Blocks while the machine is paused; returns false when the vCPU must stop. Before
+   * the vCPU parks, `before_park` runs on the vCPU thread (outside the host's lock): the
+   * vCPU completes the I/O it was in the middle of there, so what a snapshot captures
+   * while it is parked is whole.
+   */
+  virtual bool wait_while_paused(int vcpu, const std::function<void()>& before_park) = 0;
   virtual bool stop_requested() const = 0;
   /** Called once by each vCPU thread as it ends. */
   virtual void vcpu_finished(int vcpu) = 0;
@@ -42,11 +48,13 @@ class VcpuThread {
  private:
   void run_loop();
   void dispatch(const VcpuExit& exit);
+  void complete_pending_io();
   void report_failure(const VcpuExit& exit);
 
   std::unique_ptr<Vcpu> vcpu_;
   VcpuHost& host_;
   std::thread thread_;
+  bool io_pending_ = false;  // the last exit was port I/O or MMIO that KVM has not completed yet
 };
 
 }  // namespace vmrun

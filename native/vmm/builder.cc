@@ -196,9 +196,6 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
   t.step("virtio-devices");
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForRestore);
-    // Compared with what a fresh vCPU on this host presents, before any state is
-    // applied and before anything runs: an incompatible snapshot starts nothing.
-    vcpu->check_state_compatible(config.state.vcpus[static_cast<size_t>(i)]);
     m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
   t.step("create-vcpus");

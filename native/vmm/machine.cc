@@ -22,9 +22,15 @@ void Machine::start() {
   for (auto& v : vcpus_) v->start();
 }
 
-bool Machine::pause(std::chrono::milliseconds timeout) {
+bool Machine::paused_locked() const {
+  for (bool held : pause_held_)
+    if (held) return true;
+  return false;
+}
+
+bool Machine::pause(PauseHolder holder, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  paused_ = true;
+  pause_held_[static_cast<size_t>(holder)] = true;
   for (auto& v : vcpus_) v->kick();
   if (state_changed_.wait_for(lock, timeout, [&] { return parked_ + finished_ >= static_cast<int>(vcpus_.size()); })) {
     // Device threads stop touching guest memory too, so a snapshot sees it still.
@@ -33,25 +39,31 @@ bool Machine::pause(std::chrono::milliseconds timeout) {
     return true;
   }
   // A failed pause must not leave the vCPUs that did park frozen for good.
-  paused_ = false;
+  pause_held_[static_cast<size_t>(holder)] = false;
   state_changed_.notify_all();
   return false;
 }
 
-void Machine::resume() {
+void Machine::resume(PauseHolder holder) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& bus : {&port_bus_, &mmio_bus_})
-    for (const auto& d : bus->devices()) d->resume_work();
-  paused_ = false;
+  pause_held_[static_cast<size_t>(holder)] = false;
+  // Device threads go on only when the last holder let go, as the vCPUs do.
+  if (!paused_locked())
+    for (const auto& bus : {&port_bus_, &mmio_bus_})
+      for (const auto& d : bus->devices()) d->resume_work();
   state_changed_.notify_all();
 }
 
-bool Machine::wait_while_paused(int) {
+bool Machine::wait_while_paused(int, const std::function<void()>& before_park) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!paused_) return !stop_.load();
+  if (!paused_locked()) return !stop_.load();
+  // Unlocked: completing the I/O may dispatch a device access that asks for a stop.
+  lock.unlock();
+  before_park();
+  lock.lock();
   parked_++;
   state_changed_.notify_all();
-  state_changed_.wait(lock, [&] { return !paused_ || stop_.load(); });
+  state_changed_.wait(lock, [&] { return !paused_locked() || stop_.load(); });
   parked_--;
   return !stop_.load();
 }
@@ -113,7 +125,11 @@ MachineState Machine::capture_state() {
 void Machine::restore_state(const MachineState& s, bool catch_up_wall_clock) {
   if (s.vcpus.size() != vcpus_.size())
     throw VmrunError(ErrorCode::Snapshot, "the snapshot has " + std::to_string(s.vcpus.size()) + " vCPUs, the machine " + std::to_string(vcpus_.size()));
-  for (size_t i = 0; i < vcpus_.size(); i++) vcpus_[i]->vcpu().restore_state(s.vcpus[i]);
+  // Every vCPU's state is decoded and checked against this host (CPU features, TSC)
+  // before any is applied: an incompatible snapshot changes nothing.
+  std::vector<std::unique_ptr<LoadedVcpuState>> loaded;
+  for (size_t i = 0; i < vcpus_.size(); i++) loaded.push_back(vcpus_[i]->vcpu().load_state(s.vcpus[i]));
+  for (size_t i = 0; i < vcpus_.size(); i++) vcpus_[i]->vcpu().restore_state(*loaded[i]);
   vm_->restore_state(s.vm, catch_up_wall_clock);
   std::map<std::string, std::shared_ptr<Device>> by_name;
   for (const auto& bus : {&port_bus_, &mmio_bus_})
@@ -143,7 +159,10 @@ SnapshotCapture Machine::save_snapshot(int fd, uint64_t data_offset, bool stop_a
   using clock = std::chrono::steady_clock;
   if (has_unsaved_host_state())
     throw VmrunError(ErrorCode::Usage, "snapshots of Hermit guests are not supported yet (their open host files cannot be saved)");
-  if (!pause(std::chrono::seconds(5))) throw VmrunError(ErrorCode::Guest, "the vCPUs did not stop within 5 s for the snapshot");
+  // A second save waits for the first: both would hold and release the one snapshot pause.
+  std::lock_guard<std::mutex> one_save(save_mu_);
+  if (stop_requested()) throw VmrunError(ErrorCode::Usage, "the machine has stopped: there is nothing left to save");
+  if (!pause(PauseHolder::Snapshot, std::chrono::seconds(5))) throw VmrunError(ErrorCode::Guest, "the vCPUs did not stop within 5 s for the snapshot");
   SnapshotCapture out;
   auto t0 = clock::now();
   try {
@@ -154,7 +173,7 @@ SnapshotCapture Machine::save_snapshot(int fd, uint64_t data_offset, bool stop_a
     out.paused_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     // A guest that stops stays paused until its pages are written: stopping first
     // would let the host release its memory while it is being read.
-    if (!stop_after) resume();
+    if (!stop_after) resume(PauseHolder::Snapshot);
     auto t1 = clock::now();
     out.data_length = write_ram_chunks(ram, memory_, fd, data_offset, zstd_level);
     out.write_ms = std::chrono::duration<double, std::milli>(clock::now() - t1).count();
@@ -162,7 +181,7 @@ SnapshotCapture Machine::save_snapshot(int fd, uint64_t data_offset, bool stop_a
     out.chunks = std::move(ram.chunks);
     out.touched_pages = ram.touched_pages;
   } catch (...) {
-    resume();
+    resume(PauseHolder::Snapshot);
     throw;
   }
   return out;

@@ -68,15 +68,27 @@ struct SnapshotCapture {
   double write_ms = 0;    // compressing and writing (the guest runs meanwhile unless stopping)
 };
 
+/**
+ * Who holds a pause. The vCPUs stay parked while any holder holds one, so a snapshot
+ * taken while the user has the machine paused leaves it paused, and one holder's resume
+ * never releases another's pause.
+ */
+enum class PauseHolder { User, Snapshot };
+
 class Machine : public VcpuHost {
  public:
   ~Machine() override;
 
   /** Starts every vCPU thread. */
   void start();
-  /** Parks every vCPU outside the guest; blocks the caller (a worker thread) until they are. */
-  bool pause(std::chrono::milliseconds timeout);
-  void resume();
+  /**
+   * Takes `holder`'s pause (again, if it already holds one) and blocks the caller (a
+   * worker thread) until every vCPU is parked outside the guest. On timeout the holder's
+   * pause is released and false returned.
+   */
+  bool pause(PauseHolder holder, std::chrono::milliseconds timeout);
+  /** Releases `holder`'s pause; the vCPUs run again once no holder is left. */
+  void resume(PauseHolder holder);
   /** Asks the machine to stop; `stopped` is called when the last vCPU ended. */
   void stop();
   /** Host input for the guest's console: the UART, or for Hermit guests their fd 0 and serial-read hypercalls. */
@@ -94,7 +106,8 @@ class Machine : public VcpuHost {
   /**
    * Saves a snapshot's machine state and RAM: pauses, captures state and the non-zero
    * pages, resumes (unless `stop_after`), then compresses the pages into `fd` at
-   * `data_offset`. Blocks the caller (a worker thread).
+   * `data_offset`. Blocks the caller (a worker thread). Saves of one machine run one at
+   * a time: a second waits for the first.
    */
   SnapshotCapture save_snapshot(int fd, uint64_t data_offset, bool stop_after, int zstd_level);
   /** True for guests whose host-side state vmrun cannot save yet (Hermit hypercall files). */
@@ -110,7 +123,7 @@ class Machine : public VcpuHost {
   const Bus& port_bus() const override { return port_bus_; }
   const Bus& mmio_bus() const override { return mmio_bus_; }
   PortIoHandler* port_io_handler() const override { return port_io_handler_.get(); }
-  bool wait_while_paused(int vcpu) override;
+  bool wait_while_paused(int vcpu, const std::function<void()>& before_park) override;
   bool stop_requested() const override { return stop_.load(std::memory_order_acquire); }
   void vcpu_finished(int vcpu) override;
   void count_exit(VcpuExit::Kind kind) override;
@@ -120,6 +133,7 @@ class Machine : public VcpuHost {
  private:
   friend class MachineBuilder;
   Machine() = default;
+  bool paused_locked() const;  // any holder holds a pause; mu_ held
 
   std::unique_ptr<Hypervisor> hypervisor_;
   std::unique_ptr<Vm> vm_;
@@ -136,7 +150,8 @@ class Machine : public VcpuHost {
   mutable std::mutex mu_;
   std::condition_variable state_changed_;
   std::atomic<bool> stop_{false};
-  bool paused_ = false;
+  std::array<bool, 2> pause_held_{};  // by PauseHolder
+  std::mutex save_mu_;                // one save at a time
   int parked_ = 0;
   int finished_ = 0;
   bool started_ = false;

@@ -56,6 +56,8 @@ export interface BootOptions {
   disks?: DiskOptions[];
   /** A virtio-vsock device (Linux guests): see docs/virtio.md for the socket protocol. */
   vsock?: VsockOptions;
+  /** Unread `output` kept before further console output is dropped (default 8 MiB; docs/console-output.md). */
+  outputBufferBytes?: number;
 }
 
 /**
@@ -89,9 +91,13 @@ export interface RestoreOptions {
    * without a vsock device; without it such a device is restored with no host socket.
    */
   vsock?: Partial<VsockOptions> & { socketPath: string };
+  /** As BootOptions.outputBufferBytes. */
+  outputBufferBytes?: number;
 }
 
 export const DEFAULT_MEMORY = '256M';
+/** Unread console output a Machine keeps by default before it drops (and counts) the rest. */
+export const DEFAULT_OUTPUT_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** What a Machine remembers about itself for snapshots. */
 interface MachineIdentity {
@@ -130,15 +136,19 @@ export class Machine extends EventEmitter {
   private vsockSocketPath: string | undefined;
   private agentConnection: Promise<AgentClient> | undefined;
 
-  private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity) {
+  private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity, outputBufferBytes = DEFAULT_OUTPUT_BUFFER_BYTES) {
     super();
     this.output = this.outputStream;
     this.consoleToEvents = config.consoleFd === undefined;
     let resolveExit!: (e: MachineExit) => void;
     this.exited = new Promise((r) => (resolveExit = r));
-    const onEvent = (kind: string, payload: unknown): void => {
+    const onEvent = (kind: string, payload: unknown, mustKeep?: boolean): boolean | undefined => {
       if (kind === 'console') {
+        // Output nobody reads is not kept without bound: refused, the addon drops and
+        // counts it, and a marker takes its place in what is read later.
+        if (!mustKeep && this.outputStream.writableLength + this.outputStream.readableLength >= outputBufferBytes) return false;
         this.outputStream.write(payload as Buffer);
+        return true;
       } else if (kind === 'drained') {
         this.drainWaiters.shift()?.();
       } else if (kind === 'stopped') {
@@ -151,6 +161,7 @@ export class Machine extends EventEmitter {
         resolveExit(exit);
         this.emit('exit', exit);
       }
+      return undefined;
     };
     try {
       this.native = new (addon().NativeMachine)(config, onEvent);
@@ -193,6 +204,7 @@ export class Machine extends EventEmitter {
         network: network ? savedNetwork(network) : undefined,
         ...(disks.length > 0 ? { disks: disks.map((d, i) => ({ ...d, bytes: sizes[i]! })) } : {}),
       },
+      options.outputBufferBytes,
     );
     m.vsockSocketPath = options.vsock?.socketPath;
     m.native.start();
@@ -237,6 +249,7 @@ export class Machine extends EventEmitter {
         network: network ? savedNetwork(network) : undefined,
         ...(machine.disks ? { disks: machine.disks } : {}),
       },
+      options.outputBufferBytes,
     );
     m.vsockSocketPath = vsock?.socketPath || undefined;
     m.native.start();

@@ -138,11 +138,35 @@ export interface NativeMachineState {
   devices: Record<string, Buffer>;
 }
 
+/** Byte offsets of the fields of one MEMORY_INDEX entry, and its size. */
+export interface NativeMemoryIndexEntryLayout {
+  bytes: number;
+  ramOffset: number;
+  dataOffset: number;
+  compressedSize: number;
+  pageCount: number;
+  crc: number;
+  bitmap: number;
+}
+
+export interface NativeLayout {
+  memoryIndexEntry: NativeMemoryIndexEntryLayout;
+  /** RAM covered by one MEMORY_INDEX entry (one zstd frame). */
+  memoryChunkBytes: number;
+  pageBytes: number;
+}
+
+export interface NativeLimits {
+  minMemoryBytes: number;
+  maxMemoryBytes: number;
+  maxCpus: number;
+}
+
 /** Events, in the order the machine produced them: console batches, 'drained' after a pause, 'stopped' last. */
 /** What saveSnapshot() hands back: state, the RAM chunk index, and timings. */
 export interface NativeSnapshotCapture {
   state: NativeMachineState;
-  /** MEMORY_INDEX entries (96 bytes each, native/snapshot/memory_image.h). */
+  /** MEMORY_INDEX entries (layout: addon().layout.memoryIndexEntry). */
   memoryIndex: Buffer;
   memoryDataLength: number;
   touchedPages: number;
@@ -189,12 +213,20 @@ interface NativeAddon {
     tempPath: string,
     imagePath: string,
   ): Promise<void>;
-  memoryChunkSize: number;
+  /** The snapshot layout the addon writes (native/snapshot/memory_image.h). */
+  layout: NativeLayout;
+  /** The VMM's limits (native/vmm/builder.h, native/arch/x86_64/mptable.h). */
+  limits: NativeLimits;
   /** Bounds on the private files a Hermit guest creates (native/hypercalls/guest_files.h). */
   hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number };
   guestNetwork: NativeGuestNetwork;
   vsockLimits: NativeVsockLimits;
-  NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown) => void) => NativeMachine;
+  /**
+   * onEvent returns false for a 'console' batch it refuses (its reader is too far
+   * behind): the addon counts those bytes as dropped and marks the gap in the output.
+   * `mustKeep` is true for the final marker, which must be kept whatever the backlog.
+   */
+  NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown, mustKeep?: boolean) => boolean | undefined) => NativeMachine;
 }
 
 let cached: NativeAddon | undefined;

@@ -1,13 +1,15 @@
 /**
- * The vmrun snapshot file format (version 1.0). One file:
+ * The vmrun snapshot file format (version 2.0; 2.0 gave every device state a named,
+ * versioned record per field, which 1.x readers cannot decode). One file:
  *
  *   [0, 64)        header: magic "VMRUNSNP", major/minor version, section count,
  *                  table offset, file length, CRC-32C of the table, CRC-32C of the header
  *   [64, 4096)     zero padding (checked), so RAM data starts page-aligned
- *   [4096, ...)    MEMORY_DATA: independently decompressible zstd frames, one per 2 MiB
+ *   [4096, ...)    MEMORY_DATA: independently decompressible zstd frames, one per chunk
  *                  of RAM holding non-zero pages (checksummed per frame in MEMORY_INDEX)
  *   then           METADATA (JSON), VM_STATE, VCPU_STATE x cpus, DEVICE_STATE x devices,
- *                  MEMORY_INDEX (96-byte entries, native/snapshot/memory_image.h)
+ *                  MEMORY_INDEX (fixed-size entries whose layout the addon exports:
+ *                  addon().layout, from native/snapshot/memory_image.h)
  *   then           the section table (64-byte entries), each with its own CRC-32C
  *
  * Everything read from a file is bounded before allocation: a snapshot is untrusted.
@@ -15,13 +17,11 @@
 import { VmrunError } from '../errors.js';
 
 export const MAGIC = Buffer.from('VMRUNSNP', 'ascii');
-export const FORMAT_MAJOR = 1;
+export const FORMAT_MAJOR = 2;
 export const FORMAT_MINOR = 0;
 export const HEADER_SIZE = 64;
 export const DATA_OFFSET = 4096;
 export const TABLE_ENTRY_SIZE = 64;
-export const MEMORY_CHUNK_SIZE = 96;
-export const MEMORY_CHUNK_BYTES = 2 * 1024 * 1024;
 
 /** Upper bounds checked before any allocation. */
 export const LIMITS = {
@@ -88,7 +88,7 @@ export function decodeHeader(b: Buffer, fileSize: number, file: string, crc32c: 
   const major = b.readUInt16LE(8);
   const minor = b.readUInt16LE(10);
   if (major > FORMAT_MAJOR) fail(file, `format version ${major}.${minor} is newer than this vmrun supports (${FORMAT_MAJOR}.x): upgrade vmrun`);
-  if (major < FORMAT_MAJOR) fail(file, `format version ${major}.${minor} is older than this vmrun supports (${FORMAT_MAJOR}.x)`);
+  if (major < FORMAT_MAJOR) fail(file, `format version ${major}.${minor} is older than this vmrun supports (${FORMAT_MAJOR}.x): its device state cannot be read; save the machine again with this vmrun`);
   if ((crc32c(b.subarray(0, 36)) >>> 0) !== b.readUInt32LE(36)) fail(file, 'header checksum mismatch (the file is corrupt)');
   const header: Header = {
     major,

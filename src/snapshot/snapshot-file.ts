@@ -9,8 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { addon, type NativeMachineState, type NativeSnapshotCapture } from '../native/addon.js';
 import { VmrunError } from '../errors.js';
 import {
-  DATA_OFFSET, FLAG_CHECKSUMMED_PER_CHUNK, FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, LIMITS, MEMORY_CHUNK_BYTES,
-  MEMORY_CHUNK_SIZE, SectionKind, TABLE_ENTRY_SIZE, decodeHeader, decodeTable, encodeHeader, encodeTable, sectionLabel,
+  DATA_OFFSET, FLAG_CHECKSUMMED_PER_CHUNK, FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, LIMITS, SectionKind, TABLE_ENTRY_SIZE, decodeHeader, decodeTable, encodeHeader, encodeTable, sectionLabel,
   type Header, type SectionEntry,
 } from './format.js';
 import { decodeSnapshotMetadata, type SnapshotDisk, type SnapshotMetadata } from './metadata.js';
@@ -130,9 +129,10 @@ export function openSnapshotFile(path: string): OpenedSnapshot {
       if (s.name in devices) bad(path, `two states for device ${s.name}`);
       devices[s.name] = read(s, LIMITS.stateBytes);
     }
-    const maxChunks = Math.ceil(metadata.machine.memoryBytes / MEMORY_CHUNK_BYTES);
-    const memoryIndex = read(one(SectionKind.MemoryIndex), maxChunks * MEMORY_CHUNK_SIZE);
-    if (memoryIndex.length % MEMORY_CHUNK_SIZE !== 0) bad(path, 'the memory index is not a whole number of entries');
+    const { memoryChunkBytes, memoryIndexEntry } = addon().layout;
+    const maxChunks = Math.ceil(metadata.machine.memoryBytes / memoryChunkBytes);
+    const memoryIndex = read(one(SectionKind.MemoryIndex), maxChunks * memoryIndexEntry.bytes);
+    if (memoryIndex.length % memoryIndexEntry.bytes !== 0) bad(path, 'the memory index is not a whole number of entries');
     const data = one(SectionKind.MemoryData);
     if (data.offset !== DATA_OFFSET || !(data.flags & FLAG_CHECKSUMMED_PER_CHUNK)) bad(path, 'the memory data section is misplaced');
     return {
@@ -150,10 +150,6 @@ export function openSnapshotFile(path: string): OpenedSnapshot {
   }
 }
 
-const MIN_MEMORY_BYTES = 16 * 2 ** 20;
-const MAX_MEMORY_BYTES = 2 ** 40;
-const MAX_CPUS = 32;
-
 function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
   let doc: unknown;
   try {
@@ -163,16 +159,17 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
   }
   const m = decodeSnapshotMetadata(doc, (why) => bad(path, why));
   const machine = m.machine;
+  const { limits, layout } = addon();
   const ok =
-    // The VMM's own limits (native/vmm/builder.cc), checked before any RAM image is
+    // The VMM's own limits (exported by the addon), checked before any RAM image is
     // expanded: a crafted file must not make vmrun size a petabyte file.
     Number.isSafeInteger(machine.memoryBytes) &&
-    machine.memoryBytes >= MIN_MEMORY_BYTES &&
-    machine.memoryBytes <= MAX_MEMORY_BYTES &&
-    machine.memoryBytes % MEMORY_CHUNK_BYTES === 0 &&
+    machine.memoryBytes >= limits.minMemoryBytes &&
+    machine.memoryBytes <= limits.maxMemoryBytes &&
+    machine.memoryBytes % layout.memoryChunkBytes === 0 &&
     Number.isInteger(machine.cpus) &&
     machine.cpus >= 1 &&
-    machine.cpus <= MAX_CPUS &&
+    machine.cpus <= limits.maxCpus &&
     (machine.disks === undefined || validDisks(machine.disks)) &&
     (machine.vsock === undefined || validVsockCid(machine.vsock.cid));
   if (!ok) bad(path, 'the metadata does not describe a machine');

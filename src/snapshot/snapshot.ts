@@ -5,10 +5,10 @@
 import { cpus as hostCpus } from 'node:os';
 import { createRequire } from 'node:module';
 import { writeSnapshotFile, openSnapshotFile, type NativeSnapshotCapture, type OpenedSnapshot } from './snapshot-file.js';
-import { FORMAT_MAJOR, FORMAT_MINOR, MEMORY_CHUNK_SIZE } from './format.js';
+import { FORMAT_MAJOR, FORMAT_MINOR } from './format.js';
+import { addon } from '../native/addon.js';
 import type { SnapshotMetadata } from './metadata.js';
 
-const PAGE = 4096;
 
 /** What a save reports. */
 export interface SaveResult {
@@ -44,9 +44,10 @@ export async function saveMachineSnapshot(
 ): Promise<SaveResult> {
   const cpu = hostCpus()[0];
   const { capture, metadata, fileBytes } = await writeSnapshotFile(path, m.capture, (c) => {
-    const chunks = c.memoryIndex.length / MEMORY_CHUNK_SIZE;
+    const { memoryIndexEntry: entry, pageBytes } = addon().layout;
+    const chunks = c.memoryIndex.length / entry.bytes;
     let savedPages = 0;
-    for (let i = 0; i < chunks; i++) savedPages += c.memoryIndex.readUInt32LE(i * MEMORY_CHUNK_SIZE + 20);
+    for (let i = 0; i < chunks; i++) savedPages += c.memoryIndex.readUInt32LE(i * entry.bytes + entry.pageCount);
     return {
       format: 'vmrun-snapshot',
       formatVersion: `${FORMAT_MAJOR}.${FORMAT_MINOR}`,
@@ -54,7 +55,7 @@ export async function saveMachineSnapshot(
       created: new Date().toISOString(),
       machine: { ...m.identity },
       host: { cpuModel: cpu?.model ?? 'unknown', cpuVendor: process.arch, virtualization: 'kvm' },
-      ram: { touchedBytes: c.touchedPages * PAGE, savedBytes: savedPages * PAGE, compressedBytes: c.memoryDataLength, chunks },
+      ram: { touchedBytes: c.touchedPages * pageBytes, savedBytes: savedPages * pageBytes, compressedBytes: c.memoryDataLength, chunks },
       timings: { pausedMs: round(c.pausedMs), writeMs: round(c.writeMs) },
     };
   });

@@ -1,5 +1,5 @@
 import { chmod, readFile, unlink } from 'node:fs/promises';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { CONSOLE_LOG_MAX_BYTES, RotatingLog } from './rotating-log.js';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Machine } from '../machine/machine.js';
@@ -58,7 +58,10 @@ export async function runHost(opts: HostOptions): Promise<number> {
     return 125;
   }
 
-  const host = new VmHost(opts, record, machine, createWriteStream(paths.consoleLog, { flags: 'a', mode: 0o600 }));
+  const log = new RotatingLog({ current: paths.consoleLog, previous: paths.consoleLogPrevious }, CONSOLE_LOG_MAX_BYTES, (e) =>
+    process.stderr.write(`vmrun host ${record.id}: console.log: ${e.message}\n`),
+  );
+  const host = new VmHost(opts, record, machine, log);
   try {
     await host.listen(paths.controlSocket);
   } catch (e) {
@@ -108,11 +111,9 @@ class VmHost {
     private readonly opts: HostOptions,
     private record: VmRecord,
     private readonly machine: Machine,
-    private readonly log: WriteStream,
+    private readonly log: RotatingLog,
   ) {
     machine.output.on('data', (chunk: Buffer) => this.onOutput(chunk));
-    // A log that cannot be written (disk full) must not take the VM down: attached clients still see the output.
-    log.on('error', (e) => process.stderr.write(`vmrun host ${record.id}: console.log: ${e.message}\n`));
     this.server.on('connection', (socket) => this.onConnection(socket));
   }
 
@@ -144,8 +145,7 @@ class VmHost {
     this.ended = true;
     // Everything the guest printed is in the log before the record says it ended (logs -f relies on it).
     await withTimeout(outputEnded, OUTPUT_DRAIN_TIMEOUT_MS);
-    this.log.end();
-    await withTimeout(once(this.log, 'close').catch(() => {}), OUTPUT_DRAIN_TIMEOUT_MS);
+    this.log.close();
     const vmExit = this.describe(exit);
     await this.update({
       state: 'exited',

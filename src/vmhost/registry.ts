@@ -53,6 +53,8 @@ export interface VmPaths {
   dir: string;
   record: string;
   consoleLog: string;
+  /** The console log before its last rotation (src/vmhost/rotating-log.ts). */
+  consoleLogPrevious: string;
   controlSocket: string;
   /** The VM's hybrid vsock socket: `CONNECT <port>` reaches a guest listener (the agent). */
   vsockSocket: string;
@@ -98,6 +100,7 @@ export class VmRegistry {
       dir,
       record: join(dir, 'vm.json'),
       consoleLog: join(dir, 'console.log'),
+      consoleLogPrevious: join(dir, 'console.log.1'),
       controlSocket: join(dir, 'control.sock'),
       vsockSocket: join(dir, 'vsock.sock'),
       hostLog: join(dir, 'host.log'),

@@ -8,6 +8,7 @@ import { Machine, isVmrunError } from '../../src/index.js';
 import { SectionKind, sectionLabel } from '../../src/snapshot/format.js';
 import { GUESTS, REPO } from '../helpers/cli.js';
 import { readSections, rewriteSection, rewriteVersion, stateRecord } from '../helpers/snapshot-file.js';
+import { addon } from '../../src/native/addon.js';
 
 // The counter guest (fixtures/guests/README.md) counts LAPIC timer ticks and prints the
 // CRC of a RAM region every 16 counts: a restore that loses a page, the timer, or
@@ -181,9 +182,15 @@ describe('snapshot restore refuses damaged or foreign files, starting nothing', 
   });
 
   it('a newer format version', async () => {
-    const path = join(tmp, 'v2.vmsnap');
-    rewriteVersion(snapshotPath, path, 2, 0);
-    await expectRefused(path, /format version 2\.0 is newer than this vmrun supports \(1\.x\)/);
+    const path = join(tmp, 'v3.vmsnap');
+    rewriteVersion(snapshotPath, path, 3, 0);
+    await expectRefused(path, /format version 3\.0 is newer than this vmrun supports \(2\.x\)/);
+  });
+
+  it('an older format version (1.x: positional device state)', async () => {
+    const path = join(tmp, 'v1.vmsnap');
+    rewriteVersion(snapshotPath, path, 1, 0);
+    await expectRefused(path, /format version 1\.0 is older than this vmrun supports \(2\.x\): its device state cannot be read/);
   });
 
   it('a CPU this host cannot offer (CPUID features it lacks)', async () => {
@@ -198,6 +205,24 @@ describe('snapshot restore refuses damaged or foreign files, starting nothing', 
       }
     });
     await expectRefused(path, /taken on a CPU with features this host lacks \(CPUID\.7\.0:EDX/);
+  });
+
+  it('a TSC frequency far from this host\'s: scaled where KVM can, else refused', async () => {
+    const path = join(tmp, 'foreign-tsc.vmsnap');
+    let savedKhz = 0;
+    rewriteSection(snapshotPath, path, (e) => e.kind === SectionKind.VcpuState && e.index === 0, (blob) => {
+      const tsc = stateRecord(blob, 8); // u32 kHz
+      savedKhz = tsc.readUInt32LE(0);
+      tsc.writeUInt32LE(Math.round(savedKhz * 1.001), 0); // 1000 ppm: four times the tolerance
+    });
+    expect(savedKhz).toBeGreaterThan(0);
+    if (addon().hostReport().capabilities.TSC_CONTROL) {
+      const r = await restoreInNewProcess(path);
+      expect(r.err).toBe('');
+      expect(lines(beforeSave + r.out)).toEqual(lines(reference));
+    } else {
+      await expectRefused(path, /TSC ran at \d+ kHz and this host's runs at \d+ kHz \(more than 250 ppm apart\).*no KVM_CAP_TSC_CONTROL/);
+    }
   });
 
   it('metadata claiming a memory size vmrun cannot build', async () => {

@@ -180,6 +180,15 @@ void KvmVcpu::kick() {
 
 void KvmVcpu::clear_kick() { __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST); }
 
+VcpuExit KvmVcpu::complete_pending_io() {
+  // KVM completes an I/O exit at the start of the next KVM_RUN, before it looks at
+  // immediate_exit; with immediate_exit set it then returns EINTR without entering the
+  // guest (KVM's selftests and QEMU's cpu_synchronize_state do the same). The flag stays
+  // set: the first run() after the pause returns Interrupted and clears it.
+  __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  return run();
+}
+
 VcpuExit KvmVcpu::run() {
   if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
     if (errno == EINTR || errno == EAGAIN) {
@@ -247,10 +256,12 @@ VcpuExit KvmVcpu::translate_exit() {
   return e;
 }
 
-StateBlob KvmVcpu::save_state() { return save_vcpu_state(hypervisor_, fd_.get()); }
+StateBlob KvmVcpu::save_state() { return encode_vcpu_state(capture_vcpu_state(hypervisor_, fd_.get())); }
 
-void KvmVcpu::restore_state(const StateBlob& blob) { restore_vcpu_state(hypervisor_, fd_.get(), blob); }
+std::unique_ptr<LoadedVcpuState> KvmVcpu::load_state(const StateBlob& blob) { return load_vcpu_state(hypervisor_, fd_.get(), blob); }
 
-void KvmVcpu::check_state_compatible(const StateBlob& blob) { check_cpuid_compatible(current_cpuid(fd_.get()), blob); }
+void KvmVcpu::restore_state(const LoadedVcpuState& state) {
+  apply_vcpu_state(hypervisor_, fd_.get(), dynamic_cast<const KvmLoadedVcpuState&>(state));
+}
 
 }  // namespace vmrun::kvm

@@ -23,6 +23,7 @@ class KvmVcpu : public Vcpu {
   VcpuExit run() override;
   void kick() override;
   void clear_kick() override;
+  VcpuExit complete_pending_io() override;
   void bind_to_current_thread() override;
 
   void set_start_state(const x86::StartState& state) override;
@@ -31,8 +32,8 @@ class KvmVcpu : public Vcpu {
   x86::PagingState paging_state() override;
 
   StateBlob save_state() override;
-  void restore_state(const StateBlob& blob) override;
-  void check_state_compatible(const StateBlob& blob) override;
+  std::unique_ptr<LoadedVcpuState> load_state(const StateBlob& blob) override;
+  void restore_state(const LoadedVcpuState& state) override;
 
  private:
   void set_boot_cpuid(int count);

@@ -3,7 +3,6 @@
 #include <cstring>
 #include <ctime>
 
-#include "common/error.h"
 
 namespace vmrun {
 
@@ -37,17 +36,23 @@ uint8_t CmosRtc::register_value(uint8_t index) const {
 void CmosRtc::read(uint64_t offset, uint8_t* data, uint32_t size) {
   std::lock_guard<std::mutex> lock(mu_);
   std::memset(data, 0xFF, size);
-  if (size >= 1) data[0] = offset == 0 ? index_ : register_value(index_);
+  if (size >= 1) data[0] = offset == 0 ? s_.index : register_value(s_.index);
 }
 
 void CmosRtc::write(uint64_t offset, const uint8_t* data, uint32_t size) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (offset == 0 && size >= 1) index_ = data[0] & 0x7F;  // bit 7 is the NMI mask
+  if (offset == 0 && size >= 1) s_.index = data[0] & 0x7F;  // bit 7 is the NMI mask
 }
 
-void CmosRtc::restore(const StateBlob& state) {
-  if (state.size() != 1) throw VmrunError(ErrorCode::Snapshot, "cmos state: bad length");
-  index_ = state[0] & 0x7F;
+StateBlob CmosRtc::save() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return encode_cmos_rtc_state(s_);
+}
+
+void CmosRtc::restore(const StateBlob& blob) {
+  CmosRtcState restored = decode_cmos_rtc_state(blob, "cmos state");
+  std::lock_guard<std::mutex> lock(mu_);
+  s_ = restored;
 }
 
 }  // namespace vmrun

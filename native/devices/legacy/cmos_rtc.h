@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "devices/device.h"
+#include "devices/legacy/cmos_rtc_state.h"
 
 namespace vmrun {
 
@@ -13,14 +14,14 @@ class CmosRtc : public Device {
   std::string name() const override { return "cmos"; }
   void read(uint64_t offset, uint8_t* data, uint32_t size) override;
   void write(uint64_t offset, const uint8_t* data, uint32_t size) override;
-  StateBlob save() override { return {index_}; }
+  StateBlob save() override;
   void restore(const StateBlob& state) override;
 
  private:
   uint8_t register_value(uint8_t index) const;
   uint64_t ram_size_;
   std::mutex mu_;
-  uint8_t index_ = 0;
+  CmosRtcState s_;
 };
 
 }  // namespace vmrun

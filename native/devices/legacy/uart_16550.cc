@@ -1,6 +1,5 @@
 #include "devices/legacy/uart_16550.h"
 
-#include "common/state_codec.h"
 
 namespace vmrun {
 
@@ -15,13 +14,13 @@ constexpr uint8_t kLsrDataReady = 0x01, kLsrThre = 0x20, kLsrTemt = 0x40;
 constexpr uint8_t kMcrLoop = 0x10;
 // Modem status with a cable attached: carrier detect, data set ready, clear to send.
 constexpr uint8_t kMsrConnected = 0x80 | 0x20 | 0x10;
-// Guest input beyond this is dropped: host input is bounded like the output.
-constexpr size_t kMaxRx = 64 << 10;
-constexpr uint32_t kStateVersion = 1;
+constexpr size_t kMaxRx = Uart16550State::kMaxRx;
 }  // namespace
 
 Uart16550::Uart16550(std::string name, std::shared_ptr<InterruptLine> irq, ConsoleOutput* output)
-    : name_(std::move(name)), irq_(std::move(irq)), output_(output), msr_(kMsrConnected) {}
+    : name_(std::move(name)), irq_(std::move(irq)), output_(output) {
+  s_.msr = kMsrConnected;
+}
 
 void Uart16550::read(uint64_t offset, uint8_t* data, uint32_t size) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -41,38 +40,38 @@ void Uart16550::write(uint64_t offset, const uint8_t* data, uint32_t size) {
 uint8_t Uart16550::read_register(uint64_t offset) {
   switch (offset) {
     case kData: {
-      if (lcr_ & kLcrDlab) return dll_;
+      if (s_.lcr & kLcrDlab) return s_.dll;
       if (rx_.empty()) return 0;
       uint8_t b = rx_.front();
       rx_.pop_front();
       return b;
     }
     case kIer:
-      return (lcr_ & kLcrDlab) ? dlm_ : ier_;
+      return (s_.lcr & kLcrDlab) ? s_.dlm : s_.ier;
     case kIirFcr: {
-      uint8_t fifo = (fcr_ & kFcrEnable) ? kIirFifoEnabled : 0;
-      if ((ier_ & kIerRxData) && !rx_.empty()) return kIirRxData | fifo;
-      if ((ier_ & kIerThre) && thr_interrupt_pending_) {
+      uint8_t fifo = (s_.fcr & kFcrEnable) ? kIirFifoEnabled : 0;
+      if ((s_.ier & kIerRxData) && !rx_.empty()) return kIirRxData | fifo;
+      if ((s_.ier & kIerThre) && s_.thr_interrupt_pending) {
         // Reading IIR with THRE as the source acknowledges it.
-        thr_interrupt_pending_ = false;
+        s_.thr_interrupt_pending = false;
         return kIirThre | fifo;
       }
       return kIirNone | fifo;
     }
     case kLcr:
-      return lcr_;
+      return s_.lcr;
     case kMcr:
-      return mcr_;
+      return s_.mcr;
     case kLsr:
       return kLsrThre | kLsrTemt | (rx_.empty() ? 0 : kLsrDataReady);
     case kMsr:
-      if (mcr_ & kMcrLoop) {
+      if (s_.mcr & kMcrLoop) {
         // Loopback: RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
-        return static_cast<uint8_t>(((mcr_ & 0x02) << 3) | ((mcr_ & 0x01) << 5) | ((mcr_ & 0x04) << 4) | ((mcr_ & 0x08) << 4));
+        return static_cast<uint8_t>(((s_.mcr & 0x02) << 3) | ((s_.mcr & 0x01) << 5) | ((s_.mcr & 0x04) << 4) | ((s_.mcr & 0x08) << 4));
       }
-      return msr_;
+      return s_.msr;
     case kScr:
-      return scr_;
+      return s_.scr;
     default:
       return 0xFF;
   }
@@ -81,33 +80,33 @@ uint8_t Uart16550::read_register(uint64_t offset) {
 void Uart16550::write_register(uint64_t offset, uint8_t value) {
   switch (offset) {
     case kData:
-      if (lcr_ & kLcrDlab) {
-        dll_ = value;
+      if (s_.lcr & kLcrDlab) {
+        s_.dll = value;
       } else {
         transmit(value);
       }
       break;
     case kIer:
-      if (lcr_ & kLcrDlab) {
-        dlm_ = value;
+      if (s_.lcr & kLcrDlab) {
+        s_.dlm = value;
       } else {
         // Enabling THRE while the transmitter is empty raises the interrupt at once.
-        if (!(ier_ & kIerThre) && (value & kIerThre)) thr_interrupt_pending_ = true;
-        ier_ = value & 0x0F;
+        if (!(s_.ier & kIerThre) && (value & kIerThre)) s_.thr_interrupt_pending = true;
+        s_.ier = value & 0x0F;
       }
       break;
     case kIirFcr:
-      fcr_ = value;
+      s_.fcr = value;
       if (value & kFcrClearRx) rx_.clear();
       break;
     case kLcr:
-      lcr_ = value;
+      s_.lcr = value;
       break;
     case kMcr:
-      mcr_ = value & 0x1F;
+      s_.mcr = value & 0x1F;
       break;
     case kScr:
-      scr_ = value;
+      s_.scr = value;
       break;
     default:
       break;  // LSR and MSR are read-only
@@ -115,23 +114,23 @@ void Uart16550::write_register(uint64_t offset, uint8_t value) {
 }
 
 void Uart16550::transmit(uint8_t byte) {
-  if (mcr_ & kMcrLoop) {
+  if (s_.mcr & kMcrLoop) {
     if (rx_.size() < kMaxRx) rx_.push_back(byte);
   } else if (output_) {
     output_->append(&byte, 1);
   }
   // The byte left at once: THR is empty again. Lower then raise the line so an
   // edge-triggered controller sees a new interrupt for the next THRE.
-  thr_interrupt_pending_ = false;
+  s_.thr_interrupt_pending = false;
   update_interrupt();
-  thr_interrupt_pending_ = true;
+  s_.thr_interrupt_pending = true;
 }
 
 void Uart16550::update_interrupt() {
-  bool pending = ((ier_ & kIerRxData) && !rx_.empty()) || ((ier_ & kIerThre) && thr_interrupt_pending_);
+  bool pending = ((s_.ier & kIerRxData) && !rx_.empty()) || ((s_.ier & kIerThre) && s_.thr_interrupt_pending);
   // OUT2 gates the interrupt onto the ISA line on PC hardware; Linux sets it.
-  if (pending != irq_level_) {
-    irq_level_ = pending;
+  if (pending != s_.irq_level) {
+    s_.irq_level = pending;
     if (irq_) irq_->set_level(pending);
   }
 }
@@ -144,27 +143,18 @@ void Uart16550::receive(const uint8_t* data, size_t len) {
 
 StateBlob Uart16550::save() {
   std::lock_guard<std::mutex> lock(mu_);
-  StateWriter w(kStateVersion);
-  uint8_t regs[10] = {ier_, lcr_, mcr_, scr_, fcr_, dll_, dlm_, msr_, thr_interrupt_pending_, irq_level_};
-  w.record(1, regs, sizeof regs);
-  std::vector<uint8_t> rx(rx_.begin(), rx_.end());
-  w.record(2, rx.data(), rx.size());
-  return w.take();
+  Uart16550State saved = s_;
+  saved.rx.assign(rx_.begin(), rx_.end());
+  return encode_uart16550_state(saved);
 }
 
-void Uart16550::restore(const StateBlob& state) {
+void Uart16550::restore(const StateBlob& blob) {
+  Uart16550State restored = decode_uart16550_state(blob, name_ + " state");
   std::lock_guard<std::mutex> lock(mu_);
-  StateReader r(state, name_ + " state", kStateVersion);
-  size_t len;
-  const uint8_t* regs = r.expect(1, &len);
-  if (len != 10) throw VmrunError(ErrorCode::Snapshot, name_ + " state: bad register record");
-  ier_ = regs[0], lcr_ = regs[1], mcr_ = regs[2], scr_ = regs[3], fcr_ = regs[4];
-  dll_ = regs[5], dlm_ = regs[6], msr_ = regs[7], thr_interrupt_pending_ = regs[8];
-  const uint8_t* rx = r.expect(2, &len);
-  if (len > kMaxRx) throw VmrunError(ErrorCode::Snapshot, name_ + " state: receive queue too large");
-  rx_.assign(rx, rx + len);
+  rx_.assign(restored.rx.begin(), restored.rx.end());
+  restored.rx.clear();
   // The in-kernel irqchip state (restored separately) already holds the line's level.
-  irq_level_ = regs[9];
+  s_ = std::move(restored);
 }
 
 }  // namespace vmrun

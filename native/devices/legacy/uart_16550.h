@@ -9,6 +9,7 @@
 
 #include "devices/console_output.h"
 #include "devices/device.h"
+#include "devices/legacy/uart_16550_state.h"
 
 namespace vmrun {
 
@@ -36,13 +37,9 @@ class Uart16550 : public Device {
   ConsoleOutput* output_;
   std::mutex mu_;
 
-  // Architectural registers.
-  uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, fcr_ = 0;
-  uint8_t dll_ = 0x0C, dlm_ = 0;  // 9600 baud, as a PC BIOS leaves it
-  uint8_t msr_ = 0;
-  bool thr_interrupt_pending_ = false;
-  bool irq_level_ = false;
-  std::deque<uint8_t> rx_;
+  // Architectural registers: exactly what a snapshot saves.
+  Uart16550State s_;
+  std::deque<uint8_t> rx_;  // s_.rx is used only in snapshots
 };
 
 }  // namespace vmrun

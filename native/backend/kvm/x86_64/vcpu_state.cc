@@ -8,18 +8,11 @@
 #include "arch/x86_64/msr.h"
 #include "backend/kvm/kvm_hypervisor.h"
 #include "common/hex.h"
-#include "common/state_codec.h"
 
 namespace vmrun::kvm {
 
 namespace {
 
-constexpr uint32_t kVersion = 1;
-enum Tag : uint32_t {
-  kMpState = 1, kRegs, kSregs, kXsave, kXcrs, kDebugRegs, kLapic, kTscKhz, kCpuid, kMsrs, kVcpuEvents,
-};
-constexpr uint32_t kMaxCpuidEntries = 512;
-constexpr uint32_t kMaxMsrs = 4096;
 constexpr size_t kMsrChunk = 64;
 
 size_t xsave_size(KvmHypervisor& h) {
@@ -28,7 +21,7 @@ size_t xsave_size(KvmHypervisor& h) {
 }
 
 std::vector<uint8_t> get_cpuid(int fd) {
-  for (uint32_t n = 64; n <= kMaxCpuidEntries; n *= 2) {
+  for (uint32_t n = 64; n <= VcpuState::kMaxCpuidEntries; n *= 2) {
     std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
     auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
     c->nent = n;
@@ -75,96 +68,84 @@ void set_msrs(int fd, const std::vector<kvm_msr_entry>& entries) {
   }
 }
 
-}  // namespace
-
-StateBlob save_vcpu_state(KvmHypervisor& h, int fd) {
-  StateWriter w(kVersion);
-  // MP_STATE first: KVM_GET_MP_STATE runs kvm_apic_accept_events, settling INIT/SIPI.
-  kvm_mp_state mp{};
-  checked_ioctl(fd, KVM_GET_MP_STATE, &mp, "GET_MP_STATE");
-  w.record(kMpState, mp);
-  kvm_regs regs{};
-  checked_ioctl(fd, KVM_GET_REGS, &regs, "GET_REGS");
-  w.record(kRegs, regs);
-  kvm_sregs sregs{};
-  checked_ioctl(fd, KVM_GET_SREGS, &sregs, "GET_SREGS");
-  w.record(kSregs, sregs);
-  std::vector<uint8_t> xsave(xsave_size(h));
-  if (xsave.size() > sizeof(kvm_xsave))
-    checked_ioctl(fd, KVM_GET_XSAVE2, xsave.data(), "GET_XSAVE2");
-  else
-    checked_ioctl(fd, KVM_GET_XSAVE, xsave.data(), "GET_XSAVE");
-  w.record(kXsave, xsave.data(), xsave.size());
-  kvm_xcrs xcrs{};
-  if (h.check_extension(KVM_CAP_XCRS)) checked_ioctl(fd, KVM_GET_XCRS, &xcrs, "GET_XCRS");
-  w.record(kXcrs, xcrs);
-  kvm_debugregs debug{};
-  checked_ioctl(fd, KVM_GET_DEBUGREGS, &debug, "GET_DEBUGREGS");
-  w.record(kDebugRegs, debug);
-  kvm_lapic_state lapic{};
-  checked_ioctl(fd, KVM_GET_LAPIC, &lapic, "GET_LAPIC");
-  w.record(kLapic, lapic);
-  int khz = ::ioctl(fd, KVM_GET_TSC_KHZ, 0);
-  uint32_t tsc_khz = khz > 0 ? static_cast<uint32_t>(khz) : 0;
-  w.record(kTscKhz, tsc_khz);
-  auto cpuid = get_cpuid(fd);
-  w.record(kCpuid, cpuid.data(), cpuid.size());
-  auto msrs = get_msrs(h, fd);
-  w.record(kMsrs, msrs.data(), msrs.size() * sizeof(kvm_msr_entry));
-  // Events last: the steps above may have queued an event.
-  kvm_vcpu_events events{};
-  checked_ioctl(fd, KVM_GET_VCPU_EVENTS, &events, "GET_VCPU_EVENTS");
-  w.record(kVcpuEvents, events);
-  return w.take();
+std::vector<kvm_cpuid_entry2> entries_of(const std::vector<uint8_t>& buf) {
+  kvm_cpuid2 head;
+  std::memcpy(&head, buf.data(), sizeof head);
+  std::vector<kvm_cpuid_entry2> out(head.nent);
+  std::memcpy(out.data(), buf.data() + sizeof head, head.nent * sizeof(kvm_cpuid_entry2));
+  return out;
 }
 
-void restore_vcpu_state(KvmHypervisor& h, int fd, const StateBlob& blob) {
-  StateReader r(blob, "vCPU state", kVersion);
-  auto mp = r.expect_obj<kvm_mp_state>(kMpState);
-  auto regs = r.expect_obj<kvm_regs>(kRegs);
-  auto sregs = r.expect_obj<kvm_sregs>(kSregs);
-  size_t xsave_len;
-  const uint8_t* xsave_p = r.expect(kXsave, &xsave_len);
-  auto xcrs = r.expect_obj<kvm_xcrs>(kXcrs);
-  auto debug = r.expect_obj<kvm_debugregs>(kDebugRegs);
-  auto lapic = r.expect_obj<kvm_lapic_state>(kLapic);
-  auto tsc_khz = r.expect_obj<uint32_t>(kTscKhz);
-  size_t cpuid_len;
-  const uint8_t* cpuid_p = r.expect(kCpuid, &cpuid_len);
-  size_t msrs_len;
-  const uint8_t* msrs_p = r.expect(kMsrs, &msrs_len);
-  auto events = r.expect_obj<kvm_vcpu_events>(kVcpuEvents);
+}  // namespace
 
-  // Validate sizes before any ioctl: nothing is applied from a malformed blob.
-  if (xsave_len != xsave_size(h) && !(xsave_len == sizeof(kvm_xsave) && xsave_size(h) >= xsave_len))
-    throw VmrunError(ErrorCode::Snapshot, "the snapshot's XSAVE area (" + std::to_string(xsave_len) + " bytes) does not fit this host's (" + std::to_string(xsave_size(h)) + ")");
-  if (cpuid_len < sizeof(kvm_cpuid2)) throw VmrunError(ErrorCode::Snapshot, "vCPU state: CPUID record truncated");
-  kvm_cpuid2 cpuid_head;
-  std::memcpy(&cpuid_head, cpuid_p, sizeof cpuid_head);
-  if (cpuid_head.nent > kMaxCpuidEntries || cpuid_len != sizeof(kvm_cpuid2) + cpuid_head.nent * sizeof(kvm_cpuid_entry2))
-    throw VmrunError(ErrorCode::Snapshot, "vCPU state: CPUID record has a bad entry count");
-  if (msrs_len % sizeof(kvm_msr_entry) != 0 || msrs_len / sizeof(kvm_msr_entry) > kMaxMsrs)
-    throw VmrunError(ErrorCode::Snapshot, "vCPU state: MSR record has a bad length");
-  (void)tsc_khz;  // compared against the host by the caller before restore
+std::vector<kvm_cpuid_entry2> current_cpuid(int fd) { return entries_of(get_cpuid(fd)); }
 
-  std::vector<uint8_t> cpuid(cpuid_p, cpuid_p + cpuid_len);
+VcpuState capture_vcpu_state(KvmHypervisor& h, int fd) {
+  VcpuState s;
+  // MP_STATE first: KVM_GET_MP_STATE runs kvm_apic_accept_events, settling INIT/SIPI.
+  checked_ioctl(fd, KVM_GET_MP_STATE, &s.mp_state, "GET_MP_STATE");
+  checked_ioctl(fd, KVM_GET_REGS, &s.regs, "GET_REGS");
+  checked_ioctl(fd, KVM_GET_SREGS, &s.sregs, "GET_SREGS");
+  s.xsave.resize(xsave_size(h));
+  if (s.xsave.size() > sizeof(kvm_xsave))
+    checked_ioctl(fd, KVM_GET_XSAVE2, s.xsave.data(), "GET_XSAVE2");
+  else
+    checked_ioctl(fd, KVM_GET_XSAVE, s.xsave.data(), "GET_XSAVE");
+  if (h.check_extension(KVM_CAP_XCRS)) checked_ioctl(fd, KVM_GET_XCRS, &s.xcrs, "GET_XCRS");
+  checked_ioctl(fd, KVM_GET_DEBUGREGS, &s.debugregs, "GET_DEBUGREGS");
+  checked_ioctl(fd, KVM_GET_LAPIC, &s.lapic, "GET_LAPIC");
+  int khz = ::ioctl(fd, KVM_GET_TSC_KHZ, 0);
+  s.tsc_khz = khz > 0 ? static_cast<uint32_t>(khz) : 0;
+  s.cpuid = entries_of(get_cpuid(fd));
+  s.msrs = get_msrs(h, fd);
+  // Events last: the steps above may have queued an event.
+  checked_ioctl(fd, KVM_GET_VCPU_EVENTS, &s.events, "GET_VCPU_EVENTS");
+  return s;
+}
+
+std::unique_ptr<KvmLoadedVcpuState> load_vcpu_state(KvmHypervisor& h, int fd, const StateBlob& blob) {
+  auto loaded = std::make_unique<KvmLoadedVcpuState>();
+  loaded->state = decode_vcpu_state(blob);
+  const VcpuState& s = loaded->state;
+  size_t host_xsave = xsave_size(h);
+  if (s.xsave.size() != host_xsave && !(s.xsave.size() == sizeof(kvm_xsave) && host_xsave >= s.xsave.size()))
+    throw VmrunError(ErrorCode::Snapshot, "the snapshot's XSAVE area (" + std::to_string(s.xsave.size()) + " bytes) does not fit this host's (" + std::to_string(host_xsave) + ")");
+  check_cpuid_compatible(current_cpuid(fd), s);
+  // A fresh vCPU runs its TSC at the host's frequency (or the VM's default).
+  int host_khz = ::ioctl(fd, KVM_GET_TSC_KHZ, 0);
+  loaded->tsc = plan_tsc(s.tsc_khz, host_khz > 0 ? static_cast<uint32_t>(host_khz) : 0, h.check_extension(KVM_CAP_TSC_CONTROL) > 0);
+  return loaded;
+}
+
+void apply_vcpu_state(KvmHypervisor& h, int fd, const KvmLoadedVcpuState& loaded) {
+  const VcpuState& s = loaded.state;
+  // The TSC frequency before anything that reads or writes the TSC (MSRs below).
+  if (loaded.tsc == TscPlan::Scale) checked_ioctl(fd, KVM_SET_TSC_KHZ, static_cast<unsigned long>(s.tsc_khz), "SET_TSC_KHZ");
+  std::vector<uint8_t> cpuid(sizeof(kvm_cpuid2) + s.cpuid.size() * sizeof(kvm_cpuid_entry2));
+  reinterpret_cast<kvm_cpuid2*>(cpuid.data())->nent = static_cast<uint32_t>(s.cpuid.size());
+  std::memcpy(cpuid.data() + sizeof(kvm_cpuid2), s.cpuid.data(), s.cpuid.size() * sizeof(kvm_cpuid_entry2));
   checked_ioctl(fd, KVM_SET_CPUID2, cpuid.data(), "SET_CPUID2");
+  kvm_mp_state mp = s.mp_state;
   checked_ioctl(fd, KVM_SET_MP_STATE, &mp, "SET_MP_STATE");
   // REGS before VCPU_EVENTS (SET_REGS clears pending exceptions); SREGS restores the
   // APIC base, so before LAPIC; LAPIC before MSRs, or TSC_DEADLINE is lost.
+  kvm_regs regs = s.regs;
   checked_ioctl(fd, KVM_SET_REGS, &regs, "SET_REGS");
+  kvm_sregs sregs = s.sregs;
   checked_ioctl(fd, KVM_SET_SREGS, &sregs, "SET_SREGS");
-  std::vector<uint8_t> xsave(std::max(xsave_len, sizeof(kvm_xsave)));
-  std::memcpy(xsave.data(), xsave_p, xsave_len);
+  std::vector<uint8_t> xsave(std::max(s.xsave.size(), sizeof(kvm_xsave)));
+  std::memcpy(xsave.data(), s.xsave.data(), s.xsave.size());
   checked_ioctl(fd, KVM_SET_XSAVE, xsave.data(), "SET_XSAVE");
+  kvm_xcrs xcrs = s.xcrs;
   if (h.check_extension(KVM_CAP_XCRS)) checked_ioctl(fd, KVM_SET_XCRS, &xcrs, "SET_XCRS");
+  kvm_debugregs debug = s.debugregs;
   checked_ioctl(fd, KVM_SET_DEBUGREGS, &debug, "SET_DEBUGREGS");
+  kvm_lapic_state lapic = s.lapic;
   checked_ioctl(fd, KVM_SET_LAPIC, &lapic, "SET_LAPIC");
 
-  std::vector<kvm_msr_entry> msrs(msrs_len / sizeof(kvm_msr_entry));
-  std::memcpy(msrs.data(), msrs_p, msrs_len);
   // TSC_DEADLINE goes last, after TSC; a deadline of 0 would lose the pending timer
   // interrupt, so it is written as the TSC value instead (fires at once).
+  std::vector<kvm_msr_entry> msrs = s.msrs;
   uint64_t tsc = 0;
   for (const auto& m : msrs)
     if (m.index == vmrun::x86::kMsrTsc) tsc = m.data;
@@ -180,71 +161,10 @@ void restore_vcpu_state(KvmHypervisor& h, int fd, const StateBlob& blob) {
   }
   set_msrs(fd, msrs);
   set_msrs(fd, deadline);
+  kvm_vcpu_events events = s.events;
   checked_ioctl(fd, KVM_SET_VCPU_EVENTS, &events, "SET_VCPU_EVENTS");
   // Tell the guest's kvmclock it was paused, so it does not report soft lockups.
   if (h.check_extension(KVM_CAP_KVMCLOCK_CTRL)) ::ioctl(fd, KVM_KVMCLOCK_CTRL, 0);
-}
-
-}  // namespace vmrun::kvm
-
-namespace vmrun::kvm {
-
-namespace {
-struct FeatureWord {
-  uint32_t function, index;
-  int reg;  // 0 eax, 1 ebx, 2 ecx, 3 edx
-  uint32_t ignore;  // bits vmrun or KVM set per vCPU at run time, not host features
-  const char* name;
-};
-// The feature words a guest kernel keys its code paths on. Bits vmrun sets itself
-// (hypervisor, HTT) and OSXSAVE (mirrors the guest's CR4) are not host features.
-const FeatureWord kFeatureWords[] = {
-    {1, 0, 2, (1u << 31) | (1u << 27), "CPUID.1:ECX"},
-    {1, 0, 3, 1u << 28, "CPUID.1:EDX"},
-    {7, 0, 1, 0, "CPUID.7.0:EBX"},
-    {7, 0, 2, 1u << 4, "CPUID.7.0:ECX"},  // OSPKE (bit 4) mirrors the guest's CR4.PKE
-    {7, 0, 3, 0, "CPUID.7.0:EDX"},
-    {0xD, 1, 0, 0, "CPUID.0xD.1:EAX"},
-    {0x80000001, 0, 2, 0, "CPUID.0x80000001:ECX"},
-    {0x80000001, 0, 3, 0, "CPUID.0x80000001:EDX"},
-};
-uint32_t reg_of(const kvm_cpuid_entry2& e, int reg) { return reg == 0 ? e.eax : reg == 1 ? e.ebx : reg == 2 ? e.ecx : e.edx; }
-const kvm_cpuid_entry2* find(const kvm_cpuid_entry2* entries, size_t n, uint32_t function, uint32_t index) {
-  for (size_t i = 0; i < n; i++)
-    if (entries[i].function == function && (!(entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || entries[i].index == index)) return &entries[i];
-  return nullptr;
-}
-}  // namespace
-
-std::vector<kvm_cpuid_entry2> current_cpuid(int fd) {
-  auto buf = get_cpuid(fd);
-  kvm_cpuid2 head;
-  std::memcpy(&head, buf.data(), sizeof head);
-  std::vector<kvm_cpuid_entry2> out(head.nent);
-  std::memcpy(out.data(), buf.data() + sizeof head, head.nent * sizeof(kvm_cpuid_entry2));
-  return out;
-}
-
-void check_cpuid_compatible(const std::vector<kvm_cpuid_entry2>& supported, const StateBlob& blob) {
-  StateReader r(blob, "vCPU state", kVersion);
-  size_t len;
-  for (uint32_t tag : {kMpState, kRegs, kSregs, kXsave, kXcrs, kDebugRegs, kLapic, kTscKhz}) r.expect(tag, &len);
-  const uint8_t* p = r.expect(kCpuid, &len);
-  kvm_cpuid2 head;
-  if (len < sizeof head) throw VmrunError(ErrorCode::Snapshot, "vCPU state: CPUID record truncated");
-  std::memcpy(&head, p, sizeof head);
-  if (head.nent > kMaxCpuidEntries || len != sizeof(kvm_cpuid2) + head.nent * sizeof(kvm_cpuid_entry2))
-    throw VmrunError(ErrorCode::Snapshot, "vCPU state: CPUID record has a bad entry count");
-  std::vector<kvm_cpuid_entry2> saved(head.nent);
-  std::memcpy(saved.data(), p + sizeof head, head.nent * sizeof(kvm_cpuid_entry2));
-  for (const auto& w : kFeatureWords) {
-    const auto* s = find(saved.data(), saved.size(), w.function, w.index);
-    if (!s) continue;
-    const auto* h = find(supported.data(), supported.size(), w.function, w.index);
-    uint32_t missing = reg_of(*s, w.reg) & ~(h ? reg_of(*h, w.reg) : 0) & ~w.ignore;
-    if (missing)
-      throw VmrunError(ErrorCode::Snapshot, std::string("the snapshot was taken on a CPU with features this host lacks (") + w.name + " bits " + hex(missing) + "): restore it on a compatible host");
-  }
 }
 
 }  // namespace vmrun::kvm

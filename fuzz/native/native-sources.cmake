@@ -1,0 +1,17 @@
+# The addon sources that need neither Node nor /dev/kvm: what the native unit tests
+# (test/native) and the fuzz targets (fuzz/native) link. Set VMRUN_NATIVE first.
+file(GLOB_RECURSE VMRUN_PORTABLE_SOURCES CONFIGURE_DEPENDS
+  ${VMRUN_NATIVE}/common/*.cc
+  ${VMRUN_NATIVE}/devices/*.cc
+  ${VMRUN_NATIVE}/loaders/*.cc
+  ${VMRUN_NATIVE}/memory/*.cc
+  ${VMRUN_NATIVE}/arch/x86_64/*.cc
+  ${VMRUN_NATIVE}/hypercalls/*.cc
+  ${VMRUN_NATIVE}/snapshot/*.cc)
+list(APPEND VMRUN_PORTABLE_SOURCES ${VMRUN_NATIVE}/backend/kvm/x86_64/vcpu_state_codec.cc)
+# Hermit's boot plan builds a whole machine (vmm/); the fuzz targets call its parts.
+list(FILTER VMRUN_PORTABLE_SOURCES EXCLUDE REGEX ".*/loaders/hermit/hermit_boot\\.cc$")
+# Devices arriving in their own folders bring their own tests.
+list(FILTER VMRUN_PORTABLE_SOURCES EXCLUDE REGEX ".*/devices/virtio/.*")
+# The fuzz target bodies, replayed on their corpora by the unit tests.
+file(GLOB VMRUN_FUZZ_TARGETS CONFIGURE_DEPENDS ${VMRUN_NATIVE}/../fuzz/native/*.cc)

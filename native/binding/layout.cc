@@ -1,0 +1,37 @@
+#include "binding/layout.h"
+
+#include <cstddef>
+
+#include "arch/x86_64/mptable.h"
+#include "snapshot/memory_image.h"
+#include "vmm/builder.h"
+
+namespace vmrun::binding {
+
+static Napi::Number number(Napi::Env env, uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
+
+Napi::Object layout_object(Napi::Env env) {
+  Napi::Object entry = Napi::Object::New(env);
+  entry.Set("bytes", number(env, sizeof(MemoryChunk)));
+  entry.Set("ramOffset", number(env, offsetof(MemoryChunk, ram_offset)));
+  entry.Set("dataOffset", number(env, offsetof(MemoryChunk, data_offset)));
+  entry.Set("compressedSize", number(env, offsetof(MemoryChunk, compressed_size)));
+  entry.Set("pageCount", number(env, offsetof(MemoryChunk, page_count)));
+  entry.Set("crc", number(env, offsetof(MemoryChunk, crc)));
+  entry.Set("bitmap", number(env, offsetof(MemoryChunk, bitmap)));
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("memoryIndexEntry", entry);
+  layout.Set("memoryChunkBytes", number(env, kChunkBytes));
+  layout.Set("pageBytes", number(env, kPageSize));
+  return layout;
+}
+
+Napi::Object limits_object(Napi::Env env) {
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("minMemoryBytes", number(env, kMinMemorySize));
+  limits.Set("maxMemoryBytes", number(env, kMaxMemorySize));
+  limits.Set("maxCpus", number(env, x86::kMaxMpTableCpus));
+  return limits;
+}
+
+}  // namespace vmrun::binding

@@ -1,0 +1,66 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addon, type NativeSnapshotCapture } from '../../src/native/addon.js';
+import { openSnapshotFile, writeSnapshotFile } from '../../src/snapshot/snapshot-file.js';
+import type { SnapshotMetadata } from '../../src/snapshot/metadata.js';
+import { Machine } from '../../src/index.js';
+import { GUESTS } from '../helpers/cli.js';
+
+// The limits and the MEMORY_INDEX layout are the addon's: TypeScript reads them from
+// addon().limits / addon().layout instead of keeping copies. These tests check that
+// the snapshot reader and the VMM draw the line at the same place. No guest runs.
+const tmp = mkdtempSync(join(tmpdir(), 'vmrun-limits-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const { limits, layout } = addon();
+
+/** Writes a snapshot file whose machine has `cpus` vCPUs and `memoryBytes` of RAM (no RAM data). */
+async function syntheticSnapshot(name: string, cpus: number, memoryBytes: number): Promise<string> {
+  const path = join(tmp, name);
+  const capture: NativeSnapshotCapture = {
+    state: { vm: Buffer.alloc(8), vcpus: Array.from({ length: cpus }, () => Buffer.alloc(8)), devices: {} },
+    memoryIndex: Buffer.alloc(0),
+    memoryDataLength: 0,
+    touchedPages: 0,
+    pausedMs: 1,
+    writeMs: 1,
+  };
+  const metadata = {
+    format: 'vmrun-snapshot',
+    formatVersion: '2.0',
+    vmrunVersion: 'test',
+    created: new Date(0).toISOString(),
+    machine: { memoryBytes, cpus, kernelFormat: 'linux-elf' },
+    host: { cpuModel: 'test', cpuVendor: 'test', virtualization: 'kvm' },
+    ram: { touchedBytes: 0, savedBytes: 0, compressedBytes: 0, chunks: 0 },
+    timings: { pausedMs: 1, writeMs: 1 },
+  } as unknown as SnapshotMetadata;
+  await writeSnapshotFile(path, async () => capture, () => metadata);
+  return path;
+}
+
+describe('limits and layout exported by the addon', () => {
+  it('the memory index entry layout describes a whole entry', () => {
+    const e = layout.memoryIndexEntry;
+    const fields = [e.ramOffset, e.dataOffset, e.compressedSize, e.pageCount, e.crc, e.bitmap];
+    expect([...fields].sort((a, b) => a - b)).toEqual(fields);
+    // The bitmap (one bit per page of a chunk) ends the entry.
+    expect(e.bitmap + layout.memoryChunkBytes / layout.pageBytes / 8).toBe(e.bytes);
+  });
+
+  it('the snapshot reader accepts the VMM\'s largest machine and refuses one vCPU more', async () => {
+    const largest = await syntheticSnapshot('largest.vmsnap', limits.maxCpus, limits.minMemoryBytes);
+    expect(openSnapshotFile(largest).metadata.machine.cpus).toBe(limits.maxCpus);
+    const tooMany = await syntheticSnapshot('too-many.vmsnap', limits.maxCpus + 1, limits.minMemoryBytes);
+    expect(() => openSnapshotFile(tooMany)).toThrow(/the metadata does not describe a machine/);
+    const tooSmall = await syntheticSnapshot('too-small.vmsnap', 1, limits.minMemoryBytes - layout.memoryChunkBytes);
+    expect(() => openSnapshotFile(tooSmall)).toThrow(/the metadata does not describe a machine/);
+  });
+
+  it('the VMM refuses one vCPU more than the limit, naming the same limit', () => {
+    expect(() => Machine.boot({ kernel: join(GUESTS, 'hello.elf'), cpus: limits.maxCpus + 1, memory: '32M' })).toThrow(
+      new RegExp(`--cpus ${limits.maxCpus + 1} is out of range \\(1-${limits.maxCpus}\\)`),
+    );
+  });
+});
