@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "devices/console_input.h"
 #include "devices/console_output.h"
 #include "hypercalls/uhyve_abi.h"
 #include "hypercalls/uhyve_hypercalls.h"
@@ -69,7 +70,8 @@ void uhyve_hypercalls(const uint8_t* data, size_t size) {
   ConsoleOutput console([](std::vector<uint8_t>&&) {});
   uhyve::GuestProgram program{{"/fuzz/kernel", "arg"}, {"K=V"}};
   // No mappings: files the guest creates go to a private directory removed afterwards.
-  uhyve::UhyveHypercalls calls(memory, control, console, std::make_unique<uhyve::GuestFiles>(std::vector<uhyve::FileMapping>{}), program);
+  uhyve::UhyveHypercalls calls(memory, control, console, std::make_shared<ConsoleInput>(),
+                               std::make_unique<uhyve::GuestFiles>(std::vector<uhyve::FileMapping>{}), program);
   RegistersOnlyVcpu vcpu;
   vcpu.regs.rdi = argument;
   if (paging) vcpu.paging = {x86::kCr0Pe | (1ULL << 31), kFilledFrom, 1ULL << 5, (1ULL << 8) | (1ULL << 10)};
