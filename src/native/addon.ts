@@ -81,6 +81,10 @@ export interface NativeMachineConfig {
   disks?: NativeDiskConfig[];
   /** A virtio-vsock device; the addon announces it on the Linux command line itself. */
   vsock?: NativeVsockConfig;
+  /** Hermit: trace the boot handover (boot info, arguments and environment) on stderr. */
+  debug?: boolean;
+  /** Host input is attached from the start (see Machine.setConsoleInputOpen). */
+  consoleInput?: boolean;
 }
 
 /** A published port as the addon takes it (native PortForward). */
@@ -103,10 +107,6 @@ export interface NativeGuestNetwork {
   /** The host: connections to it reach the host's 127.0.0.1. */
   gateway: string;
   nameserver: string;
-  /** Hermit: trace the boot handover (boot info, arguments and environment) on stderr. */
-  debug?: boolean;
-  /** Host input is attached from the start (see Machine.setConsoleInputOpen). */
-  consoleInput?: boolean;
 }
 
 /** Why a machine stopped (native StopRequest). */
