@@ -1,3 +1,4 @@
+// vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { Machine } from '../../src/index.js';

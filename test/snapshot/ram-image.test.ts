@@ -6,7 +6,7 @@ import { compress } from 'zstd-napi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVmrunError } from '../../src/errors.js';
 import { addon } from '../../src/native/addon.js';
-import { DATA_OFFSET, MEMORY_CHUNK_BYTES } from '../../src/snapshot/format.js';
+import { DATA_OFFSET } from '../../src/snapshot/format.js';
 import { ensureRamImage, pruneRamImages, ramImageDir } from '../../src/snapshot/ram-image.js';
 import { openSnapshotFile } from '../../src/snapshot/snapshot-file.js';
 import { sampleMetadata, writeSyntheticSnapshot } from '../helpers/snapshot-file.js';
@@ -17,28 +17,31 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+// The chunk and index-entry layout the addon writes (exported by it, not copied here).
+const { memoryChunkBytes: MEMORY_CHUNK_BYTES, pageBytes: PAGE, memoryIndexEntry: ENTRY } = addon().layout;
+
 /** Guest RAM for chunk k: every page filled with a byte that names it. */
-const PAGES = MEMORY_CHUNK_BYTES / 4096;
+const PAGES = MEMORY_CHUNK_BYTES / PAGE;
 function chunkPages(k: number): Buffer {
   const b = Buffer.alloc(MEMORY_CHUNK_BYTES);
-  for (let p = 0; p < PAGES; p++) b.fill((k * 7 + p) & 0xff || 1, p * 4096, (p + 1) * 4096);
+  for (let p = 0; p < PAGES; p++) b.fill((k * 7 + p) & 0xff || 1, p * PAGE, (p + 1) * PAGE);
   return b;
 }
 
 /** A snapshot of a 32 MiB machine whose first `chunks` 2 MiB stretches hold data. */
 async function snapshotWithRam(path: string, chunks: number): Promise<void> {
   const frames: Buffer[] = [];
-  const index = Buffer.alloc(96 * chunks);
+  const index = Buffer.alloc(ENTRY.bytes * chunks);
   let pos = 0;
   for (let k = 0; k < chunks; k++) {
     const frame = compress(chunkPages(k));
-    const e = k * 96;
-    index.writeBigUInt64LE(BigInt(k * MEMORY_CHUNK_BYTES), e); // ram_offset
-    index.writeBigUInt64LE(BigInt(pos), e + 8); // data_offset
-    index.writeUInt32LE(frame.length, e + 16);
-    index.writeUInt32LE(PAGES, e + 20);
-    index.writeUInt32LE(addon().crc32c(frame) >>> 0, e + 24);
-    index.fill(0xff, e + 32, e + 96); // every page present
+    const e = k * ENTRY.bytes;
+    index.writeBigUInt64LE(BigInt(k * MEMORY_CHUNK_BYTES), e + ENTRY.ramOffset);
+    index.writeBigUInt64LE(BigInt(pos), e + ENTRY.dataOffset);
+    index.writeUInt32LE(frame.length, e + ENTRY.compressedSize);
+    index.writeUInt32LE(PAGES, e + ENTRY.pageCount);
+    index.writeUInt32LE(addon().crc32c(frame) >>> 0, e + ENTRY.crc);
+    index.fill(0xff, e + ENTRY.bitmap, e + ENTRY.bytes); // every page present
     frames.push(frame);
     pos += frame.length;
   }
