@@ -43,3 +43,33 @@ export async function startHostAgent(env: NodeJS.ProcessEnv = process.env): Prom
     },
   };
 }
+
+/** A file's shared fixture: one agent, one client, and a scratch directory. */
+export interface AgentFixture {
+  agent: HostAgent;
+  client: AgentClient;
+  work: string;
+}
+
+/**
+ * Starts one agent and client for the calling test file (its beforeAll/afterAll), with
+ * a scratch directory named after `prefix`; `ready` receives them before the tests run.
+ */
+export function useHostAgent(
+  prefix: string,
+  hooks: { beforeAll: (fn: () => Promise<void>) => void; afterAll: (fn: () => Promise<void>) => void },
+  ready: (fixture: AgentFixture) => void,
+): void {
+  let fixture: AgentFixture | undefined;
+  let started: HostAgent | undefined;
+  hooks.beforeAll(async () => {
+    started = await startHostAgent();
+    fixture = { agent: started, client: await started.connect(), work: mkdtempSync(join(tmpdir(), prefix)) };
+    ready(fixture);
+  });
+  hooks.afterAll(async () => {
+    fixture?.client.close();
+    await started?.stop();
+    if (fixture) rmSync(fixture.work, { recursive: true, force: true });
+  });
+}

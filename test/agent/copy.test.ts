@@ -5,7 +5,7 @@ import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, close
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { startHostAgent, type HostAgent } from './agent-process.js';
+import { useHostAgent, type HostAgent } from './agent-process.js';
 import { describeTree } from './tree.js';
 import { copyGuestToHost, copyHostToGuest, extractToHost, type AgentClient } from '../../src/agent/index.js';
 
@@ -14,16 +14,7 @@ let agent: HostAgent;
 let client: AgentClient;
 let work: string;
 
-beforeAll(async () => {
-  agent = await startHostAgent();
-  client = await agent.connect();
-  work = mkdtempSync(join(tmpdir(), 'vmrun-cp-'));
-});
-afterAll(async () => {
-  client?.close();
-  await agent?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-});
+useHostAgent('vmrun-cp-', { beforeAll, afterAll }, (f) => ({ agent, client, work } = f));
 
 /** A tree with 1000 small files, a 100 MB file, links, odd modes, an empty dir and a fifo. */
 function buildTree(root: string): void {

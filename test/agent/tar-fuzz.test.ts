@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { startHostAgent, type HostAgent } from './agent-process.js';
+import { useHostAgent, type HostAgent } from './agent-process.js';
 import { packHostPath, type AgentClient } from '../../src/agent/index.js';
 import { readAll } from './streams.js';
 
@@ -14,16 +14,7 @@ let agent: HostAgent;
 let client: AgentClient;
 let work: string;
 
-beforeAll(async () => {
-  agent = await startHostAgent();
-  client = await agent.connect();
-  work = mkdtempSync(join(tmpdir(), 'vmrun-tar-fuzz-'));
-});
-afterAll(async () => {
-  client?.close();
-  await agent?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-});
+useHostAgent('vmrun-tar-fuzz-', { beforeAll, afterAll }, (f) => ({ agent, client, work } = f));
 
 /** A deterministic pseudo-random sequence (xorshift32), so a failure can be replayed. */
 function random(seed: number): () => number {
