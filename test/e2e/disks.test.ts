@@ -1,7 +1,7 @@
 /**
  * Disks and the block root filesystem with a real Linux guest: --disk files written by
  * one VM are on the host and read back by a fresh VM, :ro disks refuse writes, a
- * missing disk is one clear error, and an image with a file capability and a 300 MB
+ * missing disk is one clear error, and an image with a file capability and a 96 MB
  * layer boots from a read-only ext4 disk under a tmpfs overlay with the capability
  * in force.
  * Run: scripts/e2e.sh test/e2e/disks.test.ts
@@ -21,7 +21,9 @@ const RUN_TIMEOUT_MS = 180_000;
 /** security.capability for cap_net_raw+ep (VFS_CAP_REVISION_2 | effective; permitted bit 13). */
 const CAP_NET_RAW_EP = Buffer.from('0100000200200000000000000000000000000000', 'hex');
 const CAP_NET_RAW_MASK = '0000000000002000';
-const PAYLOAD_BYTES = 300 << 20;
+// Above the 64 MiB that makes `--rootfs auto` choose a block rootfs; 300 MB (the issue's
+// figure) costs minutes of emulated guest I/O in CI's bounded run for no more coverage.
+const PAYLOAD_BYTES = 96 << 20;
 const DEBUGFS = '/usr/sbin/debugfs';
 
 // The suite's kernel (built on the host from this tree's config) rather than "latest".
@@ -64,7 +66,7 @@ function capLayer() {
   };
 }
 
-/** The 300 MB payload: a pattern the guest can check the end of. */
+/** The payload layer: a pattern the guest can check the end of. */
 function payload(): Buffer {
   const b = Buffer.alloc(PAYLOAD_BYTES, 'vmrun-payload ');
   b.write('payload-end\n', PAYLOAD_BYTES - 12);
@@ -177,7 +179,7 @@ describe.skipIf(skipReason !== undefined)('disks with a real Linux guest', () =>
     expect(readdirSync(join(env.cache, 'rootfs-disk')).filter((f) => f.endsWith('.ext4'))).toHaveLength(1);
   });
 
-  it('an image with a file capability and a 300 MB layer runs from the block rootfs', async () => {
+  it('an image with a file capability and a 96 MB layer runs from the block rootfs', async () => {
     const dir = join(layouts, 'big');
     await writeBusyboxLayout(dir, 'v1', {
       applets: ['grep', 'wc', 'tail'],
