@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GUESTS, REPO } from '../helpers/cli.js';
+import { GUESTS, HOST_SLOWDOWN, REPO } from '../helpers/cli.js';
 import { VmRegistry } from '../../src/vmhost/registry.js';
 import { requestVm } from '../../src/vmhost/client.js';
 import { MULTI_STEP_TEST_TIMEOUT_MS, VmTestEnv, eventually, sleep } from './vm-env.js';
@@ -34,7 +34,7 @@ describe('background VMs: boot -d, ps, logs, attach, stop', { timeout: MULTI_STE
   it('boot -d returns at once with an ID; ps shows the VM running; its socket is 0600 in a 0700 directory', async () => {
     const t0 = Date.now();
     const id = await bootDetached(['--name', 'first', ...COUNTER]);
-    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(Date.now() - t0).toBeLessThan(10_000 * HOST_SLOWDOWN);
     const table = await env.run(['ps']);
     expect(table.status).toBe(0);
     const row = table.stdout.split('\n').find((l) => l.startsWith(id));

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, vmrun, type CliResult } from '../helpers/cli.js';
+import { HOST_SLOWDOWN, REPO, vmrun, type CliResult } from '../helpers/cli.js';
 
 /**
  * A private runtime directory for one test file's background VMs, and the cleanup
@@ -68,7 +68,7 @@ export class LiveCommand {
   }
 
   /** Waits until stdout matches `re` (bounded). */
-  async waitFor(re: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
+  async waitFor(re: RegExp, timeoutMs = 30_000 * HOST_SLOWDOWN): Promise<RegExpExecArray> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       const m = re.exec(this.stdout);
@@ -79,7 +79,7 @@ export class LiveCommand {
   }
 
   /** Waits for the command to end (bounded) and returns its exit status. */
-  async waitExit(timeoutMs = 30_000): Promise<number | null> {
+  async waitExit(timeoutMs = 30_000 * HOST_SLOWDOWN): Promise<number | null> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`command did not exit within ${timeoutMs} ms; stdout: ${this.stdout.slice(-500)}\nstderr: ${this.stderr}`)), timeoutMs);
@@ -96,12 +96,12 @@ export class LiveCommand {
  * Per-test bound for tests that run several vmrun commands: every guest instruction
  * is emulated on this host, so parallel test files slow each other down a lot.
  */
-export const MULTI_STEP_TEST_TIMEOUT_MS = 180_000;
+export const MULTI_STEP_TEST_TIMEOUT_MS = 180_000 * HOST_SLOWDOWN;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a value other than undefined (bounded). */
-export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 30_000 * HOST_SLOWDOWN): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -25,6 +25,8 @@ const VITEST = 'node_modules/.bin/vitest';
 const HARNESS = 'test/harness/nested-kvm';
 /** One file in one L1 takes 1-10 min here; 30 min means it is stuck, not slow. */
 const FILE_TIMEOUT_S = 1800;
+/** The host KVM tests run as one unit of many files (about 20), so their bound is longer. */
+const HOST_KVM_UNIT_TIMEOUT_S = 3600;
 /** No e2e test idles L1 this long; one that does waits for what will not come. */
 const IDLE_TIMEOUT_S = 300;
 /** Re-runs of a file whose L1 stalled; more would hide a stall that always happens. */
@@ -63,7 +65,7 @@ export function splitArguments(args) {
 
 /**
  * What runs in one L1: one e2e file, or all the host tests that need /dev/kvm together.
- * @typedef {{ name: string, config: string, files: string[] }} L1Unit
+ * @typedef {{ name: string, config: string, files: string[], timeoutS: number }} L1Unit
  */
 
 /**
@@ -78,7 +80,7 @@ async function runUnitOnce(unit, vitestOptions, reportDir) {
   rmSync(report, { force: true });
   const harnessOptions = (process.env.VMRUN_E2E_HARNESS_OPTIONS ?? '').split(/\s+/).filter(Boolean);
   const args = [
-    '--private-tmp', '--timeout', String(FILE_TIMEOUT_S), '--idle-timeout', String(IDLE_TIMEOUT_S), ...harnessOptions, '--',
+    '--private-tmp', '--timeout', String(unit.timeoutS), '--idle-timeout', String(IDLE_TIMEOUT_S), ...harnessOptions, '--',
     VITEST, 'run', '-c', unit.config, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`,
     ...vitestOptions, ...unit.files,
   ];
@@ -168,8 +170,8 @@ async function main() {
   // Without a /dev/kvm on the host, the host suite left out its KVM tests: they run here, in one L1.
   const kvmFiles = hostHasKvm() ? [] : pick(hostKvmTestFiles());
   /** @type {L1Unit[]} */
-  const units = pick(e2eTestFiles()).map((file) => ({ name: file, config: 'vitest.e2e.config.ts', files: [file] }));
-  if (kvmFiles.length > 0) units.unshift({ name: `host KVM tests (${kvmFiles.length} files)`, config: 'vitest.config.ts', files: kvmFiles });
+  const units = pick(e2eTestFiles()).map((file) => ({ name: file, config: 'vitest.e2e.config.ts', files: [file], timeoutS: FILE_TIMEOUT_S }));
+  if (kvmFiles.length > 0) units.unshift({ name: `host KVM tests (${kvmFiles.length} files)`, config: 'vitest.config.ts', files: kvmFiles, timeoutS: HOST_KVM_UNIT_TIMEOUT_S });
   if (units.length === 0) {
     say(`no e2e test file matches ${filters.map((f) => JSON.stringify(f)).join(', ')} (files: ${e2eTestFiles().join(', ')})`);
     return 125;
