@@ -8,7 +8,10 @@ import { hostHasKvm, hostKvmTestFiles } from './test/harness/host-kvm-tests.js';
 const inL1 = process.env.VMRUN_NESTED_L1 === '1';
 const kvmFilesElsewhere = hostHasKvm() ? [] : hostKvmTestFiles();
 if (kvmFilesElsewhere.length > 0 && !process.env.VITEST_WORKER_ID) {
-  console.log(`vitest: this host has no /dev/kvm; ${kvmFilesElsewhere.length} KVM test files run in the nested-KVM L1 (scripts/e2e.sh)`);
+  console.log(
+    `vitest: this host has no /dev/kvm: ${kvmFilesElsewhere.length} test files that boot guests on it are not run here ` +
+      '(VMRUN_E2E_HOST_KVM=1 scripts/e2e.sh runs them in a nested-KVM L1)',
+  );
 }
 
 export default defineConfig({

@@ -3,8 +3,9 @@
  * Host tests that need /dev/kvm (small purpose-built guests, not real ones) carry the
  * marker below in their source. Where the host has a /dev/kvm (hardware or PVM) they
  * run in the plain host suite; where it has none (a machine that is itself a PVM
- * guest), vitest.config.ts leaves them out and scripts/e2e.sh runs them together in
- * one nested-KVM L1, which has a real /dev/kvm. The marker is the one fact both read.
+ * guest), vitest.config.ts leaves them out, saying so, and scripts/e2e.sh runs them
+ * together in one nested-KVM L1 (which has a real /dev/kvm) when
+ * VMRUN_E2E_HOST_KVM=1. The marker is the one fact both read.
  */
 import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** The marker a host test file carries when it boots guests on /dev/kvm. */
 export const NEEDS_KVM_MARKER = 'vmrun-test: needs /dev/kvm';
+/** Set to 1 to run the marked files in one nested-KVM L1 on a host without /dev/kvm. */
+export const HOST_KVM_IN_L1_VARIABLE = 'VMRUN_E2E_HOST_KVM';
 /** The KVM device the tests use. */
 export const KVM_DEVICE = '/dev/kvm';
 
