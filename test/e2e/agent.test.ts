@@ -96,7 +96,8 @@ describe.skipIf(skipReason !== undefined)('the guest agent in a real guest', () 
     // helper polls the flag, and under emulation when it runs is not known exactly).
     const flag = join(work, 'resize-now');
     const vmrunArgv = [process.execPath, join(REPO, 'bin', 'run.js'), 'exec', '-it', 'box', 'sh', '-c', 'stty size; while read x; do stty size; [ "$x" = q ] && exit 0; done'];
-    const resizer = `(while [ ! -e ${flag} ]; do sleep 0.2; done; stty rows 50 cols 132) &`;
+    // An asynchronous list's stdin is /dev/null in sh: the resize names the terminal.
+    const resizer = `(while [ ! -e ${flag} ]; do sleep 0.2; done; stty rows 50 cols 132 </dev/tty) &`;
     const script = `${resizer} exec "$@"`;
     const live = env.start([], { command: underPty(['sh', '-c', script, 'sh', ...vmrunArgv]) });
     await eventually(async () => (live.stdout.includes('24 80') ? true : undefined), '24 80 from the guest', COMMAND_TIMEOUT_MS);
