@@ -1,8 +1,10 @@
 import { Flags } from '@oclif/core';
 import { VmrunCommand } from '../cli/base-command.js';
 import { runToExit } from '../cli/console.js';
+import { runWorkloadToExit } from '../cli/workload-stdio.js';
+import { startImageRun } from '../run/image-run.js';
 import { splitRunArgv, splitSpecOf } from '../cli/split-run-argv.js';
-import { prepareRun, runImage, type RunImageOptions } from '../run/run-image.js';
+import { prepareRun, type RunImageOptions } from '../run/run-image.js';
 import { ProgressRenderer } from '../oci/index.js';
 import { parseSize } from '../units.js';
 import { VmrunError } from '../errors.js';
@@ -114,8 +116,15 @@ export default class Run extends VmrunCommand {
       this.log(vm.id);
       return;
     }
-    const machine = await runImage({ ...options, consoleFd: 1, consoleInput: flags.interactive || flags.tty });
+    // A Linux guest's console carries only kernel messages (--debug shows them) and
+    // vmrun-init's own failures: stderr. A Hermit guest's console is its output.
+    const run = await startImageRun({ ...options, kernelLogFd: 2, consoleFd: 1, consoleInput: flags.interactive || flags.tty });
     progress.finish();
-    this.exit(await runToExit(machine, { interactive: flags.interactive || flags.tty, timeoutSeconds: flags.timeout }));
+    const { machine, workload } = run;
+    if (!workload) {
+      this.exit(await runToExit(machine, { interactive: flags.interactive || flags.tty, timeoutSeconds: flags.timeout }));
+      return;
+    }
+    this.exit(await runWorkloadToExit({ machine, workload }, { interactive: flags.interactive, tty: flags.tty, timeoutSeconds: flags.timeout }));
   }
 }

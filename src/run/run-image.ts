@@ -47,6 +47,12 @@ export interface RunImageOptions extends RunFlags {
   disks?: DiskOptions[];
   /** Where the image's root filesystem lives: auto (by size and xattrs), initramfs, block. */
   rootfs?: RootfsMode;
+  /**
+   * The host hands the workload to the guest agent after boot (RUN) instead of
+   * vmrun-init starting it from the run configuration: separate output streams, stdin
+   * with an end, and a guest that can be saved before any workload (a template).
+   */
+  workloadFromAgent?: boolean;
 }
 
 /** A run ready to boot: what to boot it with, and what was resolved on the way. */
@@ -136,7 +142,8 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   }
   const network = opts.network ?? {};
   const guestNetwork = guestNetworkConfig(network);
-  const runArchive = writeRunArchive(encodeRunConfig({ ...spec, ...(guestNetwork ? { network: guestNetwork } : {}) }));
+  const workload = opts.workloadFromAgent ? { argv: [], workloadFromAgent: true } : {};
+  const runArchive = writeRunArchive(encodeRunConfig({ ...spec, ...workload, ...(guestNetwork ? { network: guestNetwork } : {}) }));
   return {
     boot: {
       kernel,
