@@ -18,7 +18,7 @@ export interface WorkloadStdioOptions {
 }
 
 /** Runs `run` to its end with this process's stdio attached; returns vmrun's exit status. */
-export async function runWorkloadToExit(run: ImageRun & { workload: GuestProcess }, opts: WorkloadStdioOptions): Promise<number> {
+export async function runWorkloadToExit(run: Pick<ImageRun, 'machine'> & { workload: GuestProcess }, opts: WorkloadStdioOptions): Promise<number> {
   const { machine, workload } = run;
   const outputDone = Promise.all([forward(workload.stdout, process.stdout), forward(workload.stderr, process.stderr)]);
   const detach = attachInput(run, opts);
@@ -43,7 +43,7 @@ async function forward(from: Readable, to: Writable): Promise<void> {
   }
 }
 
-function attachInput(run: ImageRun & { workload: GuestProcess }, opts: WorkloadStdioOptions): () => void {
+function attachInput(run: Pick<ImageRun, 'machine'> & { workload: GuestProcess }, opts: WorkloadStdioOptions): () => void {
   const { machine, workload } = run;
   const stdin = process.stdin;
   const raw = opts.interactive && opts.tty && stdin.isTTY === true;

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { VmrunCommand } from '../cli/base-command.js';
 import { runToExit } from '../cli/console.js';
 import { runWorkloadToExit } from '../cli/workload-stdio.js';
-import { startImageRun } from '../run/image-run.js';
+import { startImageRun, type RunStart } from '../run/image-run.js';
 import { splitRunArgv, splitSpecOf } from '../cli/split-run-argv.js';
 import { prepareRun, type RunImageOptions } from '../run/run-image.js';
 import { ProgressRenderer } from '../oci/index.js';
@@ -62,6 +62,7 @@ export default class Run extends VmrunCommand {
       multiple: true,
     }),
     dns: Flags.string({ description: 'relay the guest\'s DNS queries to this resolver on the host, IP[:PORT] (default: the host\'s resolvers)' }),
+    cold: Flags.boolean({ description: 'boot the guest even if a booted template of this image exists, and make none (see vmrun template ls)' }),
     'kvm-device': Flags.string({ description: 'KVM device', default: '/dev/kvm', hidden: true }),
   };
 
@@ -118,8 +119,9 @@ export default class Run extends VmrunCommand {
     }
     // A Linux guest's console carries only kernel messages (--debug shows them) and
     // vmrun-init's own failures: stderr. A Hermit guest's console is its output.
-    const run = await startImageRun({ ...options, kernelLogFd: 2, consoleFd: 1, consoleInput: flags.interactive || flags.tty });
+    const run = await startImageRun({ ...options, cold: flags.cold, kernelLogFd: 2, consoleFd: 1, consoleInput: flags.interactive || flags.tty });
     progress.finish();
+    if (process.env.VMRUN_TRACE === '1') traceStart(run.start);
     const { machine, workload } = run;
     if (!workload) {
       this.exit(await runToExit(machine, { interactive: flags.interactive || flags.tty, timeoutSeconds: flags.timeout }));
@@ -127,4 +129,11 @@ export default class Run extends VmrunCommand {
     }
     this.exit(await runWorkloadToExit({ machine, workload }, { interactive: flags.interactive, tty: flags.tty, timeoutSeconds: flags.timeout }));
   }
+}
+
+/** VMRUN_TRACE=1: how the guest started and what each step took, on stderr. */
+function traceStart(start: RunStart): void {
+  const how = start.kind === 'template' ? `restored template ${start.template?.slice(0, 12)}` : start.templateSaved ? `booted; saved template ${start.template?.slice(0, 12)}` : `booted (no template: ${start.coldReason ?? 'another run is making it'})`;
+  process.stderr.write(`vmrun: trace: start: ${how}\n`);
+  for (const s of start.steps) process.stderr.write(`vmrun: trace: ${s.ms.toFixed(2).padStart(9)} ms  ${s.step}\n`);
 }

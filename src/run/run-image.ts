@@ -68,7 +68,15 @@ export interface PreparedRun {
   rootfs: 'initramfs' | 'block';
   /** The per-run archive; remove it once the machine has booted (`cleanup`). */
   cleanup: () => void;
+  /** vmrun-init's binary (Linux images), part of what a template is made from. */
+  guestInit?: string;
 }
+
+/**
+ * The hostname a guest whose workload comes over the agent boots with; the run's own
+ * arrives with IDENTITY just before the workload, on a cold boot as after a restore.
+ */
+export const AGENT_RUN_BOOT_HOSTNAME = 'vmrun';
 
 /** Kernel command line of image runs: quiet, reset on reboot, vmrun-init as PID 1. */
 export function guestCmdline(debug: boolean): string {
@@ -142,8 +150,12 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   }
   const network = opts.network ?? {};
   const guestNetwork = guestNetworkConfig(network);
-  const workload = opts.workloadFromAgent ? { argv: [], workloadFromAgent: true } : {};
-  const runArchive = writeRunArchive(encodeRunConfig({ ...spec, ...workload, ...(guestNetwork ? { network: guestNetwork } : {}) }));
+  // A guest that takes its workload over the agent boots the same for every run of
+  // the image (what varies arrives with RUN and IDENTITY): that boot can be a template.
+  const guestConfig = opts.workloadFromAgent
+    ? { argv: [], workloadFromAgent: true, env: [], workdir: '/', user: '', hostname: AGENT_RUN_BOOT_HOSTNAME, tty: false }
+    : spec;
+  const runArchive = writeRunArchive(encodeRunConfig({ ...guestConfig, ...(guestNetwork ? { network: guestNetwork } : {}) }));
   return {
     boot: {
       kernel,
@@ -162,6 +174,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
     guestAgent: true,
     rootfs,
     cleanup: () => unlinkSync(runArchive),
+    guestInit: init,
   };
 }
 
