@@ -14,7 +14,7 @@ export default class TemplateRm extends VmrunCommand {
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(TemplateRm);
     const refs = argv as string[];
-    if (flags.all === (refs.length > 0)) throw new VmrunError('usage', 'give template ids or --all (not both)');
+    if (Boolean(flags.all) === refs.length > 0) throw new VmrunError('usage', 'give template ids or --all (not both)');
     const all = listTemplates();
     const keys = flags.all ? all.map((t) => t.key) : refs.map((ref) => resolveTemplate(ref, all.map((t) => t.key)));
     for (const key of keys) {
