@@ -2,6 +2,7 @@ import { Machine, type BootOptions, type RestoreOptions } from '../machine/machi
 import { VmrunError } from '../errors.js';
 import { openSnapshot } from '../snapshot/snapshot.js';
 import { hostnameFor } from '../machine/clone-identity.js';
+import { refreshGuestIdentity } from '../agent/identity.js';
 
 /** The CID background VMs' guests get (any of the guest range works; each VM has its own device). */
 export const GUEST_CID = 3;
@@ -46,28 +47,34 @@ export const startMachine: MachineStarter = async ({ machine: spec, guestAgent }
       return Machine.boot({ ...spec.options, consoleFd: undefined, vsock: guestAgent ? { cid: GUEST_CID, socketPath: place.vsockSocket } : undefined });
     case 'restore': {
       // A snapshot of a VM with a vsock device gets its socket back (its agent reconnects by itself).
-      const hasVsock = openSnapshot(spec.snapshot).metadata.machine.vsock !== undefined;
+      const saved = openSnapshot(spec.snapshot).metadata.machine;
+      const hasVsock = saved.vsock !== undefined;
       const identity = { hostname: hostnameFor(place.name), ...spec.options?.identity };
       const machine = await Machine.restore(spec.snapshot, { ...spec.options, identity, consoleFd: undefined, vsock: hasVsock ? { socketPath: place.vsockSocket } : undefined });
-      // Background VMs have a vsock device only for their guest agent (run -d): it refreshes the guest's side of the clone's identity.
-      if (hasVsock) await refreshGuestSideOfIdentity(machine, place.vsockSocket);
+      // An image's VM (vmrun run) with a vsock device runs vmrun-init's agent: it refreshes the guest's side of the identity.
+      if (hasVsock && saved.image !== undefined) {
+        try {
+          await refreshGuestSideOfIdentity(machine, place.vsockSocket);
+        } catch (e) {
+          machine.stop();
+          await machine.wait();
+          throw e;
+        }
+      }
       return machine;
     }
   }
 };
 
 /**
- * THE call site of the guest side of a restored VM's identity (entropy, clock, hostname,
- * eth0's MAC), applied by the guest agent right after the restore: every background
- * restore (snapshot restore -d, --count) comes through here.
- * TODO(issue 13): call refreshGuestIdentity(vsockSocket, { hostname, mac }) from
- * src/agent/identity.ts once it is on main.
+ * The one call site of the guest side of a restored VM's identity: the guest agent
+ * reseeds the entropy pool, steps the clock and sets the hostname and eth0's MAC (the
+ * clone's, as its devices already hold it) before anything else reaches the guest.
+ * Every background restore (snapshot restore -d, --count) comes through here.
  */
 async function refreshGuestSideOfIdentity(machine: Machine, vsockSocket: string): Promise<void> {
   const { hostname, mac } = machine.cloneIdentity ?? {};
-  void vsockSocket;
-  void hostname;
-  void mac;
+  await refreshGuestIdentity(vsockSocket, { hostname, mac });
 }
 
 /** Parses and checks a spec file written by `startDetached`. */
