@@ -7,7 +7,8 @@
 import { openSnapshot } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
 import { VmrunError, isVmrunError } from '../errors.js';
-import { startDetached } from './start.js';
+import { availableParallelism } from 'node:os';
+import { DEFAULT_START_TIMEOUT_MS, startDetached } from './start.js';
 import { stopVm } from './control.js';
 import { VmRegistry, type VmRecord } from './registry.js';
 import type { RestoreOptions } from '../machine/machine.js';
@@ -20,6 +21,7 @@ export interface CloneOptions {
   name?: string;
   restore?: Omit<RestoreOptions, 'consoleFd' | 'vsock' | 'identity' | 'publish'>;
   env?: NodeJS.ProcessEnv;
+  /** Bound on each host's start report (default: startDetached's, times clones per core). */
   timeoutMs?: number;
 }
 
@@ -35,12 +37,14 @@ export async function startClones(path: string, count: number, opts: CloneOption
   const writable = count > 1 ? snap.metadata.machine.disks?.find((d) => !d.readOnly) : undefined;
   if (writable) throw new VmrunError('usage', `the snapshot ${path} has the writable disk ${writable.path}: its clones would all write it`);
   await ensureRamImage(snap.opened);
+  // N host processes start together on this host's cores: each takes about N/cores times as long as one alone.
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS * Math.max(1, Math.ceil(count / availableParallelism()));
   const started = await Promise.allSettled(
     Array.from({ length: count }, (_, i) =>
       startDetached(
         { machine: { kind: 'restore', snapshot: path, options: { ...opts.restore, publish: [] } } },
         { name: opts.name === undefined ? undefined : `${opts.name}-${i + 1}`, origin: 'restore', snapshot: path },
-        { env: opts.env, timeoutMs: opts.timeoutMs },
+        { env: opts.env, timeoutMs },
       ),
     ),
   );
