@@ -11,7 +11,7 @@ import { formatBytes } from '../units.js';
 export default class Ps extends VmrunCommand {
   static override summary = 'List background VMs';
   static override description =
-    'Shows the VMs started with -d. A VM whose host process vanished without recording an end (killed, crashed) is shown as Dead; its control socket is removed. PRIVATE MEM is the host memory only that VM\'s host process uses (Private_Dirty in /proc/PID/smaps_rollup): the guest\'s own written pages plus the host process itself, not the pages clones of one snapshot share (--json: memory, with Rss and Pss).';
+    'Shows the VMs started with -d. A VM whose host process vanished without recording an end (killed, crashed) is shown as Dead; its control socket is removed. PRIVATE MEM is the host memory only that VM\'s host process holds (Anonymous in /proc/PID/smaps_rollup): the pages its guest wrote plus the host process itself, not the RAM image pages clones of one snapshot share (--json: memory, with Rss, Pss and the rest).';
   static override examples = [
     { command: '<%= config.bin %> ps', description: 'running and paused VMs: ID, name, kernel or image, status, published ports, age' },
     { command: '<%= config.bin %> ps --all', description: 'also the VMs that exited or died' },
@@ -50,7 +50,7 @@ export default class Ps extends VmrunCommand {
 }
 
 function privateMemory(m: ProcessMemory | undefined): string {
-  return m ? formatBytes(m.privateDirtyBytes) : '';
+  return m ? formatBytes(m.anonymousBytes) : '';
 }
 
 function whatItRuns(e: VmEntry): string {

@@ -2,7 +2,8 @@
  * A process's memory as Linux accounts it (/proc/PID/smaps_rollup and smaps): what a VM
  * costs the host beyond what it shares. A restored VM maps its snapshot's RAM image
  * privately: pages it only reads stay the page cache's (shared by every clone), pages it
- * writes become its own copies (Private_Dirty, Anonymous).
+ * writes become its own anonymous copies. "Anonymous" is the measure, not "Dirty": an
+ * image on tmpfs is page cache that smaps calls dirty though no clone wrote it.
  */
 import { readFile } from 'node:fs/promises';
 import { VmrunError } from '../errors.js';
@@ -12,7 +13,9 @@ export interface ProcessMemory {
   rssBytes: number;
   /** Proportional set size: shared pages divided among the processes that map them. */
   pssBytes: number;
-  /** Pages only this process maps and has written: what it costs beyond what it shares. */
+  /** Anonymous pages (heap, stacks, a guest's copies of the pages it wrote): what it costs beyond files it shares. */
+  anonymousBytes: number;
+  /** Pages only this process maps that differ from their file (on tmpfs: every page of a file only it maps). */
   privateDirtyBytes: number;
   privateCleanBytes: number;
   sharedCleanBytes: number;
@@ -25,9 +28,9 @@ export interface GuestRamMemory {
   /** The guest's RAM size (the mapping's length). */
   bytes: number;
   residentBytes: number;
-  /** Pages the guest wrote (or first touched, if not from an image): the process's own copies. */
+  /** Pages the guest wrote (after a restore; after a boot, every page it touched): the process's own, anonymous copies. */
   writtenBytes: number;
-  /** Resident pages read from the RAM image and not written: page cache shared with other clones. */
+  /** Resident pages of the RAM image the guest has not written: page cache, shared with every clone. */
   sharedBytes: number;
   pssBytes: number;
 }
@@ -35,6 +38,7 @@ export interface GuestRamMemory {
 const FIELDS = {
   Rss: 'rssBytes',
   Pss: 'pssBytes',
+  Anonymous: 'anonymousBytes',
   Private_Dirty: 'privateDirtyBytes',
   Private_Clean: 'privateCleanBytes',
   Shared_Clean: 'sharedCleanBytes',
@@ -49,7 +53,7 @@ const FIELD = /^(\w+):\s+(\d+) kB$/;
 export async function processMemory(pid: number): Promise<ProcessMemory | undefined> {
   const text = await readProc(`/proc/${pid}/smaps_rollup`);
   if (text === undefined) return undefined;
-  const out: ProcessMemory = { rssBytes: 0, pssBytes: 0, privateDirtyBytes: 0, privateCleanBytes: 0, sharedCleanBytes: 0, sharedDirtyBytes: 0, swapBytes: 0 };
+  const out: ProcessMemory = { rssBytes: 0, pssBytes: 0, anonymousBytes: 0, privateDirtyBytes: 0, privateCleanBytes: 0, sharedCleanBytes: 0, sharedDirtyBytes: 0, swapBytes: 0 };
   for (const line of text.split('\n')) {
     const f = FIELD.exec(line);
     const key = f && FIELDS[f[1] as keyof typeof FIELDS];
@@ -79,8 +83,7 @@ export async function guestRamMemory(pid: number, address: bigint, bytes: number
     if (f) sum[f[1]!] = (sum[f[1]!] ?? 0) + Number(f[2]) * 1024;
   }
   const kb = (k: string): number => sum[k] ?? 0;
-  const written = kb('Private_Dirty') + kb('Shared_Dirty');
-  return { bytes, residentBytes: kb('Rss'), writtenBytes: written, sharedBytes: kb('Rss') - written, pssBytes: kb('Pss') };
+  return { bytes, residentBytes: kb('Rss'), writtenBytes: kb('Anonymous'), sharedBytes: kb('Rss') - kb('Anonymous'), pssBytes: kb('Pss') };
 }
 
 async function readProc(path: string): Promise<string | undefined> {

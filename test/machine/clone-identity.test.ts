@@ -56,6 +56,8 @@ describe('process memory', () => {
     expect(m.rssBytes).toBeGreaterThan(1 << 20);
     expect(m.pssBytes).toBeLessThanOrEqual(m.rssBytes);
     expect(m.privateDirtyBytes).toBeGreaterThan(0);
+    expect(m.anonymousBytes).toBeGreaterThan(0);
+    expect(m.anonymousBytes).toBeLessThanOrEqual(m.rssBytes);
     expect(m.privateDirtyBytes + m.privateCleanBytes + m.sharedCleanBytes + m.sharedDirtyBytes).toBe(m.rssBytes);
     expect(await processMemory(2 ** 22 + 1)).toBeUndefined();
   });

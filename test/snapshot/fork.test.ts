@@ -137,7 +137,8 @@ describe('restoring one snapshot many times (clone guest)', () => {
         expect(guestRam.bytes).toBe(32 << 20);
         expect(guestRam.writtenBytes).toBeGreaterThanOrEqual(Math.min(256, countsBefore[i]!) * PAGE);
         expect(guestRam.writtenBytes).toBeLessThanOrEqual((Math.min(256, countsAfter[i]! + 1) + 32) * PAGE);
-        expect(guestRam.sharedBytes).toBeGreaterThan(0);
+        // It reads all 256 region pages every count: those it has not written stay the image's.
+        expect(guestRam.sharedBytes).toBeGreaterThanOrEqual((256 - Math.min(256, countsAfter[i]! + 1)) * PAGE);
         expect(guestRam.residentBytes).toBe(guestRam.writtenBytes + guestRam.sharedBytes);
       });
       const sum = (f: (g: (typeof memory)[number]['guestRam']) => number): number => memory.reduce((a, x) => a + f(x.guestRam), 0);
