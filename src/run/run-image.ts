@@ -47,6 +47,14 @@ export interface RunImageOptions extends RunFlags {
   disks?: DiskOptions[];
   /** Where the image's root filesystem lives: auto (by size and xattrs), initramfs, block. */
   rootfs?: RootfsMode;
+  /**
+   * The host hands the workload to the guest agent after boot (RUN) instead of
+   * vmrun-init starting it from the run configuration: separate output streams, stdin
+   * with an end, and a guest that can be saved before any workload (a template).
+   */
+  workloadFromAgent?: boolean;
+  /** Called as each preparation step ends (for start-up traces: VMRUN_TRACE). */
+  onStep?: (step: string) => void;
 }
 
 /** A run ready to boot: what to boot it with, and what was resolved on the way. */
@@ -62,7 +70,15 @@ export interface PreparedRun {
   rootfs: 'initramfs' | 'block';
   /** The per-run archive; remove it once the machine has booted (`cleanup`). */
   cleanup: () => void;
+  /** vmrun-init's binary (Linux images), part of what a template is made from. */
+  guestInit?: string;
 }
+
+/**
+ * The hostname a guest whose workload comes over the agent boots with; the run's own
+ * arrives with IDENTITY just before the workload, on a cold boot as after a restore.
+ */
+export const AGENT_RUN_BOOT_HOSTNAME = 'vmrun';
 
 /** Kernel command line of image runs: quiet, reset on reboot, vmrun-init as PID 1. */
 export function guestCmdline(debug: boolean): string {
@@ -88,11 +104,14 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   // Disks are checked first: a bad --disk fails before anything is pulled or built.
   const disks = (opts.disks ?? []).map((d, i) => ({ ...d, serial: d.serial ?? defaultDiskSerial(i) }));
   checkDisks(disks);
+  const step = opts.onStep ?? (() => {});
   const store = await ImageStore.open(vmrunHome());
   const image = await getImage(store, opts);
   const spec = resolveRunSpec(image.config.config ?? {}, opts);
+  step('image and its config');
   // A Hermit application image: its entrypoint is the kernel, booted as is.
   const hermit = await findHermitEntrypoint(store, image, spec);
+  step('Hermit check');
   if (hermit && (opts.disks?.length || (opts.rootfs ?? 'auto') !== 'auto')) {
     throw new VmrunError('usage', `${opts.image} is a Hermit application image: --disk and --rootfs are for Linux guests`);
   }
@@ -119,6 +138,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   const kernel = findGuestKernel(opts.kernel);
   const init = findGuestInit(ROOT);
   const rootfs = chooseRootfs(opts.rootfs ?? 'auto', rootfsFacts(await buildRootfsTree(store, image)));
+  step('root filesystem choice');
   let cached: boolean;
   let initrd: string;
   let cmdline = guestCmdline(opts.debug === true);
@@ -134,9 +154,16 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
     cached = (await findCachedImageInitramfs(key)) !== undefined;
     initrd = await buildImageInitramfs(key, cpioEntriesOfRootfs(streamRootfs(store, image)));
   }
+  step(rootfs === 'block' ? 'root disk' : 'initramfs');
   const network = opts.network ?? {};
   const guestNetwork = guestNetworkConfig(network);
-  const runArchive = writeRunArchive(encodeRunConfig({ ...spec, ...(guestNetwork ? { network: guestNetwork } : {}) }));
+  // A guest that takes its workload over the agent boots the same for every run of
+  // the image (what varies arrives with RUN and IDENTITY): that boot can be a template.
+  const guestConfig = opts.workloadFromAgent
+    ? { argv: [], workloadFromAgent: true, env: [], workdir: '/', user: '', hostname: AGENT_RUN_BOOT_HOSTNAME, tty: false }
+    : spec;
+  const runArchive = writeRunArchive(encodeRunConfig({ ...guestConfig, ...(guestNetwork ? { network: guestNetwork } : {}) }));
+  step('run archive');
   return {
     boot: {
       kernel,
@@ -155,6 +182,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
     guestAgent: true,
     rootfs,
     cleanup: () => unlinkSync(runArchive),
+    guestInit: init,
   };
 }
 
