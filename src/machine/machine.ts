@@ -255,14 +255,16 @@ export class Machine extends EventEmitter {
     const plan = await planRestore(path);
     if (options.vsock && !plan.machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
     const identity = chooseCloneIdentity(plan.machine, { ...options.identity, ...(options.vsock?.cid !== undefined ? { vsockCid: options.vsock.cid } : {}) });
-    return Machine.fromPlan(plan, options, identity, options.vsock?.socketPath ?? '', options.publish);
+    const m = Machine.fromPlan(plan, options, identity, options.vsock?.socketPath ?? '', options.publish);
+    m.native.start();
+    return m;
   }
 
   /**
    * Restores one snapshot `count` times at once: validated and its RAM image expanded
    * once, which every clone then maps copy-on-write (the page cache holds it once; a
    * clone's memory is the pages it writes). Each clone gets its own identity, CIDs
-   * distinct. If one clone cannot start, those already started are stopped.
+   * distinct. All are built before any starts; if one cannot be built, none starts.
    */
   static async restoreMany(path: string, count: number, options: RestoreManyOptions = {}): Promise<Machine[]> {
     if (!Number.isInteger(count) || count < 1) throw new VmrunError('usage', `a clone count must be a whole number of at least 1 (got ${count})`);
@@ -272,20 +274,21 @@ export class Machine extends EventEmitter {
     if (options.vsockSocketPath && !plan.machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
     const cids = new Set<number>();
     const identities = Array.from({ length: count }, (_, i) => chooseCloneIdentity(plan.machine, options.identity?.(i), cids));
+    // All are built first, then started together: a clone's vCPUs do not compete with the restores still to come.
     const clones: Machine[] = [];
     try {
       for (let i = 0; i < count; i++) {
         clones.push(Machine.fromPlan(plan, options, identities[i]!, options.vsockSocketPath?.(i) ?? '', options.publish?.(i) ?? []));
       }
     } catch (e) {
-      for (const m of clones) m.stop();
-      await Promise.all(clones.map((m) => m.wait()));
+      for (const m of clones) m.dispose();
       throw e;
     }
+    for (const m of clones) m.native.start();
     return clones;
   }
 
-  /** Builds and starts one VM from a checked snapshot with the identity chosen for it. */
+  /** Builds (not yet starts) one VM from a checked snapshot with the identity chosen for it. */
   private static fromPlan(plan: RestorePlan, options: Omit<RestoreOptions, 'vsock' | 'identity' | 'publish'>, identity: CloneIdentity, vsockSocketPath: string, publish: PortMapping[] | undefined): Machine {
     const { machine } = plan;
     if (publish && publish.length > 0 && !machine.network) throw new VmrunError('usage', `the snapshot ${plan.path} has no network device to publish ports of`);
@@ -318,7 +321,6 @@ export class Machine extends EventEmitter {
     );
     m.vsockSocketPath = vsock?.socketPath || undefined;
     m.restoredIdentity = identity;
-    m.native.start();
     return m;
   }
 
