@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <cstring>
+#include <memory>
 
 #include "backend/hypervisor.h"
 #include "binding/convert.h"
@@ -36,7 +37,8 @@ static Napi::Value crc32c_of(const Napi::CallbackInfo& info) {
 
 /**
  * buildRamImage(snapshotFd, snapshotName, dataOffset, dataLength, index, ramSize, tempPath, imagePath):
- * expands a snapshot's RAM chunks into a raw image; resolves when it is in place. The
+ * expands a snapshot's RAM chunks into a raw image; resolves when it is in place, with
+ * true if this call built it (false: another builder had, see build_ram_image). The
  * fd must stay open until the promise settles.
  */
 static Napi::Value build_ram_image_async(const Napi::CallbackInfo& info) {
@@ -55,9 +57,10 @@ static Napi::Value build_ram_image_async(const Napi::CallbackInfo& info) {
   uint64_t ram_size = static_cast<uint64_t>(info[5].As<Napi::Number>().Int64Value());
   std::string temp = info[6].As<Napi::String>().Utf8Value();
   std::string image = info[7].As<Napi::String>().Utf8Value();
+  auto built = std::make_shared<bool>(false);
   return PromiseWorker::run(
-      env, [=] { build_ram_image(fd, snapshot, data_offset, data_length, chunks, ram_size, temp, image); },
-      [](Napi::Env e) { return e.Undefined(); });
+      env, [=] { *built = build_ram_image(fd, snapshot, data_offset, data_length, chunks, ram_size, temp, image); },
+      [built](Napi::Env e) { return Napi::Boolean::New(e, *built); });
 }
 
 /** kernelFormat(bytes): "linux-bzimage" | "linux-elf" | "hermit" | "unknown", from the file's bytes. */

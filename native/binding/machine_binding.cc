@@ -32,6 +32,7 @@ Napi::Function MachineBinding::define(Napi::Env env) {
                          InstanceMethod<&MachineBinding::set_console_input_open>("setConsoleInputOpen"),
                          InstanceMethod<&MachineBinding::stats>("stats"),
                          InstanceMethod<&MachineBinding::ports>("ports"),
+                         InstanceMethod<&MachineBinding::guest_ram_mapping>("guestRamMapping"),
                          InstanceMethod<&MachineBinding::capture_state>("captureState"),
                          InstanceMethod<&MachineBinding::save_snapshot>("saveSnapshot"),
                          InstanceMethod<&MachineBinding::dispose>("dispose"),
@@ -229,6 +230,15 @@ Napi::Value MachineBinding::set_console_input_open(const Napi::CallbackInfo& inf
 Napi::Value MachineBinding::stats(const Napi::CallbackInfo& info) {
   if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
   return stats_to(info.Env(), machine_->stats());
+}
+
+Napi::Value MachineBinding::guest_ram_mapping(const Napi::CallbackInfo& info) {
+  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
+  const GuestMemory& memory = machine_->memory();
+  auto o = Napi::Object::New(info.Env());
+  o.Set("address", Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(memory.host_base()))));
+  o.Set("bytes", static_cast<double>(memory.ram_size()));
+  return o;
 }
 
 Napi::Value MachineBinding::ports(const Napi::CallbackInfo& info) {

@@ -22,9 +22,22 @@ static void add_regions(uint8_t* mapping, uint64_t ram_size, std::vector<GuestRe
   }
 }
 
+/**
+ * An inaccessible page on each side of guest RAM: the RAM mapping never merges with a
+ * neighbouring one, so /proc/self/smaps shows it as its own entry (the library's
+ * memory accounting reads it there), and a host overrun past either end faults.
+ */
+constexpr uint64_t kGuardBytes = 4096;
+
 GuestMemory GuestMemory::map(uint64_t ram_size, int flags, int fd, uint64_t file_offset, const char* what) {
-  void* p = mmap(nullptr, ram_size, PROT_READ | PROT_WRITE, flags, fd, static_cast<off_t>(file_offset));
-  if (p == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message(what, errno));
+  void* reserved = mmap(nullptr, ram_size + 2 * kGuardBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (reserved == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message(what, errno));
+  void* p = mmap(static_cast<uint8_t*>(reserved) + kGuardBytes, ram_size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, static_cast<off_t>(file_offset));
+  if (p == MAP_FAILED) {
+    int err = errno;
+    munmap(reserved, ram_size + 2 * kGuardBytes);
+    throw VmrunError(ErrorCode::Host, errno_message(what, err));
+  }
   GuestMemory m;
   m.mapping_ = static_cast<uint8_t*>(p);
   m.mapping_size_ = ram_size;
@@ -63,7 +76,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
 GuestMemory::~GuestMemory() { unmap(); }
 
 void GuestMemory::unmap() {
-  if (mapping_) munmap(mapping_, mapping_size_);
+  if (mapping_) munmap(mapping_ - kGuardBytes, mapping_size_ + 2 * kGuardBytes);
   mapping_ = nullptr;
 }
 

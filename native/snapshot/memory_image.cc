@@ -1,6 +1,7 @@
 #include "snapshot/memory_image.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +51,38 @@ void parallel_for(size_t n, F work) {
 }
 
 [[noreturn]] void snapshot_error(const std::string& what) { throw VmrunError(ErrorCode::Snapshot, what); }
+
+/**
+ * An exclusive flock on `path` (created if missing), held until destruction. A prune
+ * may unlink the file while a builder waits for it: after locking, the file at
+ * `path` must still be the one locked, else the new one is locked instead.
+ */
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path) {
+    for (;;) {
+      fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (fd_ < 0) throw VmrunError(ErrorCode::Host, errno_message("cannot create the lock " + path, errno));
+      int r;
+      while ((r = flock(fd_, LOCK_EX)) != 0 && errno == EINTR) {
+      }
+      if (r != 0) {
+        int err = errno;
+        close(fd_);
+        throw VmrunError(ErrorCode::Host, errno_message("cannot lock " + path, err));
+      }
+      struct stat held, named;
+      if (fstat(fd_, &held) == 0 && stat(path.c_str(), &named) == 0 && held.st_dev == named.st_dev && held.st_ino == named.st_ino) return;
+      close(fd_);
+    }
+  }
+  ~FileLock() { close(fd_); }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace
 
@@ -182,12 +215,17 @@ const char* expand_memory_chunk(const MemoryChunk& c, const uint8_t* frame, uint
   return nullptr;
 }
 
-void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t data_offset, uint64_t data_length,
+bool build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t data_offset, uint64_t data_length,
                      const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& temp_path,
                      const std::string& cache_path) {
   const std::string what = "snapshot " + snapshot_name;
   // Validate the whole index before touching anything.
   validate_memory_index(chunks, ram_size, data_length);
+
+  // One builder at a time; the others then find the image and map that very file
+  // (a second build renamed over it would leave VMs on two inodes, sharing nothing).
+  FileLock lock(cache_path + ".lock");
+  if (access(cache_path.c_str(), F_OK) == 0) return false;
 
   // The caller's descriptor, never the path again: the file checked is the file read.
   // Frames are read with pread, not mapped, so a file truncated meanwhile is a short
@@ -240,6 +278,7 @@ void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t
     throw VmrunError(ErrorCode::Host, errno_message("cannot store the RAM image " + cache_path, err));
   }
   close(out);
+  return true;
 }
 
 }  // namespace vmrun

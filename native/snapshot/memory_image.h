@@ -65,8 +65,11 @@ const char* expand_memory_chunk(const MemoryChunk& chunk, const uint8_t* frame, 
  * opened and checked; `snapshot_name` names it in errors) into a sparse raw RAM image:
  * written to `temp_path` (created exclusively; the caller picks a name no other
  * builder uses) and renamed to `cache_path`. Each chunk's size and CRC are verified.
+ * Builders of one image exclude each other with an flock on `cache_path` + ".lock":
+ * one that finds the image in place once it holds the lock builds nothing and
+ * returns false, so concurrent first restores expand it once and share one inode.
  */
-void build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t data_offset, uint64_t data_length,
+bool build_ram_image(int snapshot_fd, const std::string& snapshot_name, uint64_t data_offset, uint64_t data_length,
                      const std::vector<MemoryChunk>& chunks, uint64_t ram_size, const std::string& temp_path,
                      const std::string& cache_path);
 

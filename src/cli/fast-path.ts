@@ -17,7 +17,7 @@ export async function tryFastPath(argv: string[]): Promise<number | undefined> {
     const { positionals, flags } = parseFast(RESTORE_FLAGS, argv.slice(2));
     if (positionals.length !== 1) return undefined; // let oclif explain the usage
     return await restoreAction(
-      { snapshot: positionals[0]!, detach: flags.detach === true, name: flags.name as string | undefined, interactive: flags.interactive === true, kvmDevice: flags['kvm-device'] as string, catchUpClock: flags['catch-up-clock'] === true, publish: flags.publish as string[] | undefined },
+      { snapshot: positionals[0]!, detach: flags.detach === true, name: flags.name as string | undefined, interactive: flags.interactive === true, kvmDevice: flags['kvm-device'] as string, catchUpClock: flags['catch-up-clock'] === true, publish: flags.publish as string[] | undefined, count: flags.count as string | undefined },
       (l) => process.stdout.write(`${l}\n`),
     );
   } catch (e) {

@@ -4,12 +4,14 @@ import { VmrunCommand } from '../cli/base-command.js';
 import { VmRegistry, type VmEntry } from '../vmhost/registry.js';
 import { isLive } from '../vmhost/control.js';
 import { formatPortMapping } from '../network/publish.js';
+import { processMemory, type ProcessMemory } from '../host/process-memory.js';
+import { formatBytes } from '../units.js';
 
 /** `vmrun ps`: list the VMs running in the background (with --all, also those that ended). */
 export default class Ps extends VmrunCommand {
   static override summary = 'List background VMs';
   static override description =
-    'Shows the VMs started with -d. A VM whose host process vanished without recording an end (killed, crashed) is shown as Dead; its control socket is removed.';
+    'Shows the VMs started with -d. A VM whose host process vanished without recording an end (killed, crashed) is shown as Dead; its control socket is removed. PRIVATE MEM is the host memory only that VM\'s host process holds (Anonymous in /proc/PID/smaps_rollup): the pages its guest wrote plus the host process itself, not the RAM image pages clones of one snapshot share (--json: memory, with Rss, Pss and the rest).';
   static override examples = [
     { command: '<%= config.bin %> ps', description: 'running and paused VMs: ID, name, kernel or image, status, published ports, age' },
     { command: '<%= config.bin %> ps --all', description: 'also the VMs that exited or died' },
@@ -26,8 +28,10 @@ export default class Ps extends VmrunCommand {
     const { flags } = await this.parse(Ps);
     const registry = await VmRegistry.open();
     const entries = (await registry.entries()).filter((e) => flags.all || isLive(e));
+    // Memory of the VMs that run, as Linux accounts their host processes.
+    const memory = await Promise.all(entries.map((e) => (isLive(e) && e.record.pid !== undefined ? processMemory(e.record.pid) : undefined)));
     if (flags.json) {
-      this.log(JSON.stringify(entries.map((e) => ({ ...e.record, status: e.status })), null, 2));
+      this.log(JSON.stringify(entries.map((e, i) => ({ ...e.record, status: e.status, ...(memory[i] ? { memory: memory[i] } : {}) })), null, 2));
       return;
     }
     if (flags.quiet) {
@@ -35,14 +39,18 @@ export default class Ps extends VmrunCommand {
       return;
     }
     const now = Date.now();
-    const rows = [['ID', 'NAME', 'KERNEL/IMAGE', 'STATUS', 'PORTS', 'CREATED']];
-    for (const e of entries) {
+    const rows = [['ID', 'NAME', 'KERNEL/IMAGE', 'STATUS', 'PORTS', 'PRIVATE MEM', 'CREATED']];
+    entries.forEach((e, i) => {
       const ports = isLive(e) ? (e.record.ports ?? []).map(formatPortMapping).join(', ') : '';
-      rows.push([e.record.id, e.record.name ?? '', whatItRuns(e), describeStatus(e, now), ports, `${ago(e.record.created, now)} ago`]);
-    }
+      rows.push([e.record.id, e.record.name ?? '', whatItRuns(e), describeStatus(e, now), ports, privateMemory(memory[i]), `${ago(e.record.created, now)} ago`]);
+    });
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
     for (const r of rows) this.log(r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('   '));
   }
+}
+
+function privateMemory(m: ProcessMemory | undefined): string {
+  return m ? formatBytes(m.anonymousBytes) : '';
 }
 
 function whatItRuns(e: VmEntry): string {

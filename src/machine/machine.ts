@@ -9,13 +9,15 @@ import { describeExit, type MachineExit } from './exit.js';
 import { saveMachineSnapshot, openSnapshot, type SaveResult, type SnapshotInfo } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
 import { nativeNetworkConfig, savedNetwork, type SavedNetwork } from '../network/native-config.js';
-import { randomMac, type NetworkOptions } from '../network/options.js';
+import type { NetworkOptions } from '../network/options.js';
 import type { PortMapping } from '../network/publish.js';
 // Only the dialer and the client: the tar helpers (and their modules) stay out of every machine's start.
 import { waitForAgent } from '../agent/dial.js';
 import type { AgentClient, ExecOptions, GuestProcess } from '../agent/client.js';
 import type { SnapshotDisk } from '../snapshot/metadata.js';
 import { checkDisks, checkSnapshotDisks, defaultDiskSerial, type DiskOptions } from './disks.js';
+import { chooseCloneIdentity, type CloneIdentity } from './clone-identity.js';
+import { guestRamMemory, type GuestRamMemory } from '../host/process-memory.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -87,12 +89,36 @@ export interface RestoreOptions {
   publish?: PortMapping[];
   /**
    * For a snapshot of a VM with vsock: where the restored VM listens (connections from
-   * before the save were reset) and optionally a new CID. An error for a snapshot
-   * without a vsock device; without it such a device is restored with no host socket.
+   * before the save were reset) and optionally its CID (else `identity`'s, else a fresh
+   * one). An error for a snapshot without a vsock device; without it such a device is
+   * restored with no host socket.
    */
   vsock?: Partial<VsockOptions> & { socketPath: string };
+  /** Fixes parts of the restored VM's identity (MAC, CID, hostname); the rest is drawn fresh. */
+  identity?: Partial<CloneIdentity>;
   /** As BootOptions.outputBufferBytes. */
   outputBufferBytes?: number;
+}
+
+/** How to restore one snapshot several times at once: what RestoreOptions says, per clone where it differs. */
+export interface RestoreManyOptions extends Omit<RestoreOptions, 'vsock' | 'identity' | 'publish'> {
+  /** Where clone `i` (0-based) serves its vsock device (a snapshot with one); default: no host socket. */
+  vsockSocketPath?: (i: number) => string;
+  /** Fixes parts of clone `i`'s identity; the rest is drawn fresh, CIDs distinct across the clones. */
+  identity?: (i: number) => Partial<CloneIdentity>;
+  /** Ports clone `i` publishes (host ports must differ between clones). Default: none, not the saved ones. */
+  publish?: (i: number) => PortMapping[];
+}
+
+/** What Machine.fork made: the snapshot the clones were restored from, and the clones. */
+export interface ForkResult {
+  snapshot: SaveResult;
+  clones: Machine[];
+}
+
+/** Where a machine's memory goes: its guest RAM mapping, as this process's smaps counts it. */
+export interface MachineMemory {
+  guestRam: GuestRamMemory;
 }
 
 export const DEFAULT_MEMORY = '256M';
@@ -136,6 +162,7 @@ export class Machine extends EventEmitter {
   private disposed = false;
   /** The host side of the vsock device, where the guest agent is reached. */
   private vsockSocketPath: string | undefined;
+  private restoredIdentity: CloneIdentity | undefined;
   private agentConnection: Promise<AgentClient> | undefined;
 
   private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity, outputBufferBytes = DEFAULT_OUTPUT_BUFFER_BYTES) {
@@ -173,6 +200,11 @@ export class Machine extends EventEmitter {
     this.kernelFormat = this.native.kernelFormat;
     this.vsock = config.vsock ? { cid: config.vsock.cid, socketPath: config.vsock.socketPath } : undefined;
     this.mac = config.network?.mac;
+  }
+
+  /** A restored machine's own identity (MAC and CID as its devices hold them); undefined for a booted one. */
+  get cloneIdentity(): CloneIdentity | undefined {
+    return this.restoredIdentity;
   }
 
   /** Loads the kernel into a new VM and starts its vCPUs. */
@@ -217,19 +249,52 @@ export class Machine extends EventEmitter {
   /**
    * Restores a snapshot into a new VM and starts it where it was saved. Everything is
    * validated (checksums, format version, CPU compatibility) before a VM is created.
+   * The VM gets its own identity (MAC, vsock CID: see CloneIdentity), unless fixed.
    */
   static async restore(path: string, options: RestoreOptions = {}): Promise<Machine> {
-    const snap = openSnapshot(path);
-    const image = await ensureRamImage(snap.opened);
-    const { machine } = snap.metadata;
-    // The device must be where the guest saw it; only its host socket is new.
-    const vsock = machine.vsock ? { cid: options.vsock?.cid ?? machine.vsock.cid, socketPath: options.vsock?.socketPath ?? '' } : undefined;
-    if (options.vsock && !machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
-    if (options.publish && !machine.network) throw new VmrunError('usage', `the snapshot ${path} has no network device to publish ports of`);
-    // The device comes back in its slot with its mode and DNS relay; the clone gets a MAC of its own.
-    const network = machine.network ? { ...machine.network, mac: randomMac(), publish: options.publish ?? machine.network.publish } : undefined;
-    // Disk files are not in the snapshot: they must be where and as large as they were.
-    if (machine.disks) checkSnapshotDisks(machine.disks);
+    const plan = await planRestore(path);
+    if (options.vsock && !plan.machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
+    const identity = chooseCloneIdentity(plan.machine, { ...options.identity, ...(options.vsock?.cid !== undefined ? { vsockCid: options.vsock.cid } : {}) });
+    const m = Machine.fromPlan(plan, options, identity, options.vsock?.socketPath ?? '', options.publish);
+    m.native.start();
+    return m;
+  }
+
+  /**
+   * Restores one snapshot `count` times at once: validated and its RAM image expanded
+   * once, which every clone then maps copy-on-write (the page cache holds it once; a
+   * clone's memory is the pages it writes). Each clone gets its own identity, CIDs
+   * distinct. All are built before any starts; if one cannot be built, none starts.
+   */
+  static async restoreMany(path: string, count: number, options: RestoreManyOptions = {}): Promise<Machine[]> {
+    if (!Number.isInteger(count) || count < 1) throw new VmrunError('usage', `a clone count must be a whole number of at least 1 (got ${count})`);
+    const plan = await planRestore(path);
+    const shared = count > 1 ? plan.machine.disks?.find((d) => !d.readOnly) : undefined;
+    if (shared) throw new VmrunError('usage', `the snapshot ${path} has the writable disk ${shared.path}: its clones would all write it`);
+    if (options.vsockSocketPath && !plan.machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
+    const cids = new Set<number>();
+    const identities = Array.from({ length: count }, (_, i) => chooseCloneIdentity(plan.machine, options.identity?.(i), cids));
+    // All are built first, then started together: a clone's vCPUs do not compete with the restores still to come.
+    const clones: Machine[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        clones.push(Machine.fromPlan(plan, options, identities[i]!, options.vsockSocketPath?.(i) ?? '', options.publish?.(i) ?? []));
+      }
+    } catch (e) {
+      for (const m of clones) m.dispose();
+      throw e;
+    }
+    for (const m of clones) m.native.start();
+    return clones;
+  }
+
+  /** Builds (not yet starts) one VM from a checked snapshot with the identity chosen for it. */
+  private static fromPlan(plan: RestorePlan, options: Omit<RestoreOptions, 'vsock' | 'identity' | 'publish'>, identity: CloneIdentity, vsockSocketPath: string, publish: PortMapping[] | undefined): Machine {
+    const { machine } = plan;
+    if (publish && publish.length > 0 && !machine.network) throw new VmrunError('usage', `the snapshot ${plan.path} has no network device to publish ports of`);
+    // The devices come back in their slots (network: its mode and DNS relay); MAC and CID are the clone's own.
+    const vsock = machine.vsock ? { cid: identity.vsockCid!, socketPath: vsockSocketPath } : undefined;
+    const network = machine.network ? { ...machine.network, mac: identity.mac!, publish: publish ?? machine.network.publish } : undefined;
     const m = new Machine(
       {
         memoryBytes: machine.memoryBytes,
@@ -237,9 +302,9 @@ export class Machine extends EventEmitter {
         kvmDevice: options.kvmDevice,
         consoleFd: options.consoleFd,
         restore: {
-          ramImage: image.path,
+          ramImage: plan.ramImage,
           kernelFormat: machine.kernelFormat,
-          state: snap.opened.state,
+          state: plan.state,
           catchUpClock: options.catchUpClock,
         },
         vsock,
@@ -255,8 +320,18 @@ export class Machine extends EventEmitter {
       options.outputBufferBytes,
     );
     m.vsockSocketPath = vsock?.socketPath || undefined;
-    m.native.start();
+    m.restoredIdentity = identity;
     return m;
+  }
+
+  /**
+   * Forks the running machine: saves it to `snapshotPath` (it runs on) and restores
+   * that snapshot `count` times (see restoreMany).
+   */
+  async fork(count: number, options: RestoreManyOptions & { snapshotPath: string }): Promise<ForkResult> {
+    const { snapshotPath, ...restore } = options;
+    const snapshot = await this.snapshot(snapshotPath);
+    return { snapshot, clones: await Machine.restoreMany(snapshotPath, count, restore) };
   }
 
   /**
@@ -324,6 +399,17 @@ export class Machine extends EventEmitter {
     this.native.setConsoleInputOpen(open);
   }
 
+  /**
+   * Host memory behind the guest's RAM, from this process's /proc smaps: after a
+   * restore, `writtenBytes` is what the guest wrote (its private copies), `sharedBytes`
+   * the RAM image pages it maps from the page cache, shared with every other clone.
+   */
+  async memoryUsage(): Promise<MachineMemory> {
+    this.assertAlive();
+    const { address, bytes } = this.native.guestRamMapping();
+    return { guestRam: await guestRamMemory(process.pid, address, bytes) };
+  }
+
   /** Exit counts by kind, console bytes, run time, and when the guest first ran. */
   stats(): NativeStats {
     if (this.finalStats) return this.finalStats;
@@ -379,6 +465,23 @@ export class Machine extends EventEmitter {
   private assertAlive(): void {
     if (this.disposed) throw new VmrunError('usage', 'the machine has already stopped');
   }
+}
+
+/** A snapshot checked and its RAM image in place: what every restore of it starts from. */
+interface RestorePlan {
+  path: string;
+  machine: SnapshotInfo['metadata']['machine'];
+  state: NativeMachineState;
+  ramImage: string;
+}
+
+async function planRestore(path: string): Promise<RestorePlan> {
+  const snap = openSnapshot(path);
+  const image = await ensureRamImage(snap.opened);
+  const { machine } = snap.metadata;
+  // Disk files are not in the snapshot: they must be where and as large as they were.
+  if (machine.disks) checkSnapshotDisks(machine.disks);
+  return { path, machine, state: snap.opened.state, ramImage: image.path };
 }
 
 export type { SaveResult, SnapshotInfo };

@@ -178,6 +178,12 @@ export interface NativeSnapshotCapture {
 
 export type NativeMachineEventKind = 'console' | 'drained' | 'stopped';
 
+/** The host address range of a machine's guest RAM (native GuestMemory's one mapping). */
+export interface NativeRamMapping {
+  address: bigint;
+  bytes: number;
+}
+
 export interface NativeMachine {
   readonly kernelFormat: 'linux-bzimage' | 'linux-elf' | 'hermit';
   start(): void;
@@ -191,6 +197,8 @@ export interface NativeMachine {
   stats(): NativeStats;
   /** The ports the network device publishes (empty without one). */
   ports(): NativePortForward[];
+  /** Where guest RAM is mapped in this process: one mapping (file-backed after a restore). */
+  guestRamMapping(): NativeRamMapping;
   captureState(): Promise<NativeMachineState>;
   /** Pauses, captures state and RAM (chunks written to fd at dataOffset), resumes unless `stop`. */
   saveSnapshot(opts: { fd: number; dataOffset: number; stop: boolean; level?: number }): Promise<NativeSnapshotCapture>;
@@ -202,7 +210,10 @@ interface NativeAddon {
   crc32c(bytes: Uint8Array): number;
   /** The kernel format of a file's bytes, detected as `vmrun boot` does. */
   kernelFormat(bytes: Uint8Array): 'linux-bzimage' | 'linux-elf' | 'hermit' | 'unknown';
-  /** Expands RAM chunks read through `snapshotFd` (kept open until it settles) into `tempPath`, renamed to `imagePath`. */
+  /**
+   * Expands RAM chunks read through `snapshotFd` (kept open until it settles) into `tempPath`, renamed to
+   * `imagePath`, under an flock on `imagePath.lock`; false when another builder had put it in place.
+   */
   buildRamImage(
     snapshotFd: number,
     snapshotName: string,
@@ -212,7 +223,7 @@ interface NativeAddon {
     ramSize: number,
     tempPath: string,
     imagePath: string,
-  ): Promise<void>;
+  ): Promise<boolean>;
   /** The snapshot layout the addon writes (native/snapshot/memory_image.h). */
   layout: NativeLayout;
   /** The VMM's limits (native/vmm/builder.h, native/arch/x86_64/mptable.h). */

@@ -32,6 +32,8 @@ const UNKNOWN_FILE_MAX_AGE_MS = 24 * 3600_000;
  * Returns the path of the snapshot's RAM image, expanding (and verifying) it first if
  * needed. The file is opened once here and checked to be the one `s` validated (same
  * device, inode, size and mtime); the addon reads only through that descriptor.
+ * Concurrent first restores (in this process or others) expand it once: the addon
+ * builds under a lock file beside the image and skips the build if it finds the image.
  */
 export async function ensureRamImage(s: OpenedSnapshot): Promise<{ path: string; built: boolean }> {
   const dir = ramImageDir();
@@ -51,13 +53,13 @@ export async function ensureRamImage(s: OpenedSnapshot): Promise<{ path: string;
       throw new VmrunError('snapshot', `snapshot ${s.path} changed since it was opened (replaced, truncated or rewritten): open it again`);
     }
     const temp = join(dir, `${key}.ram.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-    await addon().buildRamImage(fd, s.path, s.memoryData.offset, s.memoryData.length, s.memoryIndex, s.metadata.machine.memoryBytes, temp, path);
+    const built = await addon().buildRamImage(fd, s.path, s.memoryData.offset, s.memoryData.length, s.memoryIndex, s.metadata.machine.memoryBytes, temp, path);
+    return { path, built };
   } catch (e) {
     throw fromNativeError(e);
   } finally {
     closeSync(fd);
   }
-  return { path, built: true };
 }
 
 /**
@@ -67,13 +69,14 @@ export async function ensureRamImage(s: OpenedSnapshot): Promise<{ path: string;
 export function pruneRamImages(keep: OpenedSnapshot[] = []): number {
   const dir = ramImageDir();
   if (!existsSync(dir)) return 0;
-  const wanted = new Set(keep.map((s) => `${ramImageKey(s)}.ram`));
+  // An image's lock file goes with it (a builder waiting on a removed lock file locks a new one).
+  const wanted = new Set(keep.flatMap((s) => [`${ramImageKey(s)}.ram`, `${ramImageKey(s)}.ram.lock`]));
   let removed = 0;
   for (const f of readdirSync(dir)) {
     if (wanted.has(f)) continue;
     const temp = TEMP_FILE.exec(f);
     if (temp && processAlive(Number(temp[1]))) continue;
-    if (!temp && !f.endsWith('.ram') && !olderThan(join(dir, f), UNKNOWN_FILE_MAX_AGE_MS)) continue;
+    if (!temp && !f.endsWith('.ram') && !f.endsWith('.ram.lock') && !olderThan(join(dir, f), UNKNOWN_FILE_MAX_AGE_MS)) continue;
     try {
       unlinkSync(join(dir, f));
       removed++;

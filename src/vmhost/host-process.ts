@@ -52,7 +52,7 @@ export async function runHost(opts: HostOptions): Promise<number> {
     // The spec may hold secrets (environment of a run): it lives only as long as needed.
     await unlink(paths.spec);
     spec = parseHostSpec(specText, paths.spec);
-    machine = await opts.startMachine(spec, { vsockSocket: paths.vsockSocket });
+    machine = await opts.startMachine(spec, { vsockSocket: paths.vsockSocket, name: record.name ?? record.id });
   } catch (e) {
     opts.reportStart({ ok: false, error: toWireError(e) });
     return 125;
@@ -70,7 +70,7 @@ export async function runHost(opts: HostOptions): Promise<number> {
     opts.reportStart({ ok: false, error: toWireError(e) });
     return 125;
   }
-  await host.update({ pid: process.pid, state: 'running', started: new Date().toISOString(), ports: machine.ports() });
+  await host.update({ pid: process.pid, state: 'running', started: new Date().toISOString(), ports: machine.ports(), ...(machine.cloneIdentity ? { identity: machine.cloneIdentity } : {}) });
   opts.reportStart({ ok: true });
 
   const timer = spec.timeoutSeconds ? setTimeout(() => host.timeOut(spec.timeoutSeconds!), spec.timeoutSeconds * 1000) : undefined;

@@ -1,6 +1,8 @@
 import { Machine, type BootOptions, type RestoreOptions } from '../machine/machine.js';
 import { VmrunError } from '../errors.js';
 import { openSnapshot } from '../snapshot/snapshot.js';
+import { hostnameFor } from '../machine/clone-identity.js';
+import { refreshGuestIdentity } from '../agent/identity.js';
 
 /** The CID background VMs' guests get (any of the guest range works; each VM has its own device). */
 export const GUEST_CID = 3;
@@ -27,9 +29,11 @@ export interface HostSpec {
   guestAgent?: boolean;
 }
 
-/** Where a host process serves its machine's vsock device. */
+/** Where a host process serves its machine, and what it is called. */
 export interface MachinePlace {
   vsockSocket: string;
+  /** The VM's name, or its id: a restored guest's hostname. */
+  name: string;
 }
 
 /** Starts the machine a spec describes; the host process owns it from then on. */
@@ -43,11 +47,35 @@ export const startMachine: MachineStarter = async ({ machine: spec, guestAgent }
       return Machine.boot({ ...spec.options, consoleFd: undefined, vsock: guestAgent ? { cid: GUEST_CID, socketPath: place.vsockSocket } : undefined });
     case 'restore': {
       // A snapshot of a VM with a vsock device gets its socket back (its agent reconnects by itself).
-      const hasVsock = openSnapshot(spec.snapshot).metadata.machine.vsock !== undefined;
-      return Machine.restore(spec.snapshot, { ...spec.options, consoleFd: undefined, vsock: hasVsock ? { socketPath: place.vsockSocket } : undefined });
+      const saved = openSnapshot(spec.snapshot).metadata.machine;
+      const hasVsock = saved.vsock !== undefined;
+      const identity = { hostname: hostnameFor(place.name), ...spec.options?.identity };
+      const machine = await Machine.restore(spec.snapshot, { ...spec.options, identity, consoleFd: undefined, vsock: hasVsock ? { socketPath: place.vsockSocket } : undefined });
+      // An image's VM (vmrun run) with a vsock device runs vmrun-init's agent: it refreshes the guest's side of the identity.
+      if (hasVsock && saved.image !== undefined) {
+        try {
+          await refreshGuestSideOfIdentity(machine, place.vsockSocket);
+        } catch (e) {
+          machine.stop();
+          await machine.wait();
+          throw e;
+        }
+      }
+      return machine;
     }
   }
 };
+
+/**
+ * The one call site of the guest side of a restored VM's identity: the guest agent
+ * reseeds the entropy pool, steps the clock and sets the hostname and eth0's MAC (the
+ * clone's, as its devices already hold it) before anything else reaches the guest.
+ * Every background restore (snapshot restore -d, --count) comes through here.
+ */
+async function refreshGuestSideOfIdentity(machine: Machine, vsockSocket: string): Promise<void> {
+  const { hostname, mac } = machine.cloneIdentity ?? {};
+  await refreshGuestIdentity(vsockSocket, { hostname, mac });
+}
 
 /** Parses and checks a spec file written by `startDetached`. */
 export function parseHostSpec(text: string, file: string): HostSpec {

@@ -6,6 +6,7 @@ import { VmrunError } from '../errors.js';
 import { writeFileAtomic } from '../host/atomic-file.js';
 import { ensureRuntimeDir } from './runtime-dir.js';
 import type { PortMapping } from '../network/publish.js';
+import type { CloneIdentity } from '../machine/clone-identity.js';
 
 /** What a VM's record says about it (the host process keeps it current). */
 export type RecordedVmState = 'starting' | 'running' | 'paused' | 'exited';
@@ -32,6 +33,8 @@ export interface VmRecord {
   cpus?: number;
   /** Ports published into the VM (recorded once it runs). */
   ports?: PortMapping[];
+  /** A restored VM's own MAC, vsock CID and hostname (recorded once it runs). */
+  identity?: CloneIdentity;
   /** ISO 8601 times. */
   created: string;
   started?: string;

@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, openSync, closeSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, openSync, closeSync, renameSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { compress } from 'zstd-napi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVmrunError } from '../../src/errors.js';
@@ -97,6 +98,42 @@ describe('RAM images', () => {
     renameSync(`${path}.copy`, path); // same bytes, another file
     await expect(ensureRamImage(opened)).rejects.toThrow(/swapped\.vmsnap.*changed since it was opened/);
   });
+
+  it('concurrent first restores, in this process and in others, expand one image once', async () => {
+    const path = join(dir, 'concurrent.vmsnap');
+    await snapshotWithRam(path, 8);
+    const builtBefore = readdirSync(ramImageDir()).length;
+    // Four other processes and eight calls here, all before any image exists.
+    const script = fileURLToPath(new URL('./ensure-ram-image-child.mjs', import.meta.url));
+    const children = Array.from({ length: 4 }, () =>
+      new Promise<{ status: number | null; out: string }>((resolve) => {
+        const c = spawn(process.execPath, [script, path], { env: { ...process.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.on('close', (status) => resolve({ status, out }));
+      }),
+    );
+    const here = await Promise.all(Array.from({ length: 8 }, () => ensureRamImage(openSnapshotFile(path))));
+    const there = await Promise.all(children);
+    for (const c of there) expect(c.status, c.out).toBe(0);
+    const results = [...here, ...there.map((c) => JSON.parse(c.out) as { path: string; built: boolean; ino: number })];
+    // Exactly one builder built it; every caller got the same file, which they map.
+    expect(results.filter((r) => r.built)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.path)).size).toBe(1);
+    const ino = statSync(results[0]!.path).ino;
+    for (const c of there) expect((JSON.parse(c.out) as { ino: number }).ino).toBe(ino);
+    for (let k = 0; k < 8; k++) expect(readAt(results[0]!.path, k * MEMORY_CHUNK_BYTES, 4096).equals(chunkPages(k).subarray(0, 4096))).toBe(true);
+    // What is left: the image and its lock file, no temp file.
+    const key = basename(results[0]!.path, '.ram');
+    const left = readdirSync(ramImageDir()).filter((f) => f.startsWith(key)).sort();
+    expect(left).toEqual([`${key}.ram`, `${key}.ram.lock`]);
+    expect(readdirSync(ramImageDir()).length).toBe(builtBefore + 2);
+    // A prune that keeps the snapshot keeps both; one that does not removes both.
+    pruneRamImages([openSnapshotFile(path)]);
+    expect(readdirSync(ramImageDir()).filter((f) => left.includes(f)).sort()).toEqual(left);
+    pruneRamImages([]);
+    expect(readdirSync(ramImageDir()).filter((f) => left.includes(f))).toEqual([]);
+  }, 120_000);
 
   it('prune keeps another builder\'s temp file while that builder lives, and removes a dead one\'s', async () => {
     const images = ramImageDir();
