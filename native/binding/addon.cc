@@ -10,6 +10,8 @@
 #include "binding/machine_binding.h"
 #include "binding/network_convert.h"
 #include "binding/promise_worker.h"
+#include "arch/x86_64/layout.h"
+#include "devices/virtio/fs/fs_device.h"
 #include "snapshot/crc32c.h"
 #include "snapshot/memory_image.h"
 #include "hypercalls/guest_files.h"
@@ -81,6 +83,10 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("hermitTempFileLimits", temp_limits);
   exports.Set("guestNetwork", guest_addresses_to(env));
   exports.Set("vsockLimits", vsock_limits_to(env));
+  Napi::Object volume_limits = Napi::Object::New(env);
+  volume_limits.Set("maxTagBytes", Napi::Number::New(env, static_cast<double>(virtio::fs::kMaxTagBytes)));
+  volume_limits.Set("virtioDevices", Napi::Number::New(env, static_cast<double>(x86::kVirtioMmioSlots)));
+  exports.Set("volumeLimits", volume_limits);
   exports.Set("layout", layout_object(env));
   exports.Set("limits", limits_object(env));
   return exports;

@@ -8,6 +8,7 @@ import { parseSize } from '../units.js';
 import { VmrunError } from '../errors.js';
 import { parseNetworkMode, parsePublishList } from '../network/index.js';
 import { parseDiskFlag } from '../machine/disks.js';
+import { parseMountFlag, parseVolumeFlag } from '../machine/volumes.js';
 import type { RootfsMode } from '../run/rootfs-choice.js';
 
 export default class Run extends VmrunCommand {
@@ -25,6 +26,8 @@ export default class Run extends VmrunCommand {
     '<%= config.bin %> run --network none alpine ip addr',
     '<%= config.bin %> run --disk data.img --disk seed.img:ro alpine sh -c \'mount /dev/vda /mnt && ls /mnt\'',
     '<%= config.bin %> run --rootfs block my-registry.example/big-image:1.0',
+    '<%= config.bin %> run -v "$PWD":/src -v /etc/ssl/certs:/certs:ro -w /src alpine ls',
+    '<%= config.bin %> run --mount type=bind,src=/srv/data,dst=/data,readonly alpine ls /data',
   ];
   static override usage = 'run [OPTIONS] IMAGE [COMMAND] [ARG...]';
   static override strict = false;
@@ -44,6 +47,8 @@ export default class Run extends VmrunCommand {
     name: Flags.string({ description: 'name of the VM (with -d)' }),
     rm: Flags.boolean({ description: 'remove the VM\'s record when it exits (with -d)' }),
     disk: Flags.string({ description: 'attach a raw disk image, FILE[:ro]; repeatable: /dev/vda, /dev/vdb... in order (used in place, not copied)', multiple: true }),
+    volume: Flags.string({ char: 'v', description: 'share a host directory live with the guest, HOSTDIR:GUESTDIR[:ro]; HOSTDIR absolute and existing; repeatable (virtio-fs, docs/volumes.md)', multiple: true }),
+    mount: Flags.string({ description: 'share a host directory, type=bind,src=HOSTDIR,dst=GUESTDIR[,readonly]; repeatable', multiple: true }),
     rootfs: Flags.string({ description: 'root filesystem: initramfs (in RAM), block (read-only disk + tmpfs overlay; keeps xattrs), or auto (block above 64 MiB or with xattrs)', options: ['auto', 'initramfs', 'block'], default: 'auto' }),
     kernel: Flags.string({ description: 'Linux kernel to boot (default: the one scripts/setup.sh built; env VMRUN_KERNEL)' }),
     platform: Flags.string({ description: 'platform to pull, os/arch[/variant]' }),
@@ -101,6 +106,7 @@ export default class Run extends VmrunCommand {
       network,
       onProgress: progress.listener,
       disks: (flags.disk ?? []).map(parseDiskFlag),
+      volumes: [...(flags.volume ?? []).map(parseVolumeFlag), ...(flags.mount ?? []).map(parseMountFlag)],
       rootfs: flags.rootfs as RootfsMode,
     };
     if (flags.detach) {

@@ -25,6 +25,7 @@
 #include "guest_network.h"
 #include "guest_setup.h"
 #include "run_config.h"
+#include "volumes.h"
 #include "workload.h"
 
 static int check_config(const char *path) {
@@ -130,6 +131,8 @@ static __attribute__((noreturn)) void run_as_pid1(void) {
     if (guest_interface_up("eth0", cfg.net_address, cfg.net_gateway, err, sizeof err) != 0) init_log("network: %s", err);
     guest_write_resolv_conf(cfg.net_dns);
   }
+
+  volumes_mount(&cfg);
 
   struct exec_user user;
   if (exec_user_resolve("", cfg.user, cfg.group_add, &user, err, sizeof err) != 0) {
