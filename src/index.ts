@@ -9,6 +9,7 @@ export { VmrunError, isVmrunError, VMRUN_FAILURE_EXIT_CODE, type VmrunErrorKind 
 export { parseSize, formatBytes } from './units.js';
 export { type RestoreOptions } from './machine/machine.js';
 export { parseDiskFlag, type DiskOptions } from './machine/disks.js';
+export { parseMountFlag, parseVolumeFlag, volumeTag, type VolumeOptions } from './machine/volumes.js';
 export { type RootfsMode, BLOCK_ROOTFS_MIN_BYTES } from './run/rootfs-choice.js';
 export * from './snapshot/index.js';
 export { runImage, prepareRun, guestCmdline, type RunImageOptions, type PreparedRun } from './run/run-image.js';

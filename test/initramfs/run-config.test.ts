@@ -29,6 +29,7 @@ function expectedListing(c: GuestRunConfig): string {
   c.argv.forEach((a, i) => lines.push(`arg[${i}]=${a}`));
   c.env.forEach((e, i) => lines.push(`env[${i}]=${e}`));
   (c.groupAdd ?? []).forEach((g, i) => lines.push(`group-add[${i}]=${g}`));
+  (c.volumes ?? []).forEach((v, i) => lines.push(`volume[${i}]=${v.tag}:${v.readOnly ? 'ro' : 'rw'}:${v.guestDir}`));
   if (c.network) lines.push(`net-address=${c.network.address}`, `net-gateway=${c.network.gateway}`, `net-dns=${c.network.nameserver}`);
   return lines.join('\n') + '\n';
 }
@@ -45,6 +46,7 @@ const sample: GuestRunConfig = {
   rows: 50,
   cols: 132,
   network: { address: '10.0.2.15/24', gateway: '10.0.2.2', nameserver: '10.0.2.3' },
+  volumes: [{ tag: 'vmrun0', guestDir: '/src', readOnly: false }, { tag: 'vmrun1', guestDir: '/data dir/with:colon', readOnly: true }],
 };
 
 describe('run configuration', () => {
@@ -82,6 +84,8 @@ describe('run configuration', () => {
     ['a hostname over 64 bytes', { hostname: 'h'.repeat(65) }, /longer than 64 bytes/],
     ['more records than the init reads', { argv: Array.from({ length: RUN_CONFIG_MAX_RECORDS }, () => 'x') }, /over the limit of 16384/],
     ['a guest address without a prefix', { network: { address: '10.0.2.15', gateway: '10.0.2.2', nameserver: '10.0.2.3' } }, /not A.B.C.D\/PREFIX/],
+    ['a volume tag the guest cannot mount by', { volumes: [{ tag: 'a:b', guestDir: '/x', readOnly: false }] }, /volume tag "a:b"/],
+    ['a relative volume path', { volumes: [{ tag: 'vmrun0', guestDir: 'x', readOnly: false }] }, /volume guest path "x" is not absolute/],
     ['more bytes than the init reads', { argv: ['x'.repeat(1 << 20)] }, /bytes, over the limit/],
   ];
   for (const [what, change, message] of encoderRefusals) {
@@ -106,7 +110,8 @@ describe('run configuration', () => {
     ['a file without the end record', good.subarray(0, good.length - 4), /no 'end' record/],
     ['a bad magic', records('vmrun-run-cfg', 'version=3', 'arg=true', 'end'), /bad magic/],
     ['an older version', records('vmrun-run-config', 'version=1', 'arg=true', 'end'), /unsupported version/],
-    ['a newer version', records('vmrun-run-config', 'version=3', 'arg=true', 'end'), /unsupported version/],
+    ['an older version (2: before volumes)', records('vmrun-run-config', 'version=2', 'arg=true', 'end'), /unsupported version/],
+    ['a newer version', records('vmrun-run-config', 'version=4', 'arg=true', 'end'), /unsupported version/],
     ['an unknown key', records('vmrun-run-config', 'version=3', 'arg=true', 'colour=red', 'end'), /unknown record 'colour'/],
     ['a duplicate key', records('vmrun-run-config', 'version=3', 'arg=true', 'user=a', 'user=b', 'end'), /duplicate record 'user'/],
     ['no argument', records('vmrun-run-config', 'version=3', 'end'), /nothing to run/],

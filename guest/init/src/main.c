@@ -41,6 +41,7 @@ static int check_config(const char *path) {
   for (size_t i = 0; i < cfg.argc; i++) printf("arg[%zu]=%s\n", i, cfg.argv[i]);
   for (size_t i = 0; i < cfg.envc; i++) printf("env[%zu]=%s\n", i, cfg.envp[i]);
   for (size_t i = 0; i < cfg.group_addc; i++) printf("group-add[%zu]=%s\n", i, cfg.group_add[i]);
+  for (size_t i = 0; i < cfg.volumec; i++) printf("volume[%zu]=%s\n", i, cfg.volumes[i]);
   if (cfg.net_address) printf("net-address=%s\n", cfg.net_address);
   if (cfg.net_gateway) printf("net-gateway=%s\n", cfg.net_gateway);
   if (cfg.net_dns) printf("net-dns=%s\n", cfg.net_dns);

@@ -186,10 +186,16 @@ unsigned long locked_mount_flags(const std::string& dir) {
   return flags;
 }
 
-/** A private directory for the listening socket: $XDG_RUNTIME_DIR if usable, else /tmp. */
+/** A private (0700) directory for the listening socket: in $XDG_RUNTIME_DIR, else $TMPDIR, else /tmp. */
 std::string private_socket_dir() {
-  const char* runtime = getenv("XDG_RUNTIME_DIR");
-  std::string base = runtime && runtime[0] == '/' && access(runtime, W_OK) == 0 ? runtime : "/tmp";
+  std::string base = "/tmp";
+  for (const char* name : {"XDG_RUNTIME_DIR", "TMPDIR"}) {
+    const char* dir = getenv(name);
+    if (dir && dir[0] == '/' && access(dir, W_OK | X_OK) == 0) {
+      base = dir;
+      break;
+    }
+  }
   std::string tmpl = base + "/vmrun-fs-XXXXXX";
   if (!mkdtemp(tmpl.data())) throw VmrunError(ErrorCode::Host, errno_message("cannot create a directory for virtiofsd's socket in " + base, errno));
   return tmpl;
