@@ -232,8 +232,8 @@ interface NativeAddon {
   hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number };
   guestNetwork: NativeGuestNetwork;
   vsockLimits: NativeVsockLimits;
-  /** virtio-fs: the longest tag, and how many virtio devices (vsock, net, disks, volumes) one VM holds. */
-  volumeLimits: { maxTagBytes: number; virtioDevices: number };
+  /** The command line vmrun starts virtiofsd with (socket as fd 3) for a read-write volume. */
+  virtiofsdArguments(virtiofsd: string, hostDir: string): string[];
   /**
    * onEvent returns false for a 'console' batch it refuses (its reader is too far
    * behind): the addon counts those bytes as dropped and marks the gap in the output.
