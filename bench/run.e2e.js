@@ -74,8 +74,8 @@ try {
   // 1. Boot to first output.
   const marker = 'first-output';
   const bootCommand = ['sh', '-c', `echo ${marker}`];
-  const vmrunRun = (kernel) => async () => {
-    const r = await timeFirstOutput(vmrunArgv('run', '-q', '--kernel', kernel, image, ...bootCommand), { env: state.env, timeoutMs: START_TIMEOUT_MS });
+  const vmrunRun = (kernel, ...flags) => async () => {
+    const r = await timeFirstOutput(vmrunArgv('run', '-q', ...flags, '--kernel', kernel, image, ...bootCommand), { env: state.env, timeoutMs: START_TIMEOUT_MS });
     if (r.status !== 0 || r.stdout !== `${marker}\n`) throw new Error(`vmrun run: status ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${r.stderr}`);
     return r.firstOutputMs;
   };
@@ -87,14 +87,21 @@ try {
   };
   // Node's own start-up, for reading the figures: in the harness it is most of vmrun's.
   const nodeStart = async () => (await timeFirstOutput([process.execPath, '-e', 'console.log(1)'], { timeoutMs: START_TIMEOUT_MS })).firstOutputMs;
-  const boot = await interleaved({ vmrunBz: vmrunRun(kernels.bzImage), qemu: qemuBoot, vmrunVmlinux: vmrunRun(kernels.vmlinux), nodeStart });
+  // The warm-up run of `vmrunWarm` boots and saves the template; its timed runs restore it.
+  const boot = await interleaved({
+    vmrunBz: vmrunRun(kernels.bzImage, '--cold'),
+    qemu: qemuBoot,
+    vmrunVmlinux: vmrunRun(kernels.vmlinux, '--cold'),
+    vmrunWarm: vmrunRun(kernels.vmlinux),
+    nodeStart,
+  });
   const nodeStartMs = round(median(boot.nodeStart));
   const qemuAnchor = {
     what: 'qemu-system-x86_64 -machine microvm -enable-kvm -cpu host -m 256, same bzImage, initramfs and cmdline, spawn to first output',
     value: round(median(boot.qemu)),
     unit: 'ms',
   };
-  for (const [key, kernel] of [['vmrunBz', 'bzImage, as QEMU'], ['vmrunVmlinux', 'vmlinux, vmrun\'s default']]) {
+  for (const [key, kernel] of [['vmrunBz', 'cold boot (--cold), bzImage, as QEMU'], ['vmrunVmlinux', 'cold boot (--cold), vmlinux, vmrun\'s default'], ['vmrunWarm', 'warm: restored template, vmlinux (goal: ratio < 0.2)']]) {
     report({
       bench: 'run',
       metric: `vmrun run busybox sh -c 'echo' to first output (${kernel}, 256M, whole CLI process)`,
@@ -106,6 +113,27 @@ try {
       runs: RUNS,
       where,
     });
+  }
+
+  // 3 (in-process, the library): a warm start's steps, from the template this run
+  // already made: restore, the agent answering, identity, workload handed over.
+  const { startImageRun } = await import(join(ROOT, 'dist', 'run', 'image-run.js'));
+  const stepTimes = {};
+  for (let i = -1; i < RUNS; i++) {
+    const run = await startImageRun({ image, command: ['true'], kernel: kernels.vmlinux, kernelLogFd: 2 });
+    if (run.start.kind !== 'template') throw new Error(`library warm start: expected a template restore, got ${JSON.stringify(run.start)}`);
+    await run.machine.wait();
+    if (i < 0) continue;
+    for (const { step, ms } of run.start.steps) (stepTimes[step] ??= []).push(ms);
+  }
+  const toAgent = stepTimes['restore the template'].map((ms, i) => ms + stepTimes['agent answered'][i]);
+  const toWork = toAgent.map((ms, i) => ms + stepTimes['identity (entropy, clock, hostname, MAC)'][i] + stepTimes['workload handed over'][i]);
+  for (const [metric, values] of [
+    ['library warm start: Machine.restore of the template (256M)', stepTimes['restore the template']],
+    ['library warm start: restore to the agent accepting work', toAgent],
+    ['library warm start: restore to the workload handed over (identity included)', toWork],
+  ]) {
+    report({ bench: 'run', metric, value: round(median(values)), unit: 'ms', anchor: qemuAnchor, ratio: round(median(values) / qemuAnchor.value), steps: Object.fromEntries(Object.entries(stepTimes).map(([k, v]) => [k, round(median(v))])), runs: RUNS, where });
   }
 
   // 2. Restore of a running shell loop to its first output.

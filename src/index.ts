@@ -13,6 +13,7 @@ export { parseMountFlag, parseVolumeFlag, volumeTag, type VolumeOptions } from '
 export { type RootfsMode, BLOCK_ROOTFS_MIN_BYTES } from './run/rootfs-choice.js';
 export * from './snapshot/index.js';
 export { runImage, prepareRun, guestCmdline, type RunImageOptions, type PreparedRun } from './run/run-image.js';
+export { startImageRun, type ImageRun, type ImageRunOptions } from './run/image-run.js';
 export { resolveRunSpec, type RunFlags, type RunSpec } from './run/run-spec.js';
 /** The image store and registry client. */
 export * as oci from './oci/index.js';

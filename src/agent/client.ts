@@ -3,13 +3,14 @@
  * vsock or a unix socket), many streams multiplexed on it. Every data channel is
  * flow-controlled both ways, so neither side buffers without bound.
  */
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import { VmrunError } from '../errors.js';
 import {
-  AGENT_INITIAL_WINDOW, AGENT_MAGIC, AGENT_MAX_PATH, AGENT_MAX_PAYLOAD, AGENT_PROTOCOL_VERSION, Channel, CopyFlags,
-  MessageType, FrameDecoder, PayloadWriter, decodeError, encodeExec, encodeFrame, clampSize, type Frame,
+  AGENT_INITIAL_WINDOW, AGENT_MAGIC, AGENT_MAX_PATH, AGENT_MAX_PAYLOAD, AGENT_PROTOCOL_MIN_VERSION, AGENT_PROTOCOL_VERSION, Channel, CopyFlags,
+  MessageType, FrameDecoder, PayloadWriter, decodeError, encodeExec, encodeFrame, encodeIdentity, encodeRun, clampSize, type Frame,
 } from './protocol.js';
 
 /** How to run a program in the guest (docker exec's options). */
@@ -28,6 +29,18 @@ export interface ExecOptions {
   cols?: number;
   /** Connect `stdin` to the program (default false: it reads /dev/null). */
   stdin?: boolean;
+}
+
+/** The VM's workload, as `vmrun run` hands it to the agent (RUN): exec's options plus docker --group-add. */
+export interface WorkloadOptions extends ExecOptions {
+  groupAdd?: string[];
+}
+
+/** What a restored clone gets fresh (IDENTITY); entropy and the clock are always refreshed. */
+export interface IdentityOptions {
+  hostname?: string;
+  /** eth0's new MAC, aa:bb:cc:dd:ee:ff. */
+  mac?: string;
 }
 
 /** How a guest program ended: docker's exit code, and the signal that killed it (if one did). */
@@ -59,6 +72,8 @@ export class AgentClient {
   private readonly streams = new Map<number, AgentStream>();
   private nextId = 1;
   private closedError: VmrunError | undefined;
+  /** The protocol version the handshake settled on. */
+  version = 0;
 
   private constructor(private readonly socket: Duplex) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -75,14 +90,16 @@ export class AgentClient {
         clearTimeout(timer);
         if (frame.type === MessageType.ERROR) return reject(new VmrunError('guest', `guest agent refused the handshake: ${decodeError(frame.payload).message}`));
         const p = frame.payload;
-        if (p.length !== 20 || p.readUInt32BE(0) !== AGENT_MAGIC || p.readUInt16BE(4) !== AGENT_PROTOCOL_VERSION) {
+        const version = p.length === 20 ? p.readUInt16BE(4) : 0;
+        if (p.length !== 20 || p.readUInt32BE(0) !== AGENT_MAGIC || version < AGENT_PROTOCOL_MIN_VERSION || version > AGENT_PROTOCOL_VERSION) {
           return reject(new VmrunError('guest', 'the guest agent answered the handshake with something else'));
         }
+        client.version = version;
         resolve();
       };
       client.onFailure = (e) => (clearTimeout(timer), reject(e));
     });
-    socket.write(encodeFrame(0, MessageType.HELLO, new PayloadWriter().u32(AGENT_MAGIC).u16(AGENT_PROTOCOL_VERSION).u16(AGENT_PROTOCOL_VERSION).finish()));
+    socket.write(encodeFrame(0, MessageType.HELLO, new PayloadWriter().u32(AGENT_MAGIC).u16(AGENT_PROTOCOL_MIN_VERSION).u16(AGENT_PROTOCOL_VERSION).finish()));
     if (initial?.length) client.onData(initial);
     try {
       await hello;
@@ -109,6 +126,50 @@ export class AgentClient {
       cols: opts.cols ?? 0,
     });
     return this.open(MessageType.EXEC, payload);
+  }
+
+  /**
+   * Starts the VM's workload (RUN, once per guest): like exec, and when it ends the
+   * agent reports its status, waits for this connection to close (so every byte of
+   * output is read), then powers the VM off with that status.
+   */
+  run(argv: string[], opts: WorkloadOptions = {}): GuestProcess {
+    this.requireVersion(2, 'running a workload');
+    const payload = encodeRun({
+      argv,
+      env: opts.env ?? [],
+      cwd: opts.cwd ?? '',
+      user: opts.user ?? '',
+      tty: opts.tty === true,
+      stdin: opts.stdin === true,
+      replaceEnv: opts.replaceEnv === true,
+      rows: opts.rows ?? 0,
+      cols: opts.cols ?? 0,
+      groupAdd: opts.groupAdd ?? [],
+    });
+    return this.open(MessageType.RUN, payload);
+  }
+
+  /**
+   * Refreshes what a restored clone shares with its siblings: fresh host entropy into
+   * the guest's pool (which reseeds at once), the host's wall clock, and optionally
+   * the hostname and eth0's MAC.
+   */
+  async setIdentity(opts: IdentityOptions = {}): Promise<void> {
+    this.requireVersion(2, 'refreshing the guest identity');
+    const payload = encodeIdentity({
+      realtimeNs: BigInt(Date.now()) * 1_000_000n,
+      entropy: randomBytes(64),
+      hostname: opts.hostname ?? '',
+      mac: opts.mac ?? '',
+    });
+    const answer = this.open(MessageType.IDENTITY, payload);
+    const exit = await answer.exited;
+    if (exit.exitCode !== 0) throw new VmrunError('guest', `the guest agent could not refresh the identity (status ${exit.exitCode})`);
+  }
+
+  private requireVersion(version: number, what: string): void {
+    if (this.version < version) throw new VmrunError('guest', `${what} needs agent protocol version ${version}; this guest's agent speaks ${this.version}`);
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * The guest agent's wire protocol, version 1 (docs/agent-protocol.md). These
+ * The guest agent's wire protocol, versions 1 and 2 (docs/agent-protocol.md). These
  * constants mirror guest/init/src/agent_protocol.h; test/agent/protocol.test.ts
  * reads that header and checks every one of them.
  */
@@ -8,7 +8,9 @@ import { VmrunError } from '../errors.js';
 /** The guest's AF_VSOCK port the agent listens on. */
 export const AGENT_VSOCK_PORT = 1024;
 export const AGENT_MAGIC = 0x564d4147;
-export const AGENT_PROTOCOL_VERSION = 1;
+/** The newest version spoken (2 adds RUN and IDENTITY), and the oldest still served. */
+export const AGENT_PROTOCOL_VERSION = 2;
+export const AGENT_PROTOCOL_MIN_VERSION = 1;
 export const AGENT_HEADER_BYTES = 12;
 export const AGENT_MAX_PAYLOAD = 262144;
 export const AGENT_MAX_SESSIONS = 32;
@@ -17,6 +19,9 @@ export const AGENT_MAX_ENV = 4096;
 export const AGENT_MAX_PATH = 4095;
 export const AGENT_MAX_USER = 256;
 export const AGENT_INITIAL_WINDOW = 1048576;
+export const AGENT_MAX_GROUPS = 64;
+export const AGENT_MAX_ENTROPY = 512;
+export const AGENT_MAX_HOSTNAME = 64;
 
 /** Message types (the header's type byte). */
 export const MessageType = {
@@ -33,6 +38,8 @@ export const MessageType = {
   SIGNAL: 11,
   EXIT: 12,
   ERROR: 13,
+  RUN: 14,
+  IDENTITY: 15,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -169,6 +176,43 @@ export function encodeExec(r: ExecRequest): Buffer {
     .finish();
   if (payload.length > AGENT_MAX_PAYLOAD) throw new VmrunError('usage', `command and environment take ${payload.length} bytes (limit ${AGENT_MAX_PAYLOAD})`);
   return payload;
+}
+
+/** A RUN request: the VM's workload; EXEC's fields plus docker's --group-add. */
+export interface RunRequest extends ExecRequest {
+  groupAdd: readonly string[];
+}
+
+export function encodeRun(r: RunRequest): Buffer {
+  for (const g of r.groupAdd) if (g === '') throw new VmrunError('usage', 'an added group is empty');
+  const payload = Buffer.concat([encodeExec(r), new PayloadWriter().strings(r.groupAdd, AGENT_MAX_GROUPS, 'group-add').finish()]);
+  if (payload.length > AGENT_MAX_PAYLOAD) throw new VmrunError('usage', `command and environment take ${payload.length} bytes (limit ${AGENT_MAX_PAYLOAD})`);
+  return payload;
+}
+
+/** An IDENTITY request: what a restored clone must not share with its siblings. */
+export interface IdentityRequest {
+  /** The host's wall clock in ns since the epoch (0n: leave the guest's clock). */
+  realtimeNs: bigint;
+  /** Mixed into the guest's entropy pool, which then reseeds. */
+  entropy: Uint8Array;
+  /** "" keeps the hostname. */
+  hostname: string;
+  /** eth0's new address, "aa:bb:cc:dd:ee:ff"; "" keeps it. */
+  mac: string;
+}
+
+export function encodeIdentity(r: IdentityRequest): Buffer {
+  if (r.entropy.length > AGENT_MAX_ENTROPY) throw new VmrunError('usage', `${r.entropy.length} entropy bytes (limit ${AGENT_MAX_ENTROPY})`);
+  if (r.mac !== '' && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(r.mac)) throw new VmrunError('usage', `MAC "${r.mac}" is not aa:bb:cc:dd:ee:ff`);
+  const entropyLength = Buffer.allocUnsafe(4);
+  entropyLength.writeUInt32BE(r.entropy.length);
+  return Buffer.concat([
+    new PayloadWriter().u32(0).u32(Number(r.realtimeNs >> 32n)).u32(Number(r.realtimeNs & 0xffffffffn)).finish(),
+    entropyLength,
+    r.entropy,
+    new PayloadWriter().string(r.hostname, AGENT_MAX_HOSTNAME, 'hostname').string(r.mac, 17, 'MAC').finish(),
+  ]);
 }
 
 export function clampSize(n: number): number {

@@ -2,7 +2,7 @@ import type { Machine } from '../machine/machine.js';
 import { VmrunError } from '../errors.js';
 
 /** Ctrl-] leaves an interactive console and stops the guest, as in telnet. */
-const DETACH_KEY = 0x1d;
+export const DETACH_KEY = 0x1d;
 
 /**
  * Connects the host terminal to a machine's console: with `interactive`, standard
@@ -48,6 +48,14 @@ export function attachConsole(machine: Machine, opts: { interactive: boolean }):
  */
 export async function runToExit(machine: Machine, opts: { interactive: boolean; timeoutSeconds?: number }): Promise<number> {
   const detach = attachConsole(machine, { interactive: opts.interactive });
+  return finishRun(machine, { timeoutSeconds: opts.timeoutSeconds, beforeExit: async () => detach() });
+}
+
+/**
+ * Waits for a foreground machine's end under an optional time limit, runs
+ * `beforeExit` (detach input, flush output), and turns the end into vmrun's status.
+ */
+export async function finishRun(machine: Machine, opts: { timeoutSeconds?: number; beforeExit: () => Promise<void> }): Promise<number> {
   let timedOut = false;
   const timer = opts.timeoutSeconds
     ? setTimeout(() => {
@@ -57,8 +65,8 @@ export async function runToExit(machine: Machine, opts: { interactive: boolean; 
     : undefined;
   const exit = await machine.wait().finally(() => {
     if (timer) clearTimeout(timer);
-    detach();
   });
+  await opts.beforeExit();
   if (timedOut) throw new VmrunError('guest', `the guest did not finish within ${opts.timeoutSeconds} s (--timeout)`);
   if (exit.message && exit.reason !== 'killed') throw new VmrunError('guest', exit.message);
   return exit.exitCode;

@@ -25,12 +25,15 @@ export function splitRunArgv(
   return { vmrunArgs: out, command: [] };
 }
 
-/** The split spec of a command's oclif flags: which take a value, which short ones are booleans. */
+/**
+ * The split spec of a command's flags, oclif's (type 'option' takes a value) or a
+ * FlagSpec's (type 'string'): which take a value, which short ones are booleans.
+ */
 export function splitSpecOf(flags: Record<string, { type: string; char?: string }>): { valueFlags: Set<string>; booleanShorts: Set<string> } {
   const valueFlags = new Set<string>();
   const booleanShorts = new Set<string>();
   for (const [name, f] of Object.entries(flags)) {
-    const takesValue = f.type === 'option';
+    const takesValue = f.type === 'option' || f.type === 'string';
     if (takesValue) valueFlags.add(`--${name}`);
     if (f.char) (takesValue ? valueFlags.add(`-${f.char}`) : booleanShorts.add(f.char));
   }

@@ -10,7 +10,7 @@ import { newcDataPadding, newcHeader, newcTrailer } from './cpio-newc.js';
 /** Where the guest finds the run configuration. */
 export const RUN_CONFIG_GUEST_PATH = '/.vmrun/run';
 /** The format version this encoder writes and the init reads. */
-export const RUN_CONFIG_VERSION = 3;
+export const RUN_CONFIG_VERSION = 4;
 /** vmrun-init's limits (RUN_CONFIG_MAX_BYTES / RUN_CONFIG_MAX_ITEMS). */
 export const RUN_CONFIG_MAX_BYTES = 1 << 20;
 export const RUN_CONFIG_MAX_RECORDS = 16384;
@@ -30,8 +30,13 @@ export interface GuestNetworkConfig {
 
 /** What the guest runs and how: already resolved by the host (see resolveRunSpec). */
 export interface GuestRunConfig {
-  /** The program and its arguments; argv[0] is looked up in the env's PATH. */
+  /**
+   * The program and its arguments; argv[0] is looked up in the env's PATH. Empty with
+   * `workloadFromAgent`.
+   */
   argv: string[];
+  /** The host sends the workload over the agent (RUN) instead: init only sets the guest up. */
+  workloadFromAgent?: boolean;
   /** KEY=VALUE strings, in order. */
   env: string[];
   /** Absolute; created if missing. */
@@ -77,8 +82,12 @@ function checkTerminalSize(value: number | undefined, what: string): number {
 
 /** The bytes of /.vmrun/run for `config` (validated like vmrun-init validates them). */
 export function encodeRunConfigRecords(config: GuestRunConfig): Uint8Array {
-  if (config.argv.length === 0) throw new VmrunError('usage', 'nothing to run: the command is empty');
-  if (config.argv[0] === '') throw new VmrunError('usage', 'the command name is empty');
+  if (config.workloadFromAgent) {
+    if (config.argv.length !== 0) throw new VmrunError('usage', 'a workload sent over the agent has no command in the run configuration');
+  } else {
+    if (config.argv.length === 0) throw new VmrunError('usage', 'nothing to run: the command is empty');
+    if (config.argv[0] === '') throw new VmrunError('usage', 'the command name is empty');
+  }
   if (!config.workdir.startsWith('/')) throw new VmrunError('usage', `working directory "${config.workdir}" is not an absolute path`);
   if (encoder.encode(config.hostname).length > MAX_HOSTNAME_BYTES) {
     throw new VmrunError('usage', `hostname "${config.hostname}" is longer than ${MAX_HOSTNAME_BYTES} bytes`);
@@ -103,6 +112,7 @@ export function encodeRunConfigRecords(config: GuestRunConfig): Uint8Array {
     if (!v.guestDir.startsWith('/')) throw new VmrunError('usage', `volume guest path "${v.guestDir}" is not absolute`);
     records.push(`volume=${v.tag}:${v.readOnly ? 'ro' : 'rw'}:${checkText(v.guestDir, 'volume guest path')}`);
   }
+  if (config.workloadFromAgent) records.push('workload=agent');
   for (const arg of config.argv) records.push(`arg=${checkText(arg, 'argument')}`);
   for (const kv of config.env) {
     const eq = kv.indexOf('=');

@@ -133,6 +133,8 @@ export class Machine extends EventEmitter {
   readonly kernelFormat: NativeMachine['kernelFormat'];
   /** The machine's vsock device as configured (socketPath '' when it has no host socket). */
   readonly vsock: VsockOptions | undefined;
+  /** The network device's MAC (each restored clone draws its own); undefined without one. */
+  readonly mac: string | undefined;
   private readonly native: NativeMachine;
   private readonly outputStream = new PassThrough();
   private readonly exited: Promise<MachineExit>;
@@ -179,6 +181,7 @@ export class Machine extends EventEmitter {
     }
     this.kernelFormat = this.native.kernelFormat;
     this.vsock = config.vsock ? { cid: config.vsock.cid, socketPath: config.vsock.socketPath } : undefined;
+    this.mac = config.network?.mac;
   }
 
   /** Loads the kernel into a new VM and starts its vCPUs. */

@@ -50,6 +50,14 @@ export interface RunImageOptions extends RunFlags {
   volumes?: VolumeOptions[];
   /** Where the image's root filesystem lives: auto (by size and xattrs), initramfs, block. */
   rootfs?: RootfsMode;
+  /**
+   * The host hands the workload to the guest agent after boot (RUN) instead of
+   * vmrun-init starting it from the run configuration: separate output streams, stdin
+   * with an end, and a guest that can be saved before any workload (a template).
+   */
+  workloadFromAgent?: boolean;
+  /** Called as each preparation step ends (for start-up traces: VMRUN_TRACE). */
+  onStep?: (step: string) => void;
 }
 
 /** A run ready to boot: what to boot it with, and what was resolved on the way. */
@@ -65,7 +73,15 @@ export interface PreparedRun {
   rootfs: 'initramfs' | 'block';
   /** The per-run archive; remove it once the machine has booted (`cleanup`). */
   cleanup: () => void;
+  /** vmrun-init's binary (Linux images), part of what a template is made from. */
+  guestInit?: string;
 }
+
+/**
+ * The hostname a guest whose workload comes over the agent boots with; the run's own
+ * arrives with IDENTITY just before the workload, on a cold boot as after a restore.
+ */
+export const AGENT_RUN_BOOT_HOSTNAME = 'vmrun';
 
 /** Kernel command line of image runs: quiet, reset on reboot, vmrun-init as PID 1. */
 export function guestCmdline(debug: boolean): string {
@@ -94,11 +110,14 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   // Volumes too, and virtiofsd must be there.
   const volumes = checkVolumes(opts.volumes ?? []);
   if (volumes.length > 0) findVirtiofsd();
+  const step = opts.onStep ?? (() => {});
   const store = await ImageStore.open(vmrunHome());
   const image = await getImage(store, opts);
   const spec = resolveRunSpec(image.config.config ?? {}, opts);
+  step('image and its config');
   // A Hermit application image: its entrypoint is the kernel, booted as is.
   const hermit = await findHermitEntrypoint(store, image, spec);
+  step('Hermit check');
   if (hermit && (opts.disks?.length || volumes.length || (opts.rootfs ?? 'auto') !== 'auto')) {
     throw new VmrunError('usage', `${opts.image} is a Hermit application image: --disk, -v/--mount and --rootfs are for Linux guests`);
   }
@@ -125,6 +144,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   const kernel = findGuestKernel(opts.kernel);
   const init = findGuestInit(ROOT);
   const rootfs = chooseRootfs(opts.rootfs ?? 'auto', rootfsFacts(await buildRootfsTree(store, image)));
+  step('root filesystem choice');
   let cached: boolean;
   let initrd: string;
   let cmdline = guestCmdline(opts.debug === true);
@@ -140,14 +160,22 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
     cached = (await findCachedImageInitramfs(key)) !== undefined;
     initrd = await buildImageInitramfs(key, cpioEntriesOfRootfs(streamRootfs(store, image)));
   }
+  step(rootfs === 'block' ? 'root disk' : 'initramfs');
   const network = opts.network ?? {};
   const guestNetwork = guestNetworkConfig(network);
+  // A guest that takes its workload over the agent boots the same for every run of
+  // the image (what varies arrives with RUN and IDENTITY): that boot can be a template.
+  // Volumes are mounted by vmrun-init before either starts the workload.
+  const guestConfig = opts.workloadFromAgent
+    ? { argv: [], workloadFromAgent: true, env: [], workdir: '/', user: '', hostname: AGENT_RUN_BOOT_HOSTNAME, tty: false }
+    : spec;
   const guestVolumes = volumes.map((v, i) => ({ tag: volumeTag(i), guestDir: v.guestDir, readOnly: v.readOnly }));
   const runArchive = writeRunArchive(encodeRunConfig({
-    ...spec,
+    ...guestConfig,
     ...(guestNetwork ? { network: guestNetwork } : {}),
     ...(guestVolumes.length > 0 ? { volumes: guestVolumes } : {}),
   }));
+  step('run archive');
   return {
     boot: {
       kernel,
@@ -167,6 +195,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
     guestAgent: true,
     rootfs,
     cleanup: () => unlinkSync(runArchive),
+    guestInit: init,
   };
 }
 

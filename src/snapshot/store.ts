@@ -8,6 +8,7 @@ import { vmrunHome } from '../host/paths.js';
 import { VmrunError } from '../errors.js';
 import { openSnapshot, type SnapshotInfo } from './snapshot.js';
 import { pruneRamImages } from './ram-image.js';
+import { templateSnapshots } from './templates.js';
 
 export const SNAPSHOT_SUFFIX = '.vmsnap';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -73,7 +74,12 @@ export function removeSnapshot(ref: string): string {
   const path = resolveSnapshot(ref);
   if (!existsSync(path)) throw new VmrunError('not-found', `no such snapshot: ${ref}`);
   unlinkSync(path);
-  const still = listSnapshots().filter((s) => !s.error).map((s) => openSnapshot(s.path).opened);
-  pruneRamImages(still);
+  pruneUnusedRamImages();
   return path;
+}
+
+/** Removes RAM images that no named snapshot or template restores from any more. */
+export function pruneUnusedRamImages(): number {
+  const still = listSnapshots().filter((s) => !s.error).map((s) => openSnapshot(s.path).opened);
+  return pruneRamImages([...still, ...templateSnapshots()]);
 }

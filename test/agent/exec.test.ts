@@ -178,7 +178,9 @@ describe('malformed input closes only that connection', () => {
   });
 
   it('answers a version it does not speak with UNSUPPORTED', async () => {
-    const v2 = encodeFrame(0, MessageType.HELLO, new PayloadWriter().u32(AGENT_MAGIC).u16(2).u16(3).finish());
-    expect(await rawExchange([v2])).toMatchObject({ closed: true, errors: [expect.stringMatching(/version 1 only/)] });
+    const v3 = encodeFrame(0, MessageType.HELLO, new PayloadWriter().u32(AGENT_MAGIC).u16(3).u16(4).finish());
+    expect(await rawExchange([v3])).toMatchObject({ closed: true, errors: [expect.stringMatching(/versions 1 to 2/)] });
+    const backwards = encodeFrame(0, MessageType.HELLO, new PayloadWriter().u32(AGENT_MAGIC).u16(2).u16(1).finish());
+    expect(await rawExchange([backwards])).toMatchObject({ closed: true, errors: [expect.stringMatching(/versions 1 to 2/)] });
   });
 });

@@ -16,7 +16,7 @@ import { eventually } from '../vmhost/vm-env.js';
 import { describeTree } from '../agent/tree.js';
 import { runToEnd } from '../agent/streams.js';
 import { busyboxUnavailableReason, writeBusyboxLayout } from './helpers/busybox-image.js';
-import { underPty } from './helpers/pty.js';
+import { PRINT_SIZE_PER_LINE, resizeSeenByGuest } from './helpers/pty.js';
 import { VmrunTestEnv } from './helpers/vmrun-env.js';
 import { VmRegistry } from '../../src/vmhost/registry.js';
 import { connectVmAgent } from '../../src/vmhost/agent-connection.js';
@@ -90,30 +90,8 @@ describe.skipIf(skipReason !== undefined)('the guest agent in a real guest', () 
     const plain = await env.run(['exec', 'box', 'sh', '-c', 'echo out; echo err >&2; exit 3'], { timeoutMs: COMMAND_TIMEOUT_MS });
     expect(plain).toMatchObject({ status: 3, stdout: 'out\n', stderr: 'err\n' });
 
-    // The outer pty starts at 24x80; once the guest printed that, a flag file makes a
-    // helper resize it to 50x132 (vmrun sees SIGWINCH). The guest prints its size again
-    // after every line it reads; the test sends lines until the new size shows (the
-    // helper polls the flag, and under emulation when it runs is not known exactly).
-    const flag = join(work, 'resize-now');
-    const vmrunArgv = [process.execPath, join(REPO, 'bin', 'run.js'), 'exec', '-it', 'box', 'sh', '-c', 'stty size; while read x; do stty size; [ "$x" = q ] && exit 0; done'];
-    // An asynchronous list's stdin is /dev/null in sh: the resize names the terminal.
-    const resizer = `(while [ ! -e ${flag} ]; do sleep 0.2; done; stty rows 50 cols 132 </dev/tty) &`;
-    const script = `${resizer} exec "$@"`;
-    const live = env.start([], { command: underPty(['sh', '-c', script, 'sh', ...vmrunArgv]) });
-    await eventually(async () => (live.stdout.includes('24 80') ? true : undefined), '24 80 from the guest', COMMAND_TIMEOUT_MS);
-    writeFileSync(flag, '');
-    await eventually(
-      async () => {
-        if (live.stdout.includes('50 132')) return true;
-        live.child.stdin!.write('\r');
-        await new Promise((r) => setTimeout(r, 3000));
-        return undefined;
-      },
-      "50 132 after the resize",
-      120_000,
-    );
-    live.child.stdin!.write('q\r');
-    expect(await live.waitExit(60_000)).toBe(0);
+    const vmrunArgv = [process.execPath, join(REPO, 'bin', 'run.js'), 'exec', '-it', 'box', 'sh', '-c', PRINT_SIZE_PER_LINE];
+    expect(await resizeSeenByGuest(env, vmrunArgv, work, COMMAND_TIMEOUT_MS)).toBe(0);
   }, 600_000);
 
   it('copies 1000 files and a 20 MB file in and out with equal hashes, modes and symlinks', async () => {

@@ -13,7 +13,7 @@ import { REPO } from '../helpers/cli.js';
 import { registryUnavailableReason, startRegistry, type LoopbackRegistry } from '../helpers/registry.js';
 import type { ConfigSpec } from '../oci/image-builder.js';
 import { busyboxUnavailableReason, parsePasswd, passwdText, writeBusyboxLayout, type PasswdEntry } from './helpers/busybox-image.js';
-import { underPty } from './helpers/pty.js';
+import { PRINT_SIZE_PER_LINE, resizeSeenByGuest, underPty } from './helpers/pty.js';
 import { processesWhere, VmrunTestEnv } from './helpers/vmrun-env.js';
 
 /** One `vmrun run` in L1 takes ~15-20 s (Node's start under TCG, then a native guest boot). */
@@ -194,6 +194,22 @@ describe.skipIf(skipReason !== undefined)('vmrun run with a real Linux guest', (
       expect(shown.env.GREETING).toBe(envValue(Env, 'GREETING'));
     });
   });
+
+  it('keeps the workload\'s stdout and stderr apart, and piped stdin ends with EOF', async () => {
+    const script = 'cat; echo err >&2; head -c 300000 /dev/zero | tr "\\0" x; exit 4';
+    const r = await env.run(['run', '-q', '-i', plainImage, 'sh', '-c', script], { input: 'hi\n', timeoutMs: RUN_TIMEOUT_MS });
+    expect(r.stderr).toBe('err\n');
+    expect(r.stdout.slice(0, 3)).toBe('hi\n');
+    expect(r.stdout.slice(3)).toBe('x'.repeat(300000));
+    expect(r.status).toBe(4);
+  });
+
+  it('-it follows the terminal\'s size (SIGWINCH), as stty size in the guest shows', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'vmrun-e2e-resize-'));
+    const vmrunArgv = [process.execPath, join(REPO, 'bin', 'run.js'), 'run', '-q', '-it', plainImage, 'sh', '-c', PRINT_SIZE_PER_LINE];
+    expect(await resizeSeenByGuest(env, vmrunArgv, work, RUN_TIMEOUT_MS)).toBe(0);
+    rmSync(work, { recursive: true, force: true });
+  }, 600_000);
 
   it('-it gives an interactive shell on a terminal', async () => {
     const shell = env.start([], { command: underPty([process.execPath, join(REPO, 'bin', 'run.js'), 'run', '-q', '-it', plainImage, 'sh']) });

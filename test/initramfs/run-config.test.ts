@@ -25,7 +25,8 @@ function checkConfig(bytes: Uint8Array) {
 
 /** What --check-config prints for `config`, derived from the config itself. */
 function expectedListing(c: GuestRunConfig): string {
-  const lines = [`hostname=${c.hostname}`, `workdir=${c.workdir}`, `user=${c.user}`, `tty=${c.tty ? 1 : 0}`, `interactive=${c.interactive ? 1 : 0}`, `rows=${c.rows ?? 0}`, `cols=${c.cols ?? 0}`];
+  const lines = c.workloadFromAgent ? ['workload=agent'] : [];
+  lines.push(`hostname=${c.hostname}`, `workdir=${c.workdir}`, `user=${c.user}`, `tty=${c.tty ? 1 : 0}`, `interactive=${c.interactive ? 1 : 0}`, `rows=${c.rows ?? 0}`, `cols=${c.cols ?? 0}`);
   c.argv.forEach((a, i) => lines.push(`arg[${i}]=${a}`));
   c.env.forEach((e, i) => lines.push(`env[${i}]=${e}`));
   (c.groupAdd ?? []).forEach((g, i) => lines.push(`group-add[${i}]=${g}`));
@@ -61,6 +62,14 @@ describe('run configuration', () => {
     const minimal: GuestRunConfig = { argv: ['true'], env: [], workdir: '/', user: '', hostname: 'h', tty: false };
     const r = checkConfig(encodeRunConfigRecords(minimal));
     expect(r.stdout).toBe(expectedListing(minimal));
+  });
+
+  it('round-trips a config whose workload comes over the agent (no command in it)', () => {
+    const agentRun: GuestRunConfig = { argv: [], workloadFromAgent: true, env: [], workdir: '/', user: '', hostname: 'h', tty: false, network: sample.network };
+    const r = checkConfig(encodeRunConfigRecords(agentRun));
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(expectedListing(agentRun));
+    expect(() => encodeRunConfigRecords({ ...agentRun, argv: ['true'] })).toThrow(/no command/);
   });
 
   it('wraps the records in a cpio holding /.vmrun/run', () => {
@@ -108,21 +117,23 @@ describe('run configuration', () => {
     ['an empty file', Buffer.alloc(0), /truncated/],
     ['a file cut in the middle of a record', good.subarray(0, good.length - 3), /truncated/],
     ['a file without the end record', good.subarray(0, good.length - 4), /no 'end' record/],
-    ['a bad magic', records('vmrun-run-cfg', 'version=3', 'arg=true', 'end'), /bad magic/],
-    ['an older version', records('vmrun-run-config', 'version=1', 'arg=true', 'end'), /unsupported version/],
-    ['an older version (2: before volumes)', records('vmrun-run-config', 'version=2', 'arg=true', 'end'), /unsupported version/],
-    ['a newer version', records('vmrun-run-config', 'version=4', 'arg=true', 'end'), /unsupported version/],
-    ['an unknown key', records('vmrun-run-config', 'version=3', 'arg=true', 'colour=red', 'end'), /unknown record 'colour'/],
-    ['a duplicate key', records('vmrun-run-config', 'version=3', 'arg=true', 'user=a', 'user=b', 'end'), /duplicate record 'user'/],
-    ['no argument', records('vmrun-run-config', 'version=3', 'end'), /nothing to run/],
-    ['a bad tty value', records('vmrun-run-config', 'version=3', 'arg=true', 'tty=2', 'end'), /tty must be 0 or 1/],
-    ['a bad interactive value', records('vmrun-run-config', 'version=3', 'arg=true', 'interactive=yes', 'end'), /interactive must be 0 or 1/],
-    ['rows with garbage', records('vmrun-run-config', 'version=3', 'arg=true', 'rows=12x', 'end'), /bad rows/],
-    ['a network address without a prefix', records('vmrun-run-config', 'version=3', 'arg=true', 'net-address=10.0.2.15', 'end'), /not A.B.C.D\/PREFIX/],
-    ['a prefix over 32', records('vmrun-run-config', 'version=3', 'arg=true', 'net-address=10.0.2.15/33', 'end'), /not A.B.C.D\/PREFIX/],
-    ['a gateway that is no address', records('vmrun-run-config', 'version=3', 'arg=true', 'net-address=10.0.2.15/24', 'net-gateway=10.0.2', 'end'), /net-gateway '10.0.2' is not an IPv4/],
-    ['a nameserver without an address', records('vmrun-run-config', 'version=3', 'arg=true', 'net-dns=10.0.2.3', 'end'), /without net-address/],
+    ['a bad magic', records('vmrun-run-cfg', 'version=4', 'arg=true', 'end'), /bad magic/],
+    ['an older version', records('vmrun-run-config', 'version=2', 'arg=true', 'end'), /unsupported version/],
+    ['an older version (3: before volumes)', records('vmrun-run-config', 'version=3', 'arg=true', 'end'), /unsupported version/],
+    ['a newer version', records('vmrun-run-config', 'version=5', 'arg=true', 'end'), /unsupported version/],
+    ['an unknown key', records('vmrun-run-config', 'version=4', 'arg=true', 'colour=red', 'end'), /unknown record 'colour'/],
+    ['a duplicate key', records('vmrun-run-config', 'version=4', 'arg=true', 'user=a', 'user=b', 'end'), /duplicate record 'user'/],
+    ['no argument', records('vmrun-run-config', 'version=4', 'end'), /nothing to run/],
+    ['a bad tty value', records('vmrun-run-config', 'version=4', 'arg=true', 'tty=2', 'end'), /tty must be 0 or 1/],
+    ['a bad interactive value', records('vmrun-run-config', 'version=4', 'arg=true', 'interactive=yes', 'end'), /interactive must be 0 or 1/],
+    ['rows with garbage', records('vmrun-run-config', 'version=4', 'arg=true', 'rows=12x', 'end'), /bad rows/],
+    ['a network address without a prefix', records('vmrun-run-config', 'version=4', 'arg=true', 'net-address=10.0.2.15', 'end'), /not A.B.C.D\/PREFIX/],
+    ['a prefix over 32', records('vmrun-run-config', 'version=4', 'arg=true', 'net-address=10.0.2.15/33', 'end'), /not A.B.C.D\/PREFIX/],
+    ['a gateway that is no address', records('vmrun-run-config', 'version=4', 'arg=true', 'net-address=10.0.2.15/24', 'net-gateway=10.0.2', 'end'), /net-gateway '10.0.2' is not an IPv4/],
+    ['a nameserver without an address', records('vmrun-run-config', 'version=4', 'arg=true', 'net-dns=10.0.2.3', 'end'), /without net-address/],
     ['data after end', Buffer.concat([good, records('arg=x')]), /after the 'end' record/],
+    ['a workload mode other than agent', records('vmrun-run-config', 'version=4', 'workload=init', 'end'), /workload must be 'agent'/],
+    ['workload=agent with a command', records('vmrun-run-config', 'version=4', 'workload=agent', 'arg=true', 'end'), /without arg records/],
   ];
   for (const [what, bytes, message] of parserRefusals) {
     it(`vmrun-init refuses ${what} with one line and status 125`, () => {

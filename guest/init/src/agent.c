@@ -7,6 +7,7 @@
  */
 #include "agent.h"
 #include "agent_protocol.h"
+#include "guest_identity.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* <linux/vm_sockets.h> is not in musl's headers; this is its sockaddr_vm. */
@@ -49,11 +51,13 @@ struct session {
   int out_done, err_done; /* end-of-data frame sent */
   int exited;
   int wait_status;
+  int workload; /* started by RUN: the VM ends with it */
 };
 
 struct connection {
   int fd; /* -1: slot free */
   int handshaken;
+  uint16_t version; /* negotiated in HELLO */
   int closing; /* a fatal error was sent: flush, then close */
   unsigned char *in;
   size_t in_len;
@@ -64,6 +68,33 @@ struct connection {
 
 static struct connection conns[AGENT_MAX_CONNECTIONS];
 static const struct agent_defaults *defaults;
+
+/*
+ * The workload a RUN started (at most one per agent). Once its status is known and
+ * sent, the VM ends when the client closes its connection (so it has every byte of
+ * output), or AGENT_WORKLOAD_CLOSE_WAIT_MS later at the latest.
+ */
+static struct {
+  int started;
+  int ended;            /* status known */
+  int status;
+  struct connection *conn;
+  int conn_closed;
+  long long deadline_ms;
+} workload;
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void workload_status_known(struct connection *c, int status) {
+  workload.ended = 1;
+  workload.status = status;
+  workload.conn = c;
+  workload.deadline_ms = now_ms() + AGENT_WORKLOAD_CLOSE_WAIT_MS;
+}
 
 static void log_line(const char *msg) { dprintf(2, "vmrun-agent: %s\n", msg); }
 
@@ -153,8 +184,11 @@ static void connection_close(struct connection *c) {
     struct session *s = &c->sessions[i];
     if (!s->used) continue;
     if (!s->exited) kill(s->pid, SIGKILL);
+    /* The host left while the workload ran: it is killed, and the VM ends like docker's would. */
+    if (s->workload && !workload.ended) workload_status_known(c, 128 + SIGKILL);
     session_free(s);
   }
+  if (workload.ended && workload.conn == c) workload.conn_closed = 1;
   close(c->fd);
   free(c->in);
   free(c->out);
@@ -178,6 +212,7 @@ static void session_maybe_finish(struct connection *c, struct session *s) {
   if (!s->used || !s->exited || !s->out_done || !s->err_done) return;
   uint32_t sig, code = docker_status(s->wait_status, &sig);
   send_u32s(c, s->id, AGENT_EXIT, code, sig, 2);
+  if (s->workload) workload_status_known(c, (int)code);
   session_free(s);
 }
 
@@ -267,14 +302,16 @@ static void open_stream(struct connection *c, const struct agent_frame_header *h
   memset(&req, 0, sizeof req);
   req.flags = agent_cursor_u32(&cur);
   const char *problem = NULL;
-  if (h->type == AGENT_EXEC) {
+  if (h->type == AGENT_EXEC || h->type == AGENT_RUN) {
     req.kind = AGENT_SPAWN_EXEC;
+    req.workload = h->type == AGENT_RUN;
     req.rows = agent_cursor_u16(&cur);
     req.cols = agent_cursor_u16(&cur);
     req.user = agent_cursor_string(&cur, AGENT_MAX_USER);
     req.cwd = agent_cursor_string(&cur, AGENT_MAX_PATH);
     req.argv = read_strings(&cur, AGENT_MAX_ARGS, AGENT_MAX_PAYLOAD);
     req.env = read_strings(&cur, AGENT_MAX_ENV, AGENT_MAX_PAYLOAD);
+    if (req.workload) req.group_add = read_strings(&cur, AGENT_MAX_GROUPS, AGENT_MAX_USER);
     if (cur.bad || cur.left) problem = "EXEC payload does not decode (or a count or length is over its limit)";
     else if (req.flags & ~(uint32_t)AGENT_EXEC_KNOWN_FLAGS) problem = "EXEC has unknown flags";
     else if (!req.argv[0] || !req.argv[0][0]) problem = "EXEC needs a nonempty argv[0]";
@@ -299,11 +336,16 @@ static void open_stream(struct connection *c, const struct agent_frame_header *h
     char err[256];
     if (!s) {
       send_error(c, h->stream, AGENT_ERROR_LIMIT, "too many open streams on this connection");
+    } else if (req.workload && !defaults->workload_ended) {
+      send_error(c, h->stream, AGENT_ERROR_FAILED, "this agent does not run a VM's workload (RUN)");
+    } else if (req.workload && workload.started) {
+      send_error(c, h->stream, AGENT_ERROR_FAILED, "this VM's workload has already been started");
     } else if (agent_spawn(&req, defaults, &sp, err, sizeof err) != 0) {
       send_error(c, h->stream, AGENT_ERROR_FAILED, err);
     } else {
+      if (req.workload) workload.started = 1;
       memset(s, 0, sizeof *s);
-      *s = (struct session){.used = 1, .id = h->stream, .pid = sp.pid, .tty = sp.tty, .in_fd = sp.in_fd,
+      *s = (struct session){.used = 1, .id = h->stream, .pid = sp.pid, .tty = sp.tty, .workload = req.workload, .in_fd = sp.in_fd,
                             .out_fd = sp.out_fd, .err_fd = sp.err_fd, .in_credit = AGENT_INITIAL_WINDOW,
                             .out_credit = AGENT_INITIAL_WINDOW, .err_credit = AGENT_INITIAL_WINDOW};
       send_u32s(c, s->id, AGENT_STARTED, (uint32_t)sp.pid, 0, 1);
@@ -318,6 +360,35 @@ static void open_stream(struct connection *c, const struct agent_frame_header *h
   free(req.path);
   free_strings(req.argv);
   free_strings(req.env);
+  free_strings(req.group_add);
+}
+
+/* IDENTITY: applied at once in the agent itself (a few syscalls), answered EXIT 0 or ERROR. */
+static void set_identity(struct connection *c, const struct agent_frame_header *h, const unsigned char *payload) {
+  if (h->stream == 0) return protocol_violation(c, AGENT_ERROR_PROTOCOL, "stream id 0 cannot carry a request");
+  if (session_find(c, h->stream)) return protocol_violation(c, AGENT_ERROR_PROTOCOL, "stream %u is already open", h->stream);
+  struct agent_cursor cur = {payload, h->length, 0};
+  struct guest_identity id = {.hosts_gateway = defaults->hosts_gateway};
+  uint32_t flags = agent_cursor_u32(&cur);
+  uint32_t hi = agent_cursor_u32(&cur), lo = agent_cursor_u32(&cur);
+  id.realtime_ns = (uint64_t)hi << 32 | lo;
+  id.entropy = agent_cursor_bytes(&cur, AGENT_MAX_ENTROPY, &id.entropy_len);
+  char *hostname = agent_cursor_string(&cur, AGENT_MAX_HOSTNAME);
+  char *mac = agent_cursor_string(&cur, 17);
+  id.hostname = hostname;
+  id.mac = mac;
+  char err[256];
+  if (cur.bad || cur.left || flags) {
+    protocol_violation(c, AGENT_ERROR_PROTOCOL, "IDENTITY payload does not decode (or a length is over its limit)");
+  } else if (!defaults->applies_identity) {
+    send_error(c, h->stream, AGENT_ERROR_FAILED, "the identity is only refreshed in a guest");
+  } else if (guest_identity_apply(&id, err, sizeof err) != 0) {
+    send_error(c, h->stream, AGENT_ERROR_FAILED, err);
+  } else {
+    send_u32s(c, h->stream, AGENT_EXIT, 0, 0, 2);
+  }
+  free(hostname);
+  free(mac);
 }
 
 static void on_stdin(struct connection *c, struct session *s, const unsigned char *data, uint32_t len) {
@@ -358,11 +429,13 @@ static void handle_frame(struct connection *c, const struct agent_frame_header *
     uint32_t magic = agent_cursor_u32(&cur);
     uint16_t lo = agent_cursor_u16(&cur), hi = agent_cursor_u16(&cur);
     if (magic != AGENT_MAGIC) return protocol_violation(c, AGENT_ERROR_PROTOCOL, "bad HELLO magic");
-    if (lo > AGENT_PROTOCOL_VERSION || hi < AGENT_PROTOCOL_VERSION)
-      return protocol_violation(c, AGENT_ERROR_UNSUPPORTED, "this agent speaks version %u only", AGENT_PROTOCOL_VERSION);
+    if (lo > hi || lo > AGENT_PROTOCOL_VERSION || hi < AGENT_PROTOCOL_MIN_VERSION)
+      return protocol_violation(c, AGENT_ERROR_UNSUPPORTED, "this agent speaks versions %u to %u",
+                                AGENT_PROTOCOL_MIN_VERSION, AGENT_PROTOCOL_VERSION);
+    c->version = hi < AGENT_PROTOCOL_VERSION ? hi : AGENT_PROTOCOL_VERSION;
     unsigned char r[20];
     agent_put_u32(r, AGENT_MAGIC);
-    agent_put_u16(r + 4, AGENT_PROTOCOL_VERSION);
+    agent_put_u16(r + 4, c->version);
     agent_put_u16(r + 6, 0);
     agent_put_u32(r + 8, AGENT_MAX_PAYLOAD);
     agent_put_u32(r + 12, AGENT_MAX_SESSIONS);
@@ -378,6 +451,12 @@ static void handle_frame(struct connection *c, const struct agent_frame_header *
     case AGENT_COPY_IN:
     case AGENT_COPY_OUT:
       return open_stream(c, h, p);
+    case AGENT_RUN:
+      if (c->version < 2) break;
+      return open_stream(c, h, p);
+    case AGENT_IDENTITY:
+      if (c->version < 2) break;
+      return set_identity(c, h, p);
     case AGENT_STDIN:
       if (h->stream == 0) break;
       if ((s = session_find(c, h->stream))) on_stdin(c, s, p, h->length);
@@ -572,6 +651,11 @@ int agent_serve(int listen_fd, const struct agent_defaults *d) {
     service_streams();
     size_t n = 0;
     int timeout = -1;
+    if (workload.ended) {
+      long long left = workload.deadline_ms - now_ms();
+      if (workload.conn_closed || left <= 0) defaults->workload_ended(workload.status);
+      timeout = (int)left;
+    }
     fds[n] = (struct pollfd){listen_fd, POLLIN, 0};
     owners[n++] = (struct poll_owner){WAIT_LISTEN, NULL, NULL};
     fds[n] = (struct pollfd){sfd, POLLIN, 0};

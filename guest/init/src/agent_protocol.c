@@ -75,3 +75,17 @@ char *agent_cursor_string(struct agent_cursor *c, size_t max) {
   c->left -= len;
   return s;
 }
+
+const unsigned char *agent_cursor_bytes(struct agent_cursor *c, size_t max, size_t *len) {
+  uint32_t n = agent_cursor_u32(c);
+  if (c->bad || n > max || n > c->left) {
+    c->bad = 1;
+    *len = 0;
+    return NULL;
+  }
+  const unsigned char *p = c->p;
+  c->p += n;
+  c->left -= n;
+  *len = n;
+  return p;
+}

@@ -1,5 +1,5 @@
 /*
- * The guest agent's wire protocol, version 1 (docs/agent-protocol.md is the
+ * The guest agent's wire protocol, versions 1 and 2 (docs/agent-protocol.md is the
  * specification; src/agent/protocol.ts mirrors these constants and a host test
  * checks that it does).
  */
@@ -13,7 +13,9 @@
 #define AGENT_VSOCK_PORT 1024u
 
 #define AGENT_MAGIC 0x564d4147u /* "VMAG" */
-#define AGENT_PROTOCOL_VERSION 1u
+/** The newest version this agent speaks, and the oldest it still serves. */
+#define AGENT_PROTOCOL_VERSION 2u
+#define AGENT_PROTOCOL_MIN_VERSION 1u
 
 #define AGENT_HEADER_BYTES 12u
 #define AGENT_MAX_PAYLOAD 262144u
@@ -25,6 +27,13 @@
 #define AGENT_MAX_USER 256u
 #define AGENT_INITIAL_WINDOW 1048576u
 #define AGENT_MAX_ERROR_MESSAGE 1024u
+/** RUN's supplementary groups (docker --group-add), each at most AGENT_MAX_USER bytes. */
+#define AGENT_MAX_GROUPS 64u
+/** IDENTITY: entropy bytes mixed into the guest's pool, and the hostname's length. */
+#define AGENT_MAX_ENTROPY 512u
+#define AGENT_MAX_HOSTNAME 64u
+/** After the workload's EXIT, how long the agent waits for the client to close before powering off. */
+#define AGENT_WORKLOAD_CLOSE_WAIT_MS 5000
 /** Output the agent buffers per connection before it stops reading programs' output. */
 #define AGENT_OUTPUT_HIGH_WATER (1u << 20)
 
@@ -42,6 +51,8 @@ enum agent_message_type {
   AGENT_SIGNAL = 11,
   AGENT_EXIT = 12,
   AGENT_ERROR = 13,
+  AGENT_RUN = 14,      /* version 2 */
+  AGENT_IDENTITY = 15, /* version 2 */
 };
 
 enum agent_exec_flags {
@@ -93,5 +104,7 @@ uint32_t agent_cursor_u32(struct agent_cursor *c);
  * (and `bad`) when it is too long, runs past the payload or contains a NUL byte.
  */
 char *agent_cursor_string(struct agent_cursor *c, size_t max);
+/** Reads a u32 length and that many raw bytes (at most `max`); returns a pointer into the payload. */
+const unsigned char *agent_cursor_bytes(struct agent_cursor *c, size_t max, size_t *len);
 
 #endif

@@ -107,7 +107,7 @@ static __attribute__((noreturn)) void exec_child(const struct agent_spawn_reques
   const char *home = NULL;
   if (spec && spec[0]) {
     char err[300];
-    if (exec_user_resolve("", spec, NULL, &user, err, sizeof err) != 0) {
+    if (exec_user_resolve("", spec, req->group_add, &user, err, sizeof err) != 0) {
       dprintf(2, "vmrun-agent: %s\n", err);
       _exit(EXIT_SETUP_FAILED);
     }
@@ -119,6 +119,10 @@ static __attribute__((noreturn)) void exec_child(const struct agent_spawn_reques
   if (!envp) _exit(EXIT_SETUP_FAILED);
   char cwd[PATH_MAX];
   const char *workdir = req->cwd && req->cwd[0] ? req->cwd : d->workdir ? d->workdir : getcwd(cwd, sizeof cwd);
+  if (req->workload && workdir && make_directories(workdir) != 0) {
+    dprintf(2, "vmrun-agent: workdir \"%s\": %s\n", workdir, strerror(errno));
+    _exit(EXIT_SETUP_FAILED);
+  }
   workload_become(workdir ? workdir : "/", spec && spec[0] ? &user : NULL, req->argv, envp);
 }
 

@@ -11,6 +11,12 @@ struct agent_defaults {
   const char *user;    /* docker -u spec; NULL or "": keep the agent's credentials */
   const char *workdir; /* NULL: the agent's working directory */
   char **env;          /* the base environment of exec */
+  /** RUN's end: called with the workload's status once the host has it (NULL: RUN is refused). */
+  void (*workload_ended)(int status);
+  /** Whether IDENTITY is applied (in a guest) or refused (the host mode must not touch the host). */
+  int applies_identity;
+  /** IDENTITY rewrites /etc/hosts with host.vmrun.internal at this address (NULL: none). */
+  const char *hosts_gateway;
 };
 
 enum agent_spawn_kind { AGENT_SPAWN_EXEC, AGENT_SPAWN_COPY_IN, AGENT_SPAWN_COPY_OUT };
@@ -24,6 +30,8 @@ struct agent_spawn_request {
   char *cwd;
   char **argv; /* NULL-terminated */
   char **env;  /* NULL-terminated */
+  char **group_add; /* RUN: docker --group-add (NULL-terminated, or NULL) */
+  int workload; /* RUN: the VM's workload (its working directory is created, like docker -w) */
   char *path;  /* copy in/out */
 };
 

@@ -35,6 +35,7 @@ static int check_config(const char *path) {
     init_log("%s", err);
     return EXIT_SETUP_FAILED;
   }
+  if (cfg.workload_from_agent) printf("workload=agent\n");
   printf("hostname=%s\nworkdir=%s\nuser=%s\ntty=%d\ninteractive=%d\nrows=%u\ncols=%u\n",
          cfg.hostname ? cfg.hostname : "", cfg.workdir ? cfg.workdir : "",
          cfg.user ? cfg.user : "", cfg.tty, cfg.interactive, cfg.rows, cfg.cols);
@@ -88,23 +89,34 @@ static int supervise(pid_t workload, const sigset_t *waited) {
   }
 }
 
+/* The workload RUN started has ended and the host has its status: the VM ends with it. */
+static void power_off_with(int status) { exit_report_and_power_off(status); }
+
 /*
  * Forks the guest agent (exec and copy for the host over vsock), with the workload's
- * user, working directory and configured environment as its defaults. A VM without a
- * vsock device simply has no agent.
+ * user, working directory and configured environment as its defaults. With
+ * `runs_workload`, the agent also takes the workload itself (RUN) and powers the VM
+ * off when it ends. A VM without a vsock device has no agent: fine when init runs
+ * the workload, fatal when the agent must. Returns the agent's pid, or -1.
  */
-static void start_agent(const struct run_config *cfg) {
+static pid_t start_agent(const struct run_config *cfg, int runs_workload) {
   pid_t pid = fork();
   if (pid != 0) {
     if (pid < 0) init_log("agent: fork: %s", strerror(errno));
-    return;
+    return pid;
   }
   int fd = agent_listen_vsock(AGENT_VSOCK_PORT);
-  if (fd < 0) _exit(0);
+  if (fd < 0) {
+    if (runs_workload) init_log("agent: cannot listen on vsock port %u: %s", AGENT_VSOCK_PORT, strerror(errno));
+    _exit(runs_workload ? EXIT_SETUP_FAILED : 0);
+  }
   struct agent_defaults defaults = {
       .user = cfg->user && cfg->user[0] ? cfg->user : "0",
       .workdir = cfg->workdir ? cfg->workdir : "/",
       .env = cfg->envp,
+      .workload_ended = runs_workload ? power_off_with : NULL,
+      .applies_identity = 1,
+      .hosts_gateway = cfg->net_gateway,
   };
   _exit(agent_serve(fd, &defaults));
 }
@@ -135,6 +147,22 @@ static __attribute__((noreturn)) void run_as_pid1(void) {
 
   volumes_mount(&cfg);
 
+  sigset_t waited, original;
+  sigemptyset(&waited);
+  sigaddset(&waited, SIGCHLD);
+  for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
+    sigaddset(&waited, forwarded_signals[i]);
+
+  if (cfg.workload_from_agent) {
+    /* The host sends the workload over the agent (RUN); init only reaps orphans meanwhile. */
+    sigprocmask(SIG_BLOCK, &waited, &original);
+    pid_t agent = start_agent(&cfg, 1);
+    if (agent < 0) exit_report_and_power_off(EXIT_SETUP_FAILED);
+    int status = supervise(agent, &waited);
+    init_log("the guest agent ended (status %d) before the workload did", status);
+    exit_report_and_power_off(EXIT_SETUP_FAILED);
+  }
+
   struct exec_user user;
   if (exec_user_resolve("", cfg.user, cfg.group_add, &user, err, sizeof err) != 0) {
     init_log("%s", err);
@@ -150,13 +178,7 @@ static __attribute__((noreturn)) void run_as_pid1(void) {
     exit_report_and_power_off(EXIT_SETUP_FAILED);
   }
 
-  start_agent(&cfg);
-
-  sigset_t waited, original;
-  sigemptyset(&waited);
-  sigaddset(&waited, SIGCHLD);
-  for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
-    sigaddset(&waited, forwarded_signals[i]);
+  start_agent(&cfg, 0);
   sigprocmask(SIG_BLOCK, &waited, &original);
 
   pid_t workload = workload_start(&cfg, &user, envp, &original);
@@ -175,7 +197,8 @@ static int serve_agent_on_unix(const char *path) {
     return EXIT_SETUP_FAILED;
   }
   extern char **environ;
-  struct agent_defaults defaults = {.user = NULL, .workdir = NULL, .env = environ};
+  /* RUN works here too, for tests: this process exits with the workload's status. */
+  struct agent_defaults defaults = {.user = NULL, .workdir = NULL, .env = environ, .workload_ended = exit};
   return agent_serve(fd, &defaults);
 }
 

@@ -103,7 +103,7 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
     return -1;
   }
 
-  const char *tty = NULL, *interactive = NULL, *rows = NULL, *cols = NULL;
+  const char *tty = NULL, *interactive = NULL, *rows = NULL, *cols = NULL, *workload = NULL;
   size_t index = 0;
   int saw_end = 0;
   for (size_t off = 0; off < len; index++) {
@@ -121,8 +121,8 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
       continue;
     }
     if (index == 1) {
-      if (strcmp(r, "version=3") != 0) {
-        snprintf(err, errlen, "unsupported version record '%.40s' (this init reads version=3)", r);
+      if (strcmp(r, "version=4") != 0) {
+        snprintf(err, errlen, "unsupported version record '%.40s' (this init reads version=4)", r);
         return -1;
       }
       continue;
@@ -156,6 +156,7 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
     else if (strcmp(key, "workdir") == 0) rc = set_once(&out->workdir, value, key, err, errlen);
     else if (strcmp(key, "user") == 0) rc = set_once(&out->user, value, key, err, errlen);
     else if (strcmp(key, "tty") == 0) rc = set_once(&tty, value, key, err, errlen);
+    else if (strcmp(key, "workload") == 0) rc = set_once(&workload, value, key, err, errlen);
     else if (strcmp(key, "interactive") == 0) rc = set_once(&interactive, value, key, err, errlen);
     else if (strcmp(key, "rows") == 0) rc = set_once(&rows, value, key, err, errlen);
     else if (strcmp(key, "cols") == 0) rc = set_once(&cols, value, key, err, errlen);
@@ -176,11 +177,21 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
     snprintf(err, errlen, "truncated (no 'end' record)");
     return -1;
   }
-  if (out->argc == 0) {
+  if (workload) {
+    if (strcmp(workload, "agent") != 0) {
+      snprintf(err, errlen, "workload must be 'agent', got '%.20s'", workload);
+      return -1;
+    }
+    if (out->argc) {
+      snprintf(err, errlen, "workload=agent comes without arg records");
+      return -1;
+    }
+    out->workload_from_agent = 1;
+  } else if (out->argc == 0) {
     snprintf(err, errlen, "no 'arg' record: nothing to run");
     return -1;
   }
-  if (out->argv[0][0] == '\0') {
+  if (out->argc && out->argv[0][0] == '\0') {
     snprintf(err, errlen, "the program name (first arg) is empty");
     return -1;
   }

@@ -1,9 +1,9 @@
 /*
  * The run configuration vmrun's host writes to /.vmrun/run: what to run and how.
  *
- * Format, version 3: a sequence of records, each terminated by one NUL byte.
+ * Format, version 4: a sequence of records, each terminated by one NUL byte.
  *   record 0      "vmrun-run-config"           (magic)
- *   record 1      "version=3"
+ *   record 1      "version=4"
  *   then, in any order:
  *     "hostname=NAME"     at most once
  *     "workdir=/PATH"     at most once, absolute
@@ -12,7 +12,9 @@
  *     "tty=0|1"           at most once
  *     "interactive=0|1"   at most once; 0: stdin is /dev/null unless tty (docker -i)
  *     "rows=N" "cols=N"   at most once each, 0..65535
- *     "arg=VALUE"         repeated, in argv order; at least one
+ *     "arg=VALUE"         repeated, in argv order; at least one, unless:
+ *     "workload=agent"    at most once, without arg records: the host sends the
+ *                         workload over the agent (RUN, docs/agent-protocol.md)
  *     "env=KEY=VALUE"     repeated, in order
  *     "net-address=A.B.C.D/PREFIX"  at most once; eth0's IPv4 address (absent: only lo)
  *     "net-gateway=A.B.C.D"         at most once, with net-address; the default route,
@@ -44,7 +46,8 @@ struct run_config {
   int tty;
   int interactive;
   unsigned rows, cols;
-  char **argv;        /* NULL-terminated, argc >= 1 */
+  int workload_from_agent; /* "workload=agent": no argv here; the agent's RUN brings it */
+  char **argv;        /* NULL-terminated; argc >= 1 unless workload_from_agent */
   size_t argc;
   char **envp;        /* NULL-terminated */
   size_t envc;
