@@ -11,6 +11,7 @@ export { type RestoreOptions, type RestoreManyOptions, type ForkResult, type Mac
 export { chooseCloneIdentity, hostnameFor, type CloneIdentity } from './machine/clone-identity.js';
 export { processMemory, type ProcessMemory, type GuestRamMemory } from './host/process-memory.js';
 export { parseDiskFlag, type DiskOptions } from './machine/disks.js';
+export { parseMountFlag, parseVolumeFlag, volumeTag, type VolumeOptions } from './machine/volumes.js';
 export { type RootfsMode, BLOCK_ROOTFS_MIN_BYTES } from './run/rootfs-choice.js';
 export * from './snapshot/index.js';
 export { runImage, prepareRun, guestCmdline, type RunImageOptions, type PreparedRun } from './run/run-image.js';

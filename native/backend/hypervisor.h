@@ -40,6 +40,22 @@ class InterruptEvent {
  public:
   virtual ~InterruptEvent() = default;
   virtual void trigger() = 0;
+  /**
+   * The eventfd behind it, which another process may signal to raise the interrupt
+   * (a vhost-user back end's call fd); -1 when there is none. Owned by this object.
+   */
+  virtual int event_fd() const { return -1; }
+};
+
+/**
+ * An eventfd the hypervisor signals, with no exit to the VMM, when the guest writes
+ * one 32-bit value to one MMIO register (KVM: KVM_IOEVENTFD with a datamatch). A
+ * virtio queue's notification for a back end in another process (vhost-user kick).
+ */
+class NotifyEvent {
+ public:
+  virtual ~NotifyEvent() = default;
+  virtual int event_fd() const = 0;
 };
 
 /** A saved vCPU state decoded once and checked against this host, ready to apply (the backend's own type). */
@@ -104,6 +120,8 @@ class Vm {
   virtual void set_irq_line(uint32_t gsi, bool level) = 0;
   /** An edge-triggered interrupt on `gsi` for a device thread; needs the interrupt controller. */
   virtual std::unique_ptr<InterruptEvent> create_interrupt_event(uint32_t gsi) = 0;
+  /** An event for guest writes of `value` to the 4-byte MMIO register at `address`; lives as long as the VM. */
+  virtual std::unique_ptr<NotifyEvent> create_notify_event(uint64_t address, uint32_t value) = 0;
 
   /** VM-wide state: interrupt controllers, PIT, clock. vCPUs must not be running. */
   virtual StateBlob save_state() = 0;

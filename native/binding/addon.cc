@@ -11,6 +11,7 @@
 #include "binding/machine_binding.h"
 #include "binding/network_convert.h"
 #include "binding/promise_worker.h"
+#include "devices/virtio/fs/virtiofsd_process.h"
 #include "snapshot/crc32c.h"
 #include "snapshot/memory_image.h"
 #include "hypercalls/guest_files.h"
@@ -26,6 +27,19 @@ static Napi::Value host_report(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw_js(info.Env(), e);
   }
+}
+
+/**
+ * virtiofsdArguments(virtiofsd, hostDir): the command line vmrun starts virtiofsd with
+ * for a read-write volume (its socket as fd 3), so a benchmark anchor runs the same.
+ */
+static Napi::Value virtiofsd_arguments_of(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) throw Napi::TypeError::New(info.Env(), "virtiofsdArguments(virtiofsd: string, hostDir: string)");
+  virtio::fs::VolumeConfig c{"", info[1].As<Napi::String>().Utf8Value(), false, info[0].As<Napi::String>().Utf8Value()};
+  auto args = virtio::fs::virtiofsd_arguments(c);
+  auto out = Napi::Array::New(info.Env(), args.size());
+  for (uint32_t i = 0; i < args.size(); i++) out.Set(i, Napi::String::New(info.Env(), args[i]));
+  return out;
 }
 
 /** crc32c(bytes): CRC-32C of a buffer (the snapshot format's checksum). */
@@ -76,6 +90,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMachine", MachineBinding::define(env));
   exports.Set("crc32c", Napi::Function::New(env, crc32c_of, "crc32c"));
   exports.Set("kernelFormat", Napi::Function::New(env, kernel_format_of, "kernelFormat"));
+  exports.Set("virtiofsdArguments", Napi::Function::New(env, virtiofsd_arguments_of, "virtiofsdArguments"));
   exports.Set("buildRamImage", Napi::Function::New(env, build_ram_image_async, "buildRamImage"));
   Napi::Object temp_limits = Napi::Object::New(env);
   temp_limits.Set("files", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFiles)));

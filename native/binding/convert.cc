@@ -74,6 +74,26 @@ static std::vector<virtio::blk::DiskConfig> disk_configs_from(const Napi::Object
   return out;
 }
 
+/** `volumes: [{tag, hostDir, readOnly, virtiofsd}]` (optional); virtiofsd is started by the builder. */
+static std::vector<virtio::fs::VolumeConfig> volume_configs_from(const Napi::Object& o) {
+  std::vector<virtio::fs::VolumeConfig> out;
+  if (!o.Has("volumes") || o.Get("volumes").IsUndefined()) return out;
+  if (!o.Get("volumes").IsArray()) type_error(o, "volumes", "an array of {tag, hostDir, readOnly, virtiofsd}");
+  auto list = o.Get("volumes").As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    if (!list.Get(i).IsObject()) type_error(o, "volumes[]", "an object {tag, hostDir, readOnly, virtiofsd}");
+    auto v = list.Get(i).As<Napi::Object>();
+    virtio::fs::VolumeConfig c;
+    c.tag = get_string(v, "tag", "");
+    c.host_dir = get_string(v, "hostDir", "");
+    c.virtiofsd_path = get_string(v, "virtiofsd", "");
+    if (c.tag.empty() || c.host_dir.empty() || c.virtiofsd_path.empty()) type_error(v, "volumes[]", "{tag, hostDir, virtiofsd} non-empty strings");
+    c.read_only = v.Get("readOnly").ToBoolean();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 Napi::Object vsock_limits_to(Napi::Env env) {
   auto o = Napi::Object::New(env);
   o.Set("minCid", static_cast<double>(virtio::vsock::kMinGuestCid));
@@ -109,6 +129,7 @@ MachineConfig machine_config_from(const Napi::Object& o) {
     c.debug = o.Get("debug").As<Napi::Boolean>().Value();
   }
   c.disks = disk_configs_from(o);
+  c.volumes = volume_configs_from(o);
   return c;
 }
 

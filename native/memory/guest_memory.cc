@@ -1,6 +1,7 @@
 #include "memory/guest_memory.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -57,6 +58,26 @@ GuestMemory GuestMemory::from_file(int fd, uint64_t file_offset, uint64_t ram_si
   return map(ram_size, MAP_PRIVATE | MAP_NORESERVE, fd, file_offset, "cannot map guest memory image");
 }
 
+GuestMemory GuestMemory::shared(uint64_t ram_size) {
+  int fd = memfd_create("vmrun-guest-ram", MFD_CLOEXEC);
+  if (fd < 0) throw VmrunError(ErrorCode::Host, errno_message("cannot create shared guest memory (memfd)", errno));
+  if (ftruncate(fd, static_cast<off_t>(ram_size)) != 0) {
+    int e = errno;
+    close(fd);
+    throw VmrunError(ErrorCode::Host, errno_message("cannot size shared guest memory", e));
+  }
+  GuestMemory m;
+  try {
+    // Pages are allocated on first touch, as for anonymous RAM.
+    m = map(ram_size, MAP_SHARED | MAP_NORESERVE, fd, 0, "cannot map shared guest memory");
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+  m.shared_fd_ = fd;
+  return m;
+}
+
 GuestMemory::GuestMemory(GuestMemory&& o) noexcept { *this = std::move(o); }
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
@@ -66,6 +87,8 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
     ram_size_ = o.ram_size_;
     mapping_ = o.mapping_;
     mapping_size_ = o.mapping_size_;
+    shared_fd_ = o.shared_fd_;
+    o.shared_fd_ = -1;
     o.mapping_ = nullptr;
     o.mapping_size_ = 0;
     o.regions_.clear();
@@ -78,6 +101,8 @@ GuestMemory::~GuestMemory() { unmap(); }
 void GuestMemory::unmap() {
   if (mapping_) munmap(mapping_ - kGuardBytes, mapping_size_ + 2 * kGuardBytes);
   mapping_ = nullptr;
+  if (shared_fd_ >= 0) close(shared_fd_);
+  shared_fd_ = -1;
 }
 
 uint64_t GuestMemory::end_address() const {

@@ -27,6 +27,11 @@ class GuestMemory {
   static GuestMemory anonymous(uint64_t ram_size);
   /** Maps `ram_size` bytes of a file privately (copy-on-write) in the same layout. */
   static GuestMemory from_file(int fd, uint64_t file_offset, uint64_t ram_size);
+  /**
+   * RAM in a memfd mapped shared, in the same layout: another process (a vhost-user
+   * back end such as virtiofsd) can map it too, through shared_fd().
+   */
+  static GuestMemory shared(uint64_t ram_size);
 
   GuestMemory() = default;
   GuestMemory(GuestMemory&&) noexcept;
@@ -39,6 +44,8 @@ class GuestMemory {
   uint64_t ram_size() const { return ram_size_; }
   /** All RAM as one host range: the regions back to back ("RAM offset" space of snapshots). */
   uint8_t* host_base() const { return mapping_; }
+  /** The memfd behind shared() RAM (offset 0 = host_base()), or -1. Owned by this object. */
+  int shared_fd() const { return shared_fd_; }
   /** The guest-physical address one past the last RAM byte. */
   uint64_t end_address() const;
 
@@ -67,6 +74,7 @@ class GuestMemory {
   uint64_t ram_size_ = 0;
   uint8_t* mapping_ = nullptr;  // one host mapping holding every region back to back
   uint64_t mapping_size_ = 0;
+  int shared_fd_ = -1;
 };
 
 /** The RAM layout for a given size: below the MMIO hole, then the rest above 4 GiB. */

@@ -16,6 +16,8 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/pci_config_absent.h"
 #include "devices/virtio/blk/blk_device.h"
+#include "devices/virtio/fs/fs_device.h"
+#include "devices/virtio/virtio_spec.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/net/virtio_net.h"
 #include "loaders/hermit/hermit_boot.h"
@@ -93,8 +95,13 @@ std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_
 
 std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
                                                   const std::optional<NetworkConfig>& network,
-                                                  const std::vector<virtio::blk::DiskConfig>& disks) {
-  // The order (vsock, net, disks) is each device's MMIO slot: boot and restore share it.
+                                                  const std::vector<virtio::blk::DiskConfig>& disks,
+                                                  const std::vector<virtio::fs::VolumeConfig>& volumes) {
+  // The order (vsock, net, disks, volumes) is each device's MMIO slot: boot and restore share it.
+  const size_t wanted = (vsock ? 1 : 0) + (network ? 1 : 0) + disks.size() + volumes.size();
+  if (wanted > x86::kVirtioMmioSlots)
+    throw VmrunError(ErrorCode::Usage, std::to_string(disks.size()) + " disks and " + std::to_string(volumes.size()) + " volumes are too many: a VM has " +
+                                           std::to_string(x86::kVirtioMmioSlots) + " virtio devices, vsock and the network included");
   std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
   if (vsock) devices.push_back(std::make_unique<virtio::vsock::VsockDevice>(*vsock));
   // Binds the published ports now: a port in use fails the boot before the guest runs.
@@ -112,6 +119,22 @@ std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optiona
     const uint64_t base = x86::kVirtioMmioBase + slot * x86::kVirtioMmioSlotSize;
     const uint32_t gsi = x86::kVirtioMmioGsis[slot];
     auto transport = std::make_shared<virtio::VirtioMmioTransport>(std::move(device), m.memory_, m.vm_->create_interrupt_event(gsi));
+    m.mmio_bus_.add(base, x86::kVirtioMmioSlotSize, transport);
+    m.virtio_.push_back(transport);
+    cmdline += " virtio_mmio.device=4K@" + hex(base) + ":" + std::to_string(gsi);
+  }
+  // A volume's queues are served by virtiofsd: its kicks are ioeventfds on this slot's
+  // QueueNotify (one per queue index) and its calls the slot's irqfd.
+  for (size_t i = 0; i < volumes.size(); i++) {
+    const size_t slot = m.virtio_.size();
+    const uint64_t base = x86::kVirtioMmioBase + slot * x86::kVirtioMmioSlotSize;
+    const uint32_t gsi = x86::kVirtioMmioGsis[slot];
+    auto interrupt = m.vm_->create_interrupt_event(gsi);
+    virtio::fs::FsWiring wiring{&m.memory_, {}, interrupt->event_fd()};
+    for (uint32_t q = 0; q < virtio::fs::kQueueCount; q++)
+      wiring.notify.push_back(m.vm_->create_notify_event(base + virtio::mmio::kQueueNotify, q));
+    auto device = std::make_unique<virtio::fs::FsDevice>(volumes[i], static_cast<int>(i), std::move(wiring));
+    auto transport = std::make_shared<virtio::VirtioMmioTransport>(std::move(device), m.memory_, std::move(interrupt));
     m.mmio_bus_.add(base, x86::kVirtioMmioSlotSize, transport);
     m.virtio_.push_back(transport);
     // Linux's virtio_mmio.device=<size>@<base>:<irq> (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
@@ -139,6 +162,8 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     throw VmrunError(ErrorCode::Usage, "networking is for Linux guests; " + config.kernel_path + " is a Hermit kernel");
   if (!config.disks.empty() && format == KernelFormat::HermitElf)
     throw VmrunError(ErrorCode::Usage, "disks are for Linux guests; " + config.kernel_path + " is a Hermit kernel");
+  if (!config.volumes.empty() && format == KernelFormat::HermitElf)
+    throw VmrunError(ErrorCode::Usage, "volumes are for Linux guests; " + config.kernel_path + " is a Hermit kernel");
   for (const auto& path : config.initrd_paths) {
     std::vector<uint8_t> part = read_file(path, "initrd", config.memory_size);
     initrd.resize((initrd.size() + 3) & ~size_t{3}, 0);
@@ -148,7 +173,9 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   std::string initrd_names;
   for (const auto& path : config.initrd_paths) initrd_names += (initrd_names.empty() ? "" : " + ") + path;
 
-  auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, GuestMemory::anonymous(config.memory_size), std::move(callbacks));
+  // virtiofsd maps guest RAM itself: with volumes it is a shared memfd.
+  GuestMemory memory = config.volumes.empty() ? GuestMemory::anonymous(config.memory_size) : GuestMemory::shared(config.memory_size);
+  auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
 
   // The loader decides each vCPU's start state; Linux APs wait for the guest's INIT/SIPI.
   std::vector<std::optional<x86::StartState>> starts(static_cast<size_t>(config.cpus));
@@ -157,7 +184,7 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     for (int i = 0; i < config.cpus; i++) starts[static_cast<size_t>(i)] = plan.start_state_for(i);
     m->port_io_handler_ = std::move(plan.hypercalls);
   } else {
-    const std::string cmdline = config.cmdline + attach_virtio_devices(*m, config.vsock, config.network, config.disks);
+    const std::string cmdline = config.cmdline + attach_virtio_devices(*m, config.vsock, config.network, config.disks, config.volumes);
     LinuxBootInput in{&kernel, format, config.kernel_path, has_initrd ? &initrd : nullptr, initrd_names, cmdline};
     starts[0] = load_linux(in, m->memory_).start;
     x86::write_mp_table(m->memory_, config.cpus);
@@ -192,7 +219,7 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
 
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
   StepTimer t(m->setup_ms_);
-  attach_virtio_devices(*m, config.vsock, config.network, config.disks);
+  attach_virtio_devices(*m, config.vsock, config.network, config.disks, {});
   t.step("virtio-devices");
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForRestore);

@@ -9,6 +9,7 @@
 
 #include "devices/virtio/net/network_config.h"
 #include "devices/virtio/blk/blk_device.h"
+#include "devices/virtio/fs/virtiofsd_process.h"
 #include "devices/virtio/vsock/vsock_device.h"
 #include "vmm/machine.h"
 
@@ -34,6 +35,8 @@ struct MachineConfig {
   bool debug = false;  // Hermit: trace the boot handover (boot info, Cmdsize/Cmdval) on stderr
   /** virtio-blk disks (Linux guests), in order: /dev/vda, /dev/vdb... */
   std::vector<virtio::blk::DiskConfig> disks;
+  /** virtio-fs volumes served by virtiofsd (Linux guests); guest RAM is then a shared memfd. */
+  std::vector<virtio::fs::VolumeConfig> volumes;
 };
 
 /** What the builder learned about the kernel, for the host to report. */
@@ -77,7 +80,8 @@ class MachineBuilder {
    */
   static std::string attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
                                            const std::optional<NetworkConfig>& network,
-                                           const std::vector<virtio::blk::DiskConfig>& disks);
+                                           const std::vector<virtio::blk::DiskConfig>& disks,
+                                           const std::vector<virtio::fs::VolumeConfig>& volumes);
 };
 
 }  // namespace vmrun

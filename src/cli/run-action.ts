@@ -6,6 +6,7 @@ import { VmrunError } from '../errors.js';
 import { parseSize } from '../units.js';
 import { parseNetworkMode, parsePublishList } from '../network/index.js';
 import { parseDiskFlag } from '../machine/disks.js';
+import { parseMountFlag, parseVolumeFlag } from '../machine/volumes.js';
 import { ProgressRenderer } from '../oci/progress-renderer.js';
 import type { RootfsMode } from '../run/rootfs-choice.js';
 import type { RunImageOptions } from '../run/run-image.js';
@@ -28,6 +29,8 @@ export const RUN_FLAGS: FlagSpec = {
   name: { type: 'string', description: 'name of the VM (with -d)' },
   rm: { type: 'boolean', description: 'remove the VM\'s record when it exits (with -d)' },
   disk: { type: 'string', multiple: true, description: 'attach a raw disk image, FILE[:ro]; repeatable: /dev/vda, /dev/vdb... in order (used in place, not copied)' },
+  volume: { type: 'string', char: 'v', multiple: true, description: 'share a host directory live with the guest, HOSTDIR:GUESTDIR[:ro]; HOSTDIR absolute and existing; repeatable (virtio-fs, docs/volumes.md)' },
+  mount: { type: 'string', multiple: true, description: 'share a host directory, type=bind,src=HOSTDIR,dst=GUESTDIR[,readonly]; repeatable' },
   rootfs: { type: 'string', default: 'auto', description: 'root filesystem: initramfs (in RAM), block (read-only disk + tmpfs overlay; keeps xattrs), or auto (block above 64 MiB or with xattrs)' },
   kernel: { type: 'string', description: 'Linux kernel to boot (default: the one scripts/setup.sh built; env VMRUN_KERNEL)' },
   platform: { type: 'string', description: 'platform to pull, os/arch[/variant]' },
@@ -101,6 +104,7 @@ export async function runAction(image: string, command: string[], f: FlagValues,
     network,
     onProgress: progress.listener,
     disks: (list('disk') ?? []).map(parseDiskFlag),
+    volumes: [...(list('volume') ?? []).map(parseVolumeFlag), ...(list('mount') ?? []).map(parseMountFlag)],
     rootfs,
   };
   if (flag('detach')) {

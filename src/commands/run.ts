@@ -20,6 +20,8 @@ export default class Run extends VmrunCommand {
     '<%= config.bin %> run --network none alpine ip addr',
     '<%= config.bin %> run --disk data.img --disk seed.img:ro alpine sh -c \'mount /dev/vda /mnt && ls /mnt\'',
     '<%= config.bin %> run --rootfs block my-registry.example/big-image:1.0',
+    '<%= config.bin %> run -v "$PWD":/src -v /etc/ssl/certs:/certs:ro -w /src alpine ls',
+    '<%= config.bin %> run --mount type=bind,src=/srv/data,dst=/data,readonly alpine ls /data',
     'VMRUN_TRACE=1 <%= config.bin %> run --cold alpine true   # boot, no template; the steps and their times',
   ];
   static override usage = 'run [OPTIONS] IMAGE [COMMAND] [ARG...]';

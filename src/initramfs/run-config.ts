@@ -10,7 +10,7 @@ import { newcDataPadding, newcHeader, newcTrailer } from './cpio-newc.js';
 /** Where the guest finds the run configuration. */
 export const RUN_CONFIG_GUEST_PATH = '/.vmrun/run';
 /** The format version this encoder writes and the init reads. */
-export const RUN_CONFIG_VERSION = 3;
+export const RUN_CONFIG_VERSION = 4;
 /** vmrun-init's limits (RUN_CONFIG_MAX_BYTES / RUN_CONFIG_MAX_ITEMS). */
 export const RUN_CONFIG_MAX_BYTES = 1 << 20;
 export const RUN_CONFIG_MAX_RECORDS = 16384;
@@ -54,6 +54,17 @@ export interface GuestRunConfig {
   cols?: number;
   /** eth0's set-up; absent: the guest has only `lo`. */
   network?: GuestNetworkConfig;
+  /** virtio-fs volumes the init mounts before the workload starts, in order. */
+  volumes?: GuestVolumeConfig[];
+}
+
+/** One volume as the guest mounts it. */
+export interface GuestVolumeConfig {
+  /** The virtio-fs tag (letters, digits, '-', '_'). */
+  tag: string;
+  /** Absolute mount point; created if missing. */
+  guestDir: string;
+  readOnly: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -95,6 +106,11 @@ export function encodeRunConfigRecords(config: GuestRunConfig): Uint8Array {
     const { address, gateway, nameserver } = config.network;
     if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(address)) throw new VmrunError('usage', `guest network address "${address}" is not A.B.C.D/PREFIX`);
     records.push(`net-address=${address}`, `net-gateway=${checkText(gateway, 'gateway')}`, `net-dns=${checkText(nameserver, 'nameserver')}`);
+  }
+  for (const v of config.volumes ?? []) {
+    if (!/^[A-Za-z0-9_-]{1,36}$/.test(v.tag)) throw new VmrunError('usage', `volume tag "${v.tag}" is not 1 to 36 letters, digits, '-' or '_'`);
+    if (!v.guestDir.startsWith('/')) throw new VmrunError('usage', `volume guest path "${v.guestDir}" is not absolute`);
+    records.push(`volume=${v.tag}:${v.readOnly ? 'ro' : 'rw'}:${checkText(v.guestDir, 'volume guest path')}`);
   }
   if (config.workloadFromAgent) records.push('workload=agent');
   for (const arg of config.argv) records.push(`arg=${checkText(arg, 'argument')}`);

@@ -18,6 +18,7 @@ import type { SnapshotDisk } from '../snapshot/metadata.js';
 import { checkDisks, checkSnapshotDisks, defaultDiskSerial, type DiskOptions } from './disks.js';
 import { chooseCloneIdentity, type CloneIdentity } from './clone-identity.js';
 import { guestRamMemory, type GuestRamMemory } from '../host/process-memory.js';
+import { checkVolumes, findVirtiofsd, volumeTag, type VolumeOptions } from './volumes.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -56,6 +57,12 @@ export interface BootOptions {
   network?: NetworkOptions;
   /** Raw disk files as virtio-blk devices, /dev/vda... in order (Linux guests). */
   disks?: DiskOptions[];
+  /**
+   * Host directories shared live with the guest over virtio-fs (Linux guests), tagged
+   * vmrun0, vmrun1... in order (see volumeTag); the guest mounts them itself (vmrun run's
+   * init does). A machine with volumes cannot be saved (docs/snapshots.md).
+   */
+  volumes?: VolumeOptions[];
   /** A virtio-vsock device (Linux guests): see docs/virtio.md for the socket protocol. */
   vsock?: VsockOptions;
   /** Unread `output` kept before further console output is dropped (default 8 MiB; docs/console-output.md). */
@@ -133,6 +140,8 @@ interface MachineIdentity {
   cmdline?: string;
   image?: string;
   disks?: SnapshotDisk[];
+  /** The host directories of its volumes, if any (such a machine cannot be saved). */
+  volumes?: string[];
   /** The vsock device's CID, if the machine has one (its socket path is not part of a snapshot). */
   vsock?: { cid: number };
   /** The network device's set-up, if the machine has one (a restored clone gets its own MAC). */
@@ -214,6 +223,8 @@ export class Machine extends EventEmitter {
     const network = options.network ? nativeNetworkConfig(options.network) : undefined;
     const disks = (options.disks ?? []).map((d, i) => ({ path: d.path, readOnly: d.readOnly === true, serial: d.serial ?? defaultDiskSerial(i) }));
     const sizes = checkDisks(disks);
+    const volumes = checkVolumes(options.volumes ?? []);
+    const virtiofsd = volumes.length > 0 ? findVirtiofsd() : '';
     const m = new Machine(
       {
         kernel: options.kernel,
@@ -232,9 +243,11 @@ export class Machine extends EventEmitter {
         network,
         vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
         ...(disks.length > 0 ? { disks } : {}),
+        ...(volumes.length > 0 ? { volumes: volumes.map((v, i) => ({ tag: volumeTag(i), hostDir: v.hostDir, readOnly: v.readOnly, virtiofsd })) } : {}),
       },
       {
         memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
+        ...(volumes.length > 0 ? { volumes: volumes.map((v) => v.hostDir) } : {}),
         vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
         network: network ? savedNetwork(network) : undefined,
         ...(disks.length > 0 ? { disks: disks.map((d, i) => ({ ...d, bytes: sizes[i]! })) } : {}),
@@ -341,6 +354,11 @@ export class Machine extends EventEmitter {
    */
   async snapshot(path: string, opts: { stop?: boolean } = {}): Promise<SaveResult> {
     this.assertAlive();
+    if (this.identity.volumes) {
+      // The guest's FUSE session (node ids, open handles) lives in virtiofsd's memory,
+      // which no snapshot can hold and no new virtiofsd can take over: docs/snapshots.md.
+      throw new VmrunError('usage', `this VM has volumes (${this.identity.volumes.join(', ')}): a VM with volumes cannot be saved, because its virtio-fs session state lives in virtiofsd, outside the VM (docs/snapshots.md)`);
+    }
     try {
       return await saveMachineSnapshot(path, {
         identity: { ...this.identity, kernelFormat: this.kernelFormat },

@@ -31,6 +31,15 @@ export interface NativeDiskConfig {
   serial: string;
 }
 
+/** A virtio-fs volume (native VolumeConfig): virtiofsd serves `hostDir` under `tag`. */
+export interface NativeVolumeConfig {
+  tag: string;
+  hostDir: string;
+  readOnly: boolean;
+  /** The virtiofsd binary to start. */
+  virtiofsd: string;
+}
+
 /** A virtio-vsock device (native VsockConfig): the guest's CID and the VM's host unix socket ('' = none). */
 export interface NativeVsockConfig {
   cid: number;
@@ -79,6 +88,8 @@ export interface NativeMachineConfig {
   network?: NativeNetworkConfig;
   /** virtio-blk disks, in order (/dev/vda...); for a restore, the saved machine's. */
   disks?: NativeDiskConfig[];
+  /** virtio-fs volumes (boot only: VMs with volumes are not saved); guest RAM is then a shared memfd. */
+  volumes?: NativeVolumeConfig[];
   /** A virtio-vsock device; the addon announces it on the Linux command line itself. */
   vsock?: NativeVsockConfig;
   /** Hermit: trace the boot handover (boot info, arguments and environment) on stderr. */
@@ -232,6 +243,8 @@ interface NativeAddon {
   hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number };
   guestNetwork: NativeGuestNetwork;
   vsockLimits: NativeVsockLimits;
+  /** The command line vmrun starts virtiofsd with (socket as fd 3) for a read-write volume. */
+  virtiofsdArguments(virtiofsd: string, hostDir: string): string[];
   /**
    * onEvent returns false for a 'console' batch it refuses (its reader is too far
    * behind): the addon counts those bytes as dropped and marks the gap in the output.

@@ -17,6 +17,7 @@ import { vmrunHome } from '../host/paths.js';
 import { isVmrunError, VmrunError } from '../errors.js';
 import { Machine, type BootOptions } from '../machine/machine.js';
 import { checkDisks, defaultDiskSerial, type DiskOptions } from '../machine/disks.js';
+import { checkVolumes, findVirtiofsd, volumeTag, type VolumeOptions } from '../machine/volumes.js';
 import { chooseRootfs, rootfsFacts, type RootfsMode } from './rootfs-choice.js';
 import { resolveRunSpec, type RunFlags, type RunSpec } from './run-spec.js';
 import { findGuestInit, findGuestKernel } from './guest-kernel.js';
@@ -45,6 +46,8 @@ export interface RunImageOptions extends RunFlags {
   network?: NetworkOptions;
   /** Disks for the guest, /dev/vda, /dev/vdb... in order. */
   disks?: DiskOptions[];
+  /** Host directories shared with the guest (-v), mounted by vmrun-init before the workload starts. */
+  volumes?: VolumeOptions[];
   /** Where the image's root filesystem lives: auto (by size and xattrs), initramfs, block. */
   rootfs?: RootfsMode;
   /**
@@ -104,6 +107,9 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   // Disks are checked first: a bad --disk fails before anything is pulled or built.
   const disks = (opts.disks ?? []).map((d, i) => ({ ...d, serial: d.serial ?? defaultDiskSerial(i) }));
   checkDisks(disks);
+  // Volumes too, and virtiofsd must be there.
+  const volumes = checkVolumes(opts.volumes ?? []);
+  if (volumes.length > 0) findVirtiofsd();
   const step = opts.onStep ?? (() => {});
   const store = await ImageStore.open(vmrunHome());
   const image = await getImage(store, opts);
@@ -112,8 +118,8 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   // A Hermit application image: its entrypoint is the kernel, booted as is.
   const hermit = await findHermitEntrypoint(store, image, spec);
   step('Hermit check');
-  if (hermit && (opts.disks?.length || (opts.rootfs ?? 'auto') !== 'auto')) {
-    throw new VmrunError('usage', `${opts.image} is a Hermit application image: --disk and --rootfs are for Linux guests`);
+  if (hermit && (opts.disks?.length || volumes.length || (opts.rootfs ?? 'auto') !== 'auto')) {
+    throw new VmrunError('usage', `${opts.image} is a Hermit application image: --disk, -v/--mount and --rootfs are for Linux guests`);
   }
   if (hermit) {
     return {
@@ -159,10 +165,16 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   const guestNetwork = guestNetworkConfig(network);
   // A guest that takes its workload over the agent boots the same for every run of
   // the image (what varies arrives with RUN and IDENTITY): that boot can be a template.
+  // Volumes are mounted by vmrun-init before either starts the workload.
   const guestConfig = opts.workloadFromAgent
     ? { argv: [], workloadFromAgent: true, env: [], workdir: '/', user: '', hostname: AGENT_RUN_BOOT_HOSTNAME, tty: false }
     : spec;
-  const runArchive = writeRunArchive(encodeRunConfig({ ...guestConfig, ...(guestNetwork ? { network: guestNetwork } : {}) }));
+  const guestVolumes = volumes.map((v, i) => ({ tag: volumeTag(i), guestDir: v.guestDir, readOnly: v.readOnly }));
+  const runArchive = writeRunArchive(encodeRunConfig({
+    ...guestConfig,
+    ...(guestNetwork ? { network: guestNetwork } : {}),
+    ...(guestVolumes.length > 0 ? { volumes: guestVolumes } : {}),
+  }));
   step('run archive');
   return {
     boot: {
@@ -175,6 +187,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
       image: opts.image,
       network,
       ...(disks.length > 0 ? { disks } : {}),
+      ...(volumes.length > 0 ? { volumes } : {}),
     },
     image,
     spec,

@@ -2,8 +2,9 @@
 # /init of the nested-KVM harness's L1 Linux (runs from the initramfs, busybox only).
 # Loads the modules listed in /etc/harness-modules (dependency order), mounts the
 # host's / over 9p at /host, gives it /proc, /sys, /dev, loads KVM, then runs the
-# host-generated job script chroot'ed into the host's tree and records its exit
-# status in the job directory. Progress goes to the console as "nested-kvm-init: ..."
+# host-generated job script with the host's tree as its root (moved onto / in a
+# mount namespace of its own) and records its exit status in the job directory.
+# Progress goes to the console as "nested-kvm-init: ..."
 # lines, which the host side reads to time the phases and to report failures.
 
 # The initramfs has no /dev/console (making one needs root), so the kernel started
@@ -132,7 +133,11 @@ if [ -n "$image_dir" ] && [ ! -s "/host$image_dir/kallsyms" ]; then save_kernel_
 if [ -n "$heartbeat_s" ]; then heartbeat & fi
 if [ -n "$wedge_after_s" ]; then wedge & fi
 say "command-start"
-chroot /host /bin/sh "$job/run.sh"
+# The command's root is the host's tree moved onto / in a mount namespace of its own
+# (switch_root's way), not a chroot into /host: the kernel refuses user namespaces
+# to a chroot-ed process, and vmrun's volumes run virtiofsd in one. Init keeps its
+# own namespace, where the job directory stays at /host$job.
+unshare -m --propagation private /bin/sh -c 'cd /host && mount -o move . / && exec chroot . /bin/sh "$1/run.sh"' sh "$job"
 status=$?
 echo "$status" >"/host$job/status" || fail "write the exit status to $job/status"
 sync

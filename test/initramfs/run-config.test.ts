@@ -30,6 +30,7 @@ function expectedListing(c: GuestRunConfig): string {
   c.argv.forEach((a, i) => lines.push(`arg[${i}]=${a}`));
   c.env.forEach((e, i) => lines.push(`env[${i}]=${e}`));
   (c.groupAdd ?? []).forEach((g, i) => lines.push(`group-add[${i}]=${g}`));
+  (c.volumes ?? []).forEach((v, i) => lines.push(`volume[${i}]=${v.tag}:${v.readOnly ? 'ro' : 'rw'}:${v.guestDir}`));
   if (c.network) lines.push(`net-address=${c.network.address}`, `net-gateway=${c.network.gateway}`, `net-dns=${c.network.nameserver}`);
   return lines.join('\n') + '\n';
 }
@@ -46,6 +47,7 @@ const sample: GuestRunConfig = {
   rows: 50,
   cols: 132,
   network: { address: '10.0.2.15/24', gateway: '10.0.2.2', nameserver: '10.0.2.3' },
+  volumes: [{ tag: 'vmrun0', guestDir: '/src', readOnly: false }, { tag: 'vmrun1', guestDir: '/data dir/with:colon', readOnly: true }],
 };
 
 describe('run configuration', () => {
@@ -91,6 +93,8 @@ describe('run configuration', () => {
     ['a hostname over 64 bytes', { hostname: 'h'.repeat(65) }, /longer than 64 bytes/],
     ['more records than the init reads', { argv: Array.from({ length: RUN_CONFIG_MAX_RECORDS }, () => 'x') }, /over the limit of 16384/],
     ['a guest address without a prefix', { network: { address: '10.0.2.15', gateway: '10.0.2.2', nameserver: '10.0.2.3' } }, /not A.B.C.D\/PREFIX/],
+    ['a volume tag the guest cannot mount by', { volumes: [{ tag: 'a:b', guestDir: '/x', readOnly: false }] }, /volume tag "a:b"/],
+    ['a relative volume path', { volumes: [{ tag: 'vmrun0', guestDir: 'x', readOnly: false }] }, /volume guest path "x" is not absolute/],
     ['more bytes than the init reads', { argv: ['x'.repeat(1 << 20)] }, /bytes, over the limit/],
   ];
   for (const [what, change, message] of encoderRefusals) {
@@ -113,22 +117,23 @@ describe('run configuration', () => {
     ['an empty file', Buffer.alloc(0), /truncated/],
     ['a file cut in the middle of a record', good.subarray(0, good.length - 3), /truncated/],
     ['a file without the end record', good.subarray(0, good.length - 4), /no 'end' record/],
-    ['a bad magic', records('vmrun-run-cfg', 'version=3', 'arg=true', 'end'), /bad magic/],
+    ['a bad magic', records('vmrun-run-cfg', 'version=4', 'arg=true', 'end'), /bad magic/],
     ['an older version', records('vmrun-run-config', 'version=2', 'arg=true', 'end'), /unsupported version/],
-    ['a newer version', records('vmrun-run-config', 'version=4', 'arg=true', 'end'), /unsupported version/],
-    ['an unknown key', records('vmrun-run-config', 'version=3', 'arg=true', 'colour=red', 'end'), /unknown record 'colour'/],
-    ['a duplicate key', records('vmrun-run-config', 'version=3', 'arg=true', 'user=a', 'user=b', 'end'), /duplicate record 'user'/],
-    ['no argument', records('vmrun-run-config', 'version=3', 'end'), /nothing to run/],
-    ['a bad tty value', records('vmrun-run-config', 'version=3', 'arg=true', 'tty=2', 'end'), /tty must be 0 or 1/],
-    ['a bad interactive value', records('vmrun-run-config', 'version=3', 'arg=true', 'interactive=yes', 'end'), /interactive must be 0 or 1/],
-    ['rows with garbage', records('vmrun-run-config', 'version=3', 'arg=true', 'rows=12x', 'end'), /bad rows/],
-    ['a network address without a prefix', records('vmrun-run-config', 'version=3', 'arg=true', 'net-address=10.0.2.15', 'end'), /not A.B.C.D\/PREFIX/],
-    ['a prefix over 32', records('vmrun-run-config', 'version=3', 'arg=true', 'net-address=10.0.2.15/33', 'end'), /not A.B.C.D\/PREFIX/],
-    ['a gateway that is no address', records('vmrun-run-config', 'version=3', 'arg=true', 'net-address=10.0.2.15/24', 'net-gateway=10.0.2', 'end'), /net-gateway '10.0.2' is not an IPv4/],
-    ['a nameserver without an address', records('vmrun-run-config', 'version=3', 'arg=true', 'net-dns=10.0.2.3', 'end'), /without net-address/],
+    ['an older version (3: before volumes)', records('vmrun-run-config', 'version=3', 'arg=true', 'end'), /unsupported version/],
+    ['a newer version', records('vmrun-run-config', 'version=5', 'arg=true', 'end'), /unsupported version/],
+    ['an unknown key', records('vmrun-run-config', 'version=4', 'arg=true', 'colour=red', 'end'), /unknown record 'colour'/],
+    ['a duplicate key', records('vmrun-run-config', 'version=4', 'arg=true', 'user=a', 'user=b', 'end'), /duplicate record 'user'/],
+    ['no argument', records('vmrun-run-config', 'version=4', 'end'), /nothing to run/],
+    ['a bad tty value', records('vmrun-run-config', 'version=4', 'arg=true', 'tty=2', 'end'), /tty must be 0 or 1/],
+    ['a bad interactive value', records('vmrun-run-config', 'version=4', 'arg=true', 'interactive=yes', 'end'), /interactive must be 0 or 1/],
+    ['rows with garbage', records('vmrun-run-config', 'version=4', 'arg=true', 'rows=12x', 'end'), /bad rows/],
+    ['a network address without a prefix', records('vmrun-run-config', 'version=4', 'arg=true', 'net-address=10.0.2.15', 'end'), /not A.B.C.D\/PREFIX/],
+    ['a prefix over 32', records('vmrun-run-config', 'version=4', 'arg=true', 'net-address=10.0.2.15/33', 'end'), /not A.B.C.D\/PREFIX/],
+    ['a gateway that is no address', records('vmrun-run-config', 'version=4', 'arg=true', 'net-address=10.0.2.15/24', 'net-gateway=10.0.2', 'end'), /net-gateway '10.0.2' is not an IPv4/],
+    ['a nameserver without an address', records('vmrun-run-config', 'version=4', 'arg=true', 'net-dns=10.0.2.3', 'end'), /without net-address/],
     ['data after end', Buffer.concat([good, records('arg=x')]), /after the 'end' record/],
-    ['a workload mode other than agent', records('vmrun-run-config', 'version=3', 'workload=init', 'end'), /workload must be 'agent'/],
-    ['workload=agent with a command', records('vmrun-run-config', 'version=3', 'workload=agent', 'arg=true', 'end'), /without arg records/],
+    ['a workload mode other than agent', records('vmrun-run-config', 'version=4', 'workload=init', 'end'), /workload must be 'agent'/],
+    ['workload=agent with a command', records('vmrun-run-config', 'version=4', 'workload=agent', 'arg=true', 'end'), /without arg records/],
   ];
   for (const [what, bytes, message] of parserRefusals) {
     it(`vmrun-init refuses ${what} with one line and status 125`, () => {

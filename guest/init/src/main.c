@@ -25,6 +25,7 @@
 #include "guest_network.h"
 #include "guest_setup.h"
 #include "run_config.h"
+#include "volumes.h"
 #include "workload.h"
 
 static int check_config(const char *path) {
@@ -41,6 +42,7 @@ static int check_config(const char *path) {
   for (size_t i = 0; i < cfg.argc; i++) printf("arg[%zu]=%s\n", i, cfg.argv[i]);
   for (size_t i = 0; i < cfg.envc; i++) printf("env[%zu]=%s\n", i, cfg.envp[i]);
   for (size_t i = 0; i < cfg.group_addc; i++) printf("group-add[%zu]=%s\n", i, cfg.group_add[i]);
+  for (size_t i = 0; i < cfg.volumec; i++) printf("volume[%zu]=%s\n", i, cfg.volumes[i]);
   if (cfg.net_address) printf("net-address=%s\n", cfg.net_address);
   if (cfg.net_gateway) printf("net-gateway=%s\n", cfg.net_gateway);
   if (cfg.net_dns) printf("net-dns=%s\n", cfg.net_dns);
@@ -142,6 +144,8 @@ static __attribute__((noreturn)) void run_as_pid1(void) {
     if (guest_interface_up("eth0", cfg.net_address, cfg.net_gateway, err, sizeof err) != 0) init_log("network: %s", err);
     guest_write_resolv_conf(cfg.net_dns);
   }
+
+  volumes_mount(&cfg);
 
   sigset_t waited, original;
   sigemptyset(&waited);

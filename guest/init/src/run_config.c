@@ -81,13 +81,14 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
   }
 
   /* First pass: count repeated records so the arrays can be sized exactly. */
-  size_t nrecords = 0, nargs = 0, nenv = 0, ngroups = 0;
+  size_t nrecords = 0, nargs = 0, nenv = 0, ngroups = 0, nvolumes = 0;
   for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
     const char *r = buf + off;
     nrecords++;
     if (strncmp(r, "arg=", 4) == 0) nargs++;
     else if (strncmp(r, "env=", 4) == 0) nenv++;
     else if (strncmp(r, "group-add=", 10) == 0) ngroups++;
+    else if (strncmp(r, "volume=", 7) == 0) nvolumes++;
   }
   if (nrecords > RUN_CONFIG_MAX_ITEMS) {
     snprintf(err, errlen, "too many records (%zu, limit %u)", nrecords, RUN_CONFIG_MAX_ITEMS);
@@ -96,7 +97,8 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
   out->argv = calloc(nargs + 1, sizeof(char *));
   out->envp = calloc(nenv + 1, sizeof(char *));
   out->group_add = calloc(ngroups + 1, sizeof(char *));
-  if (!out->argv || !out->envp || !out->group_add) {
+  out->volumes = calloc(nvolumes + 1, sizeof(char *));
+  if (!out->argv || !out->envp || !out->group_add || !out->volumes) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
@@ -119,8 +121,8 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
       continue;
     }
     if (index == 1) {
-      if (strcmp(r, "version=3") != 0) {
-        snprintf(err, errlen, "unsupported version record '%.40s' (this init reads version=3)", r);
+      if (strcmp(r, "version=4") != 0) {
+        snprintf(err, errlen, "unsupported version record '%.40s' (this init reads version=4)", r);
         return -1;
       }
       continue;
@@ -149,6 +151,7 @@ int run_config_parse(char *buf, size_t len, struct run_config *out, char *err, s
       }
       out->group_add[out->group_addc++] = (char *)value;
     }
+    else if (strcmp(key, "volume") == 0) out->volumes[out->volumec++] = (char *)value;  /* checked by volumes.c */
     else if (strcmp(key, "hostname") == 0) rc = set_once(&out->hostname, value, key, err, errlen);
     else if (strcmp(key, "workdir") == 0) rc = set_once(&out->workdir, value, key, err, errlen);
     else if (strcmp(key, "user") == 0) rc = set_once(&out->user, value, key, err, errlen);

@@ -1,9 +1,9 @@
 /*
  * The run configuration vmrun's host writes to /.vmrun/run: what to run and how.
  *
- * Format, version 3: a sequence of records, each terminated by one NUL byte.
+ * Format, version 4: a sequence of records, each terminated by one NUL byte.
  *   record 0      "vmrun-run-config"           (magic)
- *   record 1      "version=3"
+ *   record 1      "version=4"
  *   then, in any order:
  *     "hostname=NAME"     at most once
  *     "workdir=/PATH"     at most once, absolute
@@ -20,6 +20,8 @@
  *     "net-gateway=A.B.C.D"         at most once, with net-address; the default route,
  *                                   and host.vmrun.internal in /etc/hosts
  *     "net-dns=A.B.C.D"             at most once, with net-address; /etc/resolv.conf
+ *     "volume=TAG:ro|rw:/PATH"      repeated; a virtio-fs volume mounted at /PATH
+ *                                   before the workload starts (volumes.c)
  *   last record   "end"                        (proves the file is complete)
  * Unknown keys are an error: the init and the host encoder ship together, and a
  * new key means a new version. src/initramfs/run-config.ts is the encoder.
@@ -51,6 +53,8 @@ struct run_config {
   size_t envc;
   char **group_add;   /* NULL-terminated */
   size_t group_addc;
+  char **volumes;     /* NULL-terminated "TAG:ro|rw:/PATH" records, checked when mounted */
+  size_t volumec;
   char *storage;
 };
 

@@ -57,9 +57,20 @@ class KvmIrqfd : public InterruptEvent {
     // EAGAIN means the counter is already pending: the interrupt is raised anyway.
     [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
   }
+  int event_fd() const override { return fd_.get(); }
 
  private:
   Fd fd_;  // closing it unbinds it from the GSI
+};
+
+/** An eventfd KVM signals on a matching MMIO write (ioeventfd); it stays bound until the VM goes. */
+class KvmIoeventfd : public NotifyEvent {
+ public:
+  explicit KvmIoeventfd(Fd fd) : fd_(std::move(fd)) {}
+  int event_fd() const override { return fd_.get(); }
+
+ private:
+  Fd fd_;
 };
 }  // namespace
 
@@ -71,6 +82,19 @@ std::unique_ptr<InterruptEvent> KvmVm::create_interrupt_event(uint32_t gsi) {
   irqfd.gsi = gsi;
   checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd, "IRQFD");
   return std::make_unique<KvmIrqfd>(std::move(fd));
+}
+
+std::unique_ptr<NotifyEvent> KvmVm::create_notify_event(uint64_t address, uint32_t value) {
+  Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (fd.get() < 0) throw VmrunError(ErrorCode::Host, errno_message("eventfd for an MMIO notification", errno));
+  kvm_ioeventfd io{};
+  io.datamatch = value;
+  io.addr = address;
+  io.len = 4;
+  io.fd = fd.get();
+  io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+  checked_ioctl(fd_.get(), KVM_IOEVENTFD, &io, "IOEVENTFD");
+  return std::make_unique<KvmIoeventfd>(std::move(fd));
 }
 
 StateBlob KvmVm::save_state() { return save_vm_state(fd_.get()); }

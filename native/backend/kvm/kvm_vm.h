@@ -16,6 +16,7 @@ class KvmVm : public Vm {
   std::unique_ptr<Vcpu> create_vcpu(int index, int count, VcpuSetup setup) override;
   void set_irq_line(uint32_t gsi, bool level) override;
   std::unique_ptr<InterruptEvent> create_interrupt_event(uint32_t gsi) override;
+  std::unique_ptr<NotifyEvent> create_notify_event(uint64_t address, uint32_t value) override;
   StateBlob save_state() override;
   void restore_state(const StateBlob& blob, bool catch_up_wall_clock) override;
 

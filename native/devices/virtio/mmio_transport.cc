@@ -98,7 +98,8 @@ uint32_t VirtioMmioTransport::read_register(uint64_t offset) {
       return device_features_sel_ == 0 ? static_cast<uint32_t>(offered) : device_features_sel_ == 1 ? static_cast<uint32_t>(offered >> 32) : 0;
     case kQueueNumMax: return q ? q->max_size() : 0;
     case kQueueReady: return q && q->config.ready ? 1 : 0;
-    case kInterruptStatus: return interrupt_status_;
+    case kInterruptStatus:
+      return interrupt_status_ | (device_->queues_served_elsewhere() && live_locked() ? kInterruptUsedBuffer : 0);
     case kStatus: return status_;
     case kQueueDescLow: return q ? static_cast<uint32_t>(q->config.desc_table) : 0;
     case kQueueDescHigh: return q ? static_cast<uint32_t>(q->config.desc_table >> 32) : 0;

@@ -71,6 +71,13 @@ class VirtioDevice {
   /** The driver reset the device: forget everything tied to the queues. Lock held: do not block. */
   virtual void reset() = 0;
 
+  /**
+   * Whether another process serves the queues (vhost-user) and interrupts the guest
+   * through the transport's eventfd directly: the transport cannot see those used
+   * buffers, so its InterruptStatus always shows one (a driver checks its rings anyway).
+   */
+  virtual bool queues_served_elsewhere() const { return false; }
+
   /** Device state beside the transport's queue state (versioned, named fields). */
   virtual StateBlob save() = 0;
   /** Applied after the transport's state; the queues are as saved. */
