@@ -27,6 +27,11 @@ class GuestMemory {
   static GuestMemory anonymous(uint64_t ram_size);
   /** Maps `ram_size` bytes of a file privately (copy-on-write) in the same layout. */
   static GuestMemory from_file(int fd, uint64_t file_offset, uint64_t ram_size);
+  /**
+   * Reserves `ram_size` bytes of anonymous memory as one region at `guest_base`
+   * (machines without a PC's MMIO hole, e.g. arm64's RAM at 1 GiB).
+   */
+  static GuestMemory anonymous_at(uint64_t guest_base, uint64_t ram_size);
 
   GuestMemory() = default;
   GuestMemory(GuestMemory&&) noexcept;

@@ -23,7 +23,7 @@ const BUSYBOX_PATH = '/bin/busybox';
 const INIT_SCRIPT = new URL('./l1-init.sh', import.meta.url);
 
 /** Bump when the initramfs layout changes in a way the inputs below do not show. */
-const IMAGE_LAYOUT_VERSION = 4;
+const IMAGE_LAYOUT_VERSION = 5;
 
 /**
  * An image no run has used for this long is removed (other package versions, other
@@ -33,9 +33,10 @@ const IMAGE_LAYOUT_VERSION = 4;
 const STALE_IMAGE_AGE_MS = 3 * 24 * 3600_000;
 
 /**
- * A ready L1 image: the kernel and initramfs paths, where L1 saves its kernel's
- * symbols on its first boot (for stall reports), and whether this call built it.
- * @typedef {{ kernel: string, kernelSymbols: string, initramfs: string, dir: string, built: boolean, description: string }} L1Image
+ * A ready L1 image: the kernel and initramfs paths, L1's static busybox (the aarch64
+ * tests put it in their L2 initramfs), where L1 saves its kernel's symbols on its
+ * first boot (for stall reports), and whether this call built it.
+ * @typedef {{ kernel: string, kernelSymbols: string, initramfs: string, busybox: string, dir: string, built: boolean, description: string }} L1Image
  */
 
 /** The user cache directory the harness keeps its L1 images in. */
@@ -73,6 +74,7 @@ export function ensureL1Image(log, arch) {
     kernel: join(dir, 'kernel'),
     kernelSymbols: join(dir, 'kallsyms'),
     initramfs: join(dir, 'initramfs.cpio'),
+    busybox: join(dir, 'busybox'),
     dir,
     built: false,
     description: `${kernelPkg.name} ${kernelPkg.version}, busybox ${busyboxVersion}`,
@@ -103,6 +105,8 @@ export function ensureL1Image(log, arch) {
       busybox = join(workDir, 'busybox-root', BUSYBOX_PATH);
     }
     writeInitramfs(join(workDir, 'initramfs-root'), join(staged, 'initramfs.cpio'), initScript, modules, busybox);
+    copyFileSync(busybox, join(staged, 'busybox'));
+    chmodSync(join(staged, 'busybox'), 0o755);
     const kernelFormat = pvh ? 'vmlinux (PVH)' : arch.pvhKernel ? 'bzImage' : 'Image';
     writeFileSync(
       join(staged, 'manifest.json'),
