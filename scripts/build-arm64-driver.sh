@@ -11,6 +11,10 @@ command -v "$cxx" >/dev/null 2>&1 || { echo "build-arm64-driver: $cxx not found;
 out=build/arm64
 mkdir -p "$out"
 n=native
+# Up to date: nothing it is built from (conservatively: anything under native/) is newer.
+if [ -f "$out/vmrun-arm64-boot" ] && [ -z "$(find "$n" test/arm64/boot_driver.cc "$0" -newer "$out/vmrun-arm64-boot" -type f | head -n 1)" ]; then
+  exit 0
+fi
 sources="test/arm64/boot_driver.cc
   $n/common/error.cc $n/common/file.cc $n/common/fdt_writer.cc
   $n/memory/guest_memory.cc

@@ -145,6 +145,7 @@ int run(const Options& o) {
   std::vector<uint8_t> kernel = read_file(o.kernel, "kernel", 512ULL << 20);
   std::vector<uint8_t> initrd;
   if (!o.initrd.empty()) initrd = read_file(o.initrd, "initrd", o.memory_mib << 20);
+  const double read_ms = ms_since(start);
   GuestMemory memory = GuestMemory::anonymous_at(aarch64::kRamBase, o.memory_mib << 20);
 
   auto hypervisor = open_hypervisor("");
@@ -176,9 +177,9 @@ int run(const Options& o) {
     if (i == 0) vcpu->set_start_state(loaded.start);
     vcpus.push_back(std::make_unique<VcpuThread>(std::move(vcpu), host));
   }
-  char line[256];
-  std::snprintf(line, sizeof line, "set-up %.1f ms (VM, RAM, vGICv3 %.1f ms); kernel at 0x%llx, initrd at 0x%llx, device tree at 0x%llx; %d vCPUs",
-                ms_since(start), setup_vm_ms, static_cast<unsigned long long>(loaded.kernel_address),
+  char line[512];
+  std::snprintf(line, sizeof line, "set-up %.1f ms (reading kernel and initrd %.1f ms, VM+RAM+vGICv3 %.1f ms, loading and vCPUs %.1f ms); kernel at 0x%llx, initrd at 0x%llx, device tree at 0x%llx; %d vCPUs",
+                ms_since(start), read_ms, setup_vm_ms - read_ms, ms_since(start) - setup_vm_ms, static_cast<unsigned long long>(loaded.kernel_address),
                 static_cast<unsigned long long>(loaded.initrd_address), static_cast<unsigned long long>(loaded.device_tree_address), o.cpus);
   say(line);
   for (auto& v : vcpus) v->start();

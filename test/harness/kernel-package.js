@@ -28,23 +28,34 @@ const APT_LISTS_DIR = '/var/lib/apt/lists';
  * @returns {KernelPackage}
  */
 export function resolveKernelPackageCached(memoFile, arch) {
+  return memoizedByAptLists(memoFile, () => resolveKernelPackage(arch));
+}
+
+/**
+ * `compute()`'s answer (a JSON value), remembered in `memoFile` until apt's lists or
+ * VMRUN_L1_KERNEL_PACKAGE change: apt-cache costs a second or more per query (more for
+ * a foreign architecture's lists), on every harness run otherwise.
+ * @template T
+ * @param {string} memoFile
+ * @param {() => T} compute
+ * @returns {T}
+ */
+export function memoizedByAptLists(memoFile, compute) {
   let stamp;
   try {
     stamp = `${statSync(APT_LISTS_DIR).mtimeMs} ${process.env.VMRUN_L1_KERNEL_PACKAGE ?? ''}`;
   } catch {
-    return resolveKernelPackage(arch);
+    return compute();
   }
   try {
     const memo = JSON.parse(readFileSync(memoFile, 'utf8'));
-    if (memo.stamp === stamp && typeof memo.name === 'string' && typeof memo.version === 'string') {
-      return { name: memo.name, version: memo.version, dpkgArch: arch.dpkgArch };
-    }
+    if (memo.stamp === stamp && memo.value !== undefined) return memo.value;
   } catch {
     // no memo yet, or an unreadable one: ask apt
   }
-  const pkg = resolveKernelPackage(arch);
-  writeFileSync(memoFile, `${JSON.stringify({ stamp, ...pkg })}\n`);
-  return pkg;
+  const value = compute();
+  writeFileSync(memoFile, `${JSON.stringify({ stamp, value })}\n`);
+  return value;
 }
 
 /**

@@ -12,7 +12,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { HarnessError } from './harness-error.js';
 import { installedVersion, missingPackage, requireCommand, runTool } from './host-tools.js';
-import { downloadAndExtract, fetchKernelPackage, resolveKernelPackageCached } from './kernel-package.js';
+import { downloadAndExtract, fetchKernelPackage, memoizedByAptLists, resolveKernelPackageCached } from './kernel-package.js';
 import { moduleLoadOrder } from './kernel-modules.js';
 import { extractPvhVmlinux } from './kernel-vmlinux.js';
 
@@ -53,13 +53,15 @@ export function harnessCacheDir() {
  */
 export function ensureL1Image(log, arch) {
   requireCommand('cpio');
-  const busyboxVersion = arch.busyboxFromHost ? installedVersion(BUSYBOX_PACKAGE) : foreignVersion(BUSYBOX_PACKAGE, arch);
+  const cacheDir = harnessCacheDir();
+  mkdirSync(cacheDir, { recursive: true });
+  const busyboxVersion = arch.busyboxFromHost
+    ? installedVersion(BUSYBOX_PACKAGE)
+    : memoizedByAptLists(join(cacheDir, `busybox-package-${arch.name}.json`), () => foreignVersion(BUSYBOX_PACKAGE, arch));
   if (arch.busyboxFromHost && (!busyboxVersion || !existsSync(BUSYBOX_PATH))) {
     throw missingPackage(BUSYBOX_PACKAGE, `${BUSYBOX_PACKAGE} is not installed (L1's init needs it)`);
   }
-  const cacheDir = harnessCacheDir();
-  mkdirSync(cacheDir, { recursive: true });
-  const memo = arch.name === 'x86_64' ? 'kernel-package.json' : `kernel-package-${arch.name}.json`;
+  const memo = `kernel-package-${arch.name}.json`;
   const kernelPkg = resolveKernelPackageCached(join(cacheDir, memo), arch);
   const initScript = readFileSync(INIT_SCRIPT);
   const ROOT_MODULES = arch.rootModules;

@@ -1,9 +1,10 @@
 #include "arch/aarch64/device_tree.h"
 
+#include <cstdio>
+
 #include "arch/aarch64/layout.h"
 #include "common/error.h"
 #include "common/fdt_writer.h"
-#include "common/hex.h"
 
 namespace vmrun::aarch64 {
 
@@ -18,8 +19,9 @@ constexpr uint32_t kGicPhandle = 1;
 
 /** "name@unit-address" with the address in lower-case hex, no 0x, as DT names are. */
 std::string node_name(const char* name, uint64_t address) {
-  std::string h = hex(address);
-  return std::string(name) + "@" + h.substr(h.rfind('x') + 1);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s@%llx", name, static_cast<unsigned long long>(address));
+  return buf;
 }
 
 }  // namespace
