@@ -4,11 +4,12 @@
  * (test/arm64/boot_driver.cc) inside an aarch64 L1. Not in `npm test`: one L1 costs
  * minutes under TCG (docs/testing.md). Run: npm run test:arm64.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { l1Arch } from '../harness/l1-arch.js';
 import { ensureL1Image } from '../harness/l1-image.js';
@@ -24,17 +25,13 @@ let scratch: string;
 let kernel: string;
 let initramfs: string;
 
-/** Builds a newc cpio of `root` (files owned by root) into `output`. */
-function cpio(root: string, names: string[], output: string) {
-  const r = spawnSync('sh', ['-c', `cpio -o -H newc -R 0:0 --quiet > '${output}'`], { cwd: root, input: names.join('\n') + '\n' });
-  if (r.status !== 0) throw new Error(`cpio failed: ${r.stderr}`);
-}
+const run = promisify(execFile);
 
-beforeAll(() => {
+beforeAll(async () => {
   const image = ensureL1Image(() => {}, l1Arch('aarch64'));
   kernel = image.kernel;
-  const build = spawnSync('sh', [join(REPO, 'scripts/build-arm64-driver.sh')], { encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`scripts/build-arm64-driver.sh failed:\n${build.stderr}`);
+  // Asynchronous: the cross-build takes a minute, and vitest's worker must stay responsive.
+  await run('sh', [join(REPO, 'scripts/build-arm64-driver.sh')]);
   // In the host's temp dir, which the aarch64 L1 sees at the same path.
   scratch = mkdtempSync(join(tmpdir(), 'vmrun-arm64-test-'));
   const root = join(scratch, 'root');
@@ -43,7 +40,8 @@ beforeAll(() => {
   copyFileSync(INIT, join(root, 'init'));
   chmodSync(join(root, 'init'), 0o755);
   initramfs = join(scratch, 'initramfs.cpio');
-  cpio(root, ['bin', 'bin/busybox', 'init'], initramfs);
+  // A newc cpio, files owned by root (the kernel unpacks it as the initramfs).
+  await run('sh', ['-c', `printf 'bin\\nbin/busybox\\ninit\\n' | cpio -o -H newc -R 0:0 --quiet > '${initramfs}'`], { cwd: root });
 }, 600_000);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -58,24 +56,24 @@ describe('KVM arm64 backend (aarch64 harness)', () => {
         `${boot(1, ' vmrun_test.exit=7')}; echo "status-1 $?"`,
         `${boot(2, '')}; echo "status-2 $?"`,
       ].join('; ');
-      const run = await runHarness(HARNESS, ['--arch', 'aarch64', '--timeout', String(RUN_TIMEOUT_S), '--', 'sh', '-c', script], {
+      const result = await runHarness(HARNESS, ['--arch', 'aarch64', '--timeout', String(RUN_TIMEOUT_S), '--', 'sh', '-c', script], {
         timeoutMs: (RUN_TIMEOUT_S + 60) * 1000,
       });
-      const figures = run.stderr.split('\n').filter((l) => /^(nested-kvm|arm64-boot): /.test(l));
+      const figures = result.stderr.split('\n').filter((l) => /^(nested-kvm|arm64-boot): /.test(l));
       console.log(figures.join('\n'));
-      expect(run.status, run.stderr).toBe(0);
-      const [first, second] = run.stdout.split(/^status-1 .*$/m);
+      expect(result.status, result.stderr).toBe(0);
+      const [first, second] = result.stdout.split(/^status-1 .*$/m);
       // One vCPU: /init ran, saw CPU 0, and wrote 7 to the exit device.
       expect(first).toMatch(/vmrun-arm64-init: started\r?\n/);
       expect(first).toMatch(/cpus online: 0\r?\n/);
-      expect(run.stdout).toMatch(/^status-1 7$/m);
-      expect(run.stderr).toMatch(/arm64-boot: the guest exited with status 7 at/);
+      expect(result.stdout).toMatch(/^status-1 7$/m);
+      expect(result.stderr).toMatch(/arm64-boot: the guest exited with status 7 at/);
       // Two vCPUs: the secondary came up through PSCI CPU_ON; busybox's poweroff -f is PSCI SYSTEM_OFF.
       expect(second).toMatch(/vmrun-arm64-init: started\r?\n/);
       expect(second).toMatch(/cpus online: 0-1\r?\n/);
-      expect(run.stdout).toMatch(/^status-2 0$/m);
-      expect(run.stderr).toMatch(/arm64-boot: the guest powered off \(PSCI SYSTEM_OFF\) at/);
-      expect(run.stderr.match(/arm64-boot: console showed "vmrun-arm64-init: started" at [\d.]+ ms/g)).toHaveLength(2);
+      expect(result.stdout).toMatch(/^status-2 0$/m);
+      expect(result.stderr).toMatch(/arm64-boot: the guest powered off \(PSCI SYSTEM_OFF\) at/);
+      expect(result.stderr.match(/arm64-boot: console showed "vmrun-arm64-init: started" at [\d.]+ ms/g)).toHaveLength(2);
     },
     (RUN_TIMEOUT_S + 120) * 1000,
   );

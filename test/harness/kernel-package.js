@@ -99,7 +99,7 @@ export function fetchKernelPackage(pkg, workDir) {
   const root = join(workDir, 'root');
   downloadAndExtract(`${pkg.name}:${pkg.dpkgArch}=${pkg.version}`, workDir, root);
   const release = readdirSync(join(root, 'lib/modules'))[0];
-  if (!release) throw new HarnessError(`${deb} holds no lib/modules/<release> directory`);
+  if (!release) throw new HarnessError(`${pkg.name} ${pkg.version} holds no lib/modules/<release> directory`);
   return {
     release,
     vmlinuz: join(root, 'boot', `vmlinuz-${release}`),
