@@ -66,14 +66,16 @@ export function memoizedByAptLists(memoFile, compute) {
 export function resolveKernelPackage(arch) {
   const aptCache = requireCommand('apt-cache');
   const pinned = process.env.VMRUN_L1_KERNEL_PACKAGE;
-  const query = `${pinned || arch.kernelMetaPackage}:${arch.dpkgArch}`;
+  const name = pinned || arch.kernelMetaPackage;
+  const query = `${name}:${arch.dpkgArch}`;
   let show;
   try {
     show = runTool(aptCache, ['show', '--no-all-versions', query]);
   } catch (e) {
     const origin = pinned ? ' (VMRUN_L1_KERNEL_PACKAGE)' : '';
-    const foreign = arch.dpkgArch === 'amd64' ? '' : `dpkg --add-architecture ${arch.dpkgArch} && `;
-    throw new HarnessError(`package ${query}${origin} is unknown to apt; run: ${foreign}apt-get update`, { cause: e });
+    const foreign = arch.name === 'x86_64' ? '' : `dpkg --add-architecture ${arch.dpkgArch} && `;
+    const shown = arch.name === 'x86_64' ? name : query;
+    throw new HarnessError(`package ${shown}${origin} is unknown to apt; run: ${foreign}apt-get update`, { cause: e });
   }
   if (pinned) {
     const version = /^Version:\s*(\S+)/m.exec(show)?.[1];
