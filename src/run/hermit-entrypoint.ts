@@ -5,7 +5,7 @@
  * resolved environment as the application's.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { join } from 'node:path';
 import { streamRootfs, type ImageStore, type StoredImage } from '../oci/index.js';
@@ -30,6 +30,38 @@ function candidatePaths(spec: RunSpec): string[] {
  */
 export async function findHermitEntrypoint(store: ImageStore, image: StoredImage, spec: RunSpec): Promise<string | undefined> {
   const wanted = candidatePaths(spec);
+  // The answer depends only on the image and where the program is looked up: found once
+  // (reading the image's layers), remembered, so a run does not decompress every layer.
+  const dir = join(vmrunCacheDir(), 'hermit');
+  const decision = join(dir, `${createHash('sha256').update([image.record.digest, ...wanted].join('\0')).digest('hex').slice(0, 32)}.decision`);
+  const known = readDecision(decision);
+  if (known !== undefined) return known === NOT_HERMIT ? undefined : known;
+  const found = await scanForHermitKernel(store, image, wanted, dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeAtomically(decision, found ?? NOT_HERMIT);
+  return found;
+}
+
+/** What a decision file says for an image that is not a Hermit application. */
+const NOT_HERMIT = 'not-hermit';
+
+function readDecision(path: string): string | undefined {
+  try {
+    const text = readFileSync(path, 'utf8');
+    // A kernel removed from the cache since is extracted again.
+    return text === NOT_HERMIT || existsSync(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomically(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+async function scanForHermitKernel(store: ImageStore, image: StoredImage, wanted: string[], dir: string): Promise<string | undefined> {
   const links = new Map<string, string>();
   for await (const item of streamRootfs(store, image)) {
     const e = item.entry;
@@ -41,13 +73,10 @@ export async function findHermitEntrypoint(store: ImageStore, image: StoredImage
     for await (const c of item.content) chunks.push(c);
     const bytes = Buffer.concat(chunks);
     if (addon().kernelFormat(bytes) !== 'hermit') return undefined;
-    const dir = join(vmrunCacheDir(), 'hermit');
     const path = join(dir, `${createHash('sha256').update(`${image.record.digest}\0${e.path}`).digest('hex').slice(0, 32)}.elf`);
     if (!existsSync(path)) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const tmp = `${path}.${process.pid}.tmp`;
-      writeFileSync(tmp, bytes, { mode: 0o600 });
-      renameSync(tmp, path);
+      writeAtomically(path, bytes);
     }
     return path;
   }

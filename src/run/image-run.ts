@@ -68,8 +68,7 @@ export async function startImageRun(opts: ImageRunOptions): Promise<ImageRun> {
     steps.push({ step: name, ms: Math.round((now - last) * 100) / 100 });
     last = now;
   };
-  const run = await prepareRun({ ...opts, workloadFromAgent: true });
-  step('prepare (image, kernel, initramfs)');
+  const run = await prepareRun({ ...opts, workloadFromAgent: true, onStep: (name) => step(`prepare: ${name}`) });
   if (!run.guestAgent) {
     try {
       const machine = await Machine.boot({ ...run.boot, consoleFd: opts.consoleFd, consoleInput: opts.consoleInput });

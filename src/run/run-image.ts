@@ -53,6 +53,8 @@ export interface RunImageOptions extends RunFlags {
    * with an end, and a guest that can be saved before any workload (a template).
    */
   workloadFromAgent?: boolean;
+  /** Called as each preparation step ends (for start-up traces: VMRUN_TRACE). */
+  onStep?: (step: string) => void;
 }
 
 /** A run ready to boot: what to boot it with, and what was resolved on the way. */
@@ -102,11 +104,14 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   // Disks are checked first: a bad --disk fails before anything is pulled or built.
   const disks = (opts.disks ?? []).map((d, i) => ({ ...d, serial: d.serial ?? defaultDiskSerial(i) }));
   checkDisks(disks);
+  const step = opts.onStep ?? (() => {});
   const store = await ImageStore.open(vmrunHome());
   const image = await getImage(store, opts);
   const spec = resolveRunSpec(image.config.config ?? {}, opts);
+  step('image and its config');
   // A Hermit application image: its entrypoint is the kernel, booted as is.
   const hermit = await findHermitEntrypoint(store, image, spec);
+  step('Hermit check');
   if (hermit && (opts.disks?.length || (opts.rootfs ?? 'auto') !== 'auto')) {
     throw new VmrunError('usage', `${opts.image} is a Hermit application image: --disk and --rootfs are for Linux guests`);
   }
@@ -133,6 +138,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
   const kernel = findGuestKernel(opts.kernel);
   const init = findGuestInit(ROOT);
   const rootfs = chooseRootfs(opts.rootfs ?? 'auto', rootfsFacts(await buildRootfsTree(store, image)));
+  step('root filesystem choice');
   let cached: boolean;
   let initrd: string;
   let cmdline = guestCmdline(opts.debug === true);
@@ -148,6 +154,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
     cached = (await findCachedImageInitramfs(key)) !== undefined;
     initrd = await buildImageInitramfs(key, cpioEntriesOfRootfs(streamRootfs(store, image)));
   }
+  step(rootfs === 'block' ? 'root disk' : 'initramfs');
   const network = opts.network ?? {};
   const guestNetwork = guestNetworkConfig(network);
   // A guest that takes its workload over the agent boots the same for every run of
@@ -156,6 +163,7 @@ export async function prepareRun(opts: RunImageOptions): Promise<PreparedRun> {
     ? { argv: [], workloadFromAgent: true, env: [], workdir: '/', user: '', hostname: AGENT_RUN_BOOT_HOSTNAME, tty: false }
     : spec;
   const runArchive = writeRunArchive(encodeRunConfig({ ...guestConfig, ...(guestNetwork ? { network: guestNetwork } : {}) }));
+  step('run archive');
   return {
     boot: {
       kernel,

@@ -38,7 +38,7 @@ export interface TemplateRecord {
 export interface TemplateListing extends TemplateRecord {
   path: string;
   bytes: number;
-  /** When a run last restored it (or made it). */
+  /** When a run last restored it (or made it): its record's mtime. */
   lastUsed: string;
 }
 
@@ -55,15 +55,22 @@ function checkKey(key: string): string {
   return key;
 }
 
-/** The template for `key`, if one is complete; marks it used (for the LRU rule). */
+function recordPath(key: string): string {
+  return join(templatesDir(), `${checkKey(key)}.json`);
+}
+
+/**
+ * The template for `key`, if one is complete; marks it used (for the LRU rule) on its
+ * record: the snapshot file's own mtime is part of its RAM image's identity.
+ */
 export function findTemplate(key: string): string | undefined {
   const path = templatePath(key);
   if (!existsSync(path)) return undefined;
   const now = new Date();
   try {
-    utimesSync(path, now, now);
+    utimesSync(recordPath(key), now, now);
   } catch {
-    return undefined; // removed under us
+    return undefined; // not recorded yet (being made), or removed under us
   }
   return path;
 }
@@ -106,7 +113,7 @@ function lockIsStale(lock: string): boolean {
 
 /** Records what a just-saved template was made from, then applies the count limit. */
 export async function recordTemplate(record: TemplateRecord): Promise<void> {
-  await writeFileAtomic(join(templatesDir(), `${checkKey(record.key)}.json`), JSON.stringify(record, null, 2) + '\n');
+  await writeFileAtomic(recordPath(record.key), JSON.stringify(record, null, 2) + '\n');
   const all = listTemplates();
   for (const t of all.slice(MAX_TEMPLATES)) removeTemplateFiles(t.key);
 }
@@ -121,13 +128,15 @@ export function listTemplates(): TemplateListing[] {
     const key = f.slice(0, -7);
     const path = join(dir, f);
     let record: TemplateRecord;
+    let used: Date;
     try {
-      record = JSON.parse(readFileSync(join(dir, `${key}.json`), 'utf8')) as TemplateRecord;
+      record = JSON.parse(readFileSync(recordPath(key), 'utf8')) as TemplateRecord;
+      used = statSync(recordPath(key)).mtime;
     } catch {
       continue; // being made (its record comes last), or damaged: gc removes it
     }
     const st = statSync(path, { throwIfNoEntry: false });
-    if (st) out.push({ ...record, key, path, bytes: st.size, lastUsed: st.mtime.toISOString() });
+    if (st) out.push({ ...record, key, path, bytes: st.size, lastUsed: used.toISOString() });
   }
   return out.sort((a, b) => b.lastUsed.localeCompare(a.lastUsed));
 }

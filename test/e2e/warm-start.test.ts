@@ -27,7 +27,7 @@ beforeAll(async () => {
   if (skipReason) return;
   env = new VmrunTestEnv();
   layouts = mkdtempSync(join(tmpdir(), 'vmrun-e2e-warm-'));
-  await writeBusyboxLayout(join(layouts, 'plain'), 'v1');
+  await writeBusyboxLayout(join(layouts, 'plain'), 'v1', { applets: ['hostname', 'head', 'od', 'tr'] });
   registry = await startRegistry();
   await registry.push(join(layouts, 'plain'), 'v1', 'e2e/warm');
   image = `${registry.host}/e2e/warm:v1`;
@@ -92,7 +92,7 @@ describe.skipIf(skipReason !== undefined)('warm starts from a booted template', 
     expect([cold.status, cold.workloadErr]).toEqual([9, 'to-stderr']);
     // A name given with --hostname is the clone's.
     const named = await tracedRun(['--hostname', 'clone-a', image, 'hostname']);
-    expect([named.start.startsWith('restored'), named.stdout]).toEqual([true, 'clone-a\n']);
+    expect([named.start.startsWith('restored'), named.status, named.stdout]).toEqual([true, 0, 'clone-a\n']);
   });
 
   it('a changed kernel makes a new template; template rm --all empties the list', async () => {

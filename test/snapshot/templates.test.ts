@@ -2,7 +2,7 @@
 // lock is taken over), the count limit by least recent use, and gc of templates whose
 // image is gone or whose maker died before recording them.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,8 +29,8 @@ async function makeTemplate(n: number, agoS: number, imageDigest = `sha256:${'a'
   mkdirSync(templatesDir(), { recursive: true });
   writeFileSync(templatePath(key), `snapshot ${n}`);
   const when = new Date(Date.now() - agoS * 1000);
-  utimesSync(templatePath(key), when, when);
   await recordTemplate({ key, image: `img${n}`, imageDigest, kernel: '/k', memoryBytes: 1 << 28, cpus: 1, network: 'user', rootfs: 'initramfs', created: when.toISOString() });
+  utimesSync(join(templatesDir(), `${key}.json`), when, when);
   return key;
 }
 
@@ -55,8 +55,11 @@ describe('template store', () => {
   it('finds a complete template and marks it used; ids that are not keys are refused', async () => {
     const key = await makeTemplate(1, 3600);
     const before = listTemplates()[0]!.lastUsed;
+    const snapshotMtime = statSync(templatePath(key)).mtimeMs;
     expect(findTemplate(key)).toBe(templatePath(key));
     expect(listTemplates()[0]!.lastUsed > before).toBe(true);
+    // The snapshot file itself is untouched: its mtime is part of its RAM image's identity.
+    expect(statSync(templatePath(key)).mtimeMs).toBe(snapshotMtime);
     expect(findTemplate(keyOf(2))).toBeUndefined();
     expect(() => findTemplate('../../etc/passwd')).toThrow(/not a template id/);
   });

@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HARNESS_STALL_EXIT_CODE } from '../../harness/harness-error.js';
@@ -86,9 +86,11 @@ async function runUnitOnce(unit, vitestOptions, reportDir) {
   ];
   const status = await new Promise((resolve) => {
     const child = spawn(join(REPO, HARNESS), args, { cwd: REPO, stdio: 'inherit' });
+    currentHarness = child;
     child.on('error', () => resolve(125));
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 125)));
   });
+  currentHarness = undefined;
   return { status, counts: readCounts(report) };
 }
 
@@ -100,6 +102,16 @@ function readCounts(path) {
   } catch {
     return undefined;
   }
+}
+
+/** The harness running now: a signal that ends this script ends it too (and with it, QEMU). */
+/** @type {import('node:child_process').ChildProcess | undefined} */
+let currentHarness;
+for (const sig of /** @type {const} */ (['SIGTERM', 'SIGINT', 'SIGHUP'])) {
+  process.on(sig, () => {
+    currentHarness?.kill(sig);
+    process.exit(128 + osConstants.signals[sig]);
+  });
 }
 
 /**

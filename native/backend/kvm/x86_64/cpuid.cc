@@ -1,8 +1,23 @@
 #include "backend/kvm/x86_64/cpuid.h"
 
+#include <cpuid.h>
+#include <cstring>
+
 #include <cstdint>
 
 namespace vmrun::kvm {
+
+bool host_uses_svm() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+  char vendor[13];
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  vendor[12] = '\0';
+  return std::strcmp(vendor, "AuthenticAMD") == 0 || std::strcmp(vendor, "HygonGenuine") == 0;
+}
+
 
 void patch_cpuid_for_vcpu(std::vector<kvm_cpuid_entry2>& entries, int index, int count) {
   const uint32_t apic_id = static_cast<uint32_t>(index);

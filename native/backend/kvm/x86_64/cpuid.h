@@ -9,4 +9,7 @@ namespace vmrun::kvm {
 
 void patch_cpuid_for_vcpu(std::vector<kvm_cpuid_entry2>& entries, int index, int count);
 
+/** Whether this host's CPU is AMD's (or Hygon's), whose KVM runs guests with SVM. */
+bool host_uses_svm();
+
 }  // namespace vmrun::kvm

@@ -7,6 +7,7 @@
 
 #include "arch/x86_64/msr.h"
 #include "backend/kvm/kvm_hypervisor.h"
+#include "backend/kvm/x86_64/cpuid.h"
 #include "common/hex.h"
 
 namespace vmrun::kvm {
@@ -132,6 +133,13 @@ void apply_vcpu_state(KvmHypervisor& h, int fd, const KvmLoadedVcpuState& loaded
   kvm_regs regs = s.regs;
   checked_ioctl(fd, KVM_SET_REGS, &regs, "SET_REGS");
   kvm_sregs sregs = s.sregs;
+  // On AMD, KVM reports TR as a busy TSS (type 11) because the VMCB does not keep the
+  // busy bit (svm_get_segment), and writes that back as is. SVM ignores TR's type, but
+  // QEMU's TCG, under which the test harness's KVM runs, refuses every user-space port
+  // access through the TSS I/O bitmap unless the cached type is 9 (an LTR caches 9): a
+  // restored guest's ioperm()+outb then faults. So a restore caches what LTR would.
+  // VMX, whose entry checks demand type 11 in long mode, keeps it.
+  if (host_uses_svm() && sregs.tr.type == 11) sregs.tr.type = 9;
   checked_ioctl(fd, KVM_SET_SREGS, &sregs, "SET_SREGS");
   std::vector<uint8_t> xsave(std::max(s.xsave.size(), sizeof(kvm_xsave)));
   std::memcpy(xsave.data(), s.xsave.data(), s.xsave.size());
