@@ -39,7 +39,10 @@ describe('nested-kvm --arch', () => {
     const args = qemuArguments({ ...launch, arch: l1Arch('aarch64') });
     expect(after(args, '-machine')).toBe('virt,virtualization=on,gic-version=3');
     expect(after(args, '-cpu')).toBe('max,pauth-impdef=on');
-    expect(args.filter((a) => a.startsWith('virtio-9p-device,'))).toHaveLength(2);
+    expect(args.filter((a) => a.startsWith('virtio-9p-device,'))).toEqual([
+      'virtio-9p-device,fsdev=host0,mount_tag=host',
+      'virtio-9p-device,fsdev=job0,mount_tag=job',
+    ]);
     expect(args.some((a) => a.includes('virtio-9p-pci'))).toBe(false);
     const cmdline = after(args, '-append') ?? '';
     expect(cmdline).toMatch(/\bconsole=ttyAMA0\b/);
@@ -53,7 +56,9 @@ describe('nested-kvm --arch', () => {
     const args = qemuArguments({ ...launch, arch: l1Arch('x86_64') });
     expect(after(args, '-machine')).toBe('q35');
     expect(after(args, '-cpu')).toBe('max');
-    expect(args.filter((a) => a.startsWith('virtio-9p-pci,'))).toHaveLength(2);
+    // -virtfs, as before --arch existed (its default transport on q35 is virtio-9p-pci).
+    expect(args.filter((a) => a === '-virtfs')).toHaveLength(2);
+    expect(args.some((a) => a.startsWith('-fsdev'))).toBe(false);
     const cmdline = after(args, '-append') ?? '';
     expect(cmdline).toMatch(/\bconsole=ttyS0\b.*\bno_timer_check\b/);
     expect(cmdline).not.toMatch(/nested_kvm\.root=/);

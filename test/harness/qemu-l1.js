@@ -69,13 +69,22 @@ export function qemuArguments(launch) {
     '-append', cmdline.join(' '),
     // multidevs=remap: the host's / spans several filesystems; remap keeps inode
     // numbers unique across them in L1.
-    // (-fsdev + -device rather than -virtfs: aarch64's virt machine has no PCI 9p default.)
-    '-fsdev', `local,path=/,security_model=${securityModel},id=host0,multidevs=remap`,
-    '-device', `${arch.virtfsDevice},fsdev=host0,mount_tag=host`,
+    ...virtfs(arch, { path: '/', tag: 'host', id: 'host0', securityModel, extra: ',multidevs=remap' }),
     // The job directory again, mounted without a cache over its path in L1 (l1-init.sh).
-    '-fsdev', `local,path=${qemuOptionValue(launch.jobDir)},security_model=${securityModel},id=job0`,
-    '-device', `${arch.virtfsDevice},fsdev=job0,mount_tag=job`,
+    ...virtfs(arch, { path: launch.jobDir, tag: 'job', id: 'job0', securityModel, extra: '' }),
   ];
+}
+
+/**
+ * One 9p export: -virtfs where QEMU's default transport is the one L1 loads (x86_64:
+ * virtio-pci), else the fsdev with an explicit device (aarch64: virtio-mmio).
+ * @param {import('./l1-arch.js').L1Arch} arch
+ * @param {{ path: string, tag: string, id: string, securityModel: string, extra: string }} e
+ */
+function virtfs(arch, e) {
+  const local = `local,path=${qemuOptionValue(e.path)},security_model=${e.securityModel},id=${e.id}${e.extra}`;
+  if (arch.virtfsDevice === 'virtio-9p-pci') return ['-virtfs', `${local},mount_tag=${e.tag}`];
+  return ['-fsdev', local, '-device', `${arch.virtfsDevice},fsdev=${e.id},mount_tag=${e.tag}`];
 }
 
 /**
