@@ -17,7 +17,8 @@ if (kvmFilesElsewhere.length > 0 && !process.env.VITEST_WORKER_ID) {
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/e2e/**', 'node_modules/**', ...kvmFilesElsewhere],
+    // test/arm64 boots aarch64 L1s (minutes each): npm run test:arm64.
+    exclude: ['test/e2e/**', 'test/arm64/**', 'node_modules/**', ...kvmFilesElsewhere],
     // Inside L1 host code runs under TCG, many times slower: node itself starts in 1-3 s.
     testTimeout: inL1 ? 10 * 60_000 : 60_000,
     hookTimeout: inL1 ? 20 * 60_000 : 120_000,

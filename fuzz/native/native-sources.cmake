@@ -6,6 +6,7 @@ file(GLOB_RECURSE VMRUN_PORTABLE_SOURCES CONFIGURE_DEPENDS
   ${VMRUN_NATIVE}/loaders/*.cc
   ${VMRUN_NATIVE}/memory/*.cc
   ${VMRUN_NATIVE}/arch/x86_64/*.cc
+  ${VMRUN_NATIVE}/arch/aarch64/*.cc
   ${VMRUN_NATIVE}/hypercalls/*.cc
   ${VMRUN_NATIVE}/snapshot/*.cc)
 list(APPEND VMRUN_PORTABLE_SOURCES ${VMRUN_NATIVE}/backend/kvm/x86_64/vcpu_state_codec.cc)

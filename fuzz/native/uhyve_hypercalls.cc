@@ -38,6 +38,7 @@ class RegistersOnlyVcpu : public Vcpu {
   VcpuExit complete_pending_io() override { return {}; }
   void bind_to_current_thread() override {}
   void set_start_state(const x86::StartState&) override {}
+  void set_start_state(const aarch64::StartState&) override {}
   x86::GeneralRegisters general_registers() override { return regs; }
   void set_general_registers(const x86::GeneralRegisters& r) override { regs = r; }
   x86::PagingState paging_state() override { return paging; }

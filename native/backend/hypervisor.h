@@ -1,12 +1,15 @@
-// The one interface every hypervisor backend implements (KVM x86_64 now; KVM arm64 and
-// Apple's Hypervisor.framework later): a host handle, VMs, vCPUs and their state.
-// Code above this line (vmm/, devices/, loaders/) never includes a backend's headers.
+// The one interface every hypervisor backend implements (KVM x86_64, KVM arm64 in its
+// first steps; Apple's Hypervisor.framework later): a host handle, VMs, vCPUs and their
+// state. Code above this line (vmm/, devices/, loaders/) never includes a backend's
+// headers. Still arch-flavoured (issue 14): the start states of both architectures and
+// x86's registers are here; a backend refuses the other architecture's.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "arch/aarch64/cpu_state.h"
 #include "arch/x86_64/cpu_state.h"
 #include "backend/vcpu_exit.h"
 #include "memory/guest_memory.h"
@@ -87,6 +90,8 @@ class Vcpu {
   virtual void bind_to_current_thread() = 0;
 
   virtual void set_start_state(const x86::StartState& state) = 0;
+  /** arm64: PC and x0-x3 for vCPU 0 (Linux's boot protocol); the others wait for PSCI CPU_ON. */
+  virtual void set_start_state(const aarch64::StartState& state) = 0;
   virtual x86::GeneralRegisters general_registers() = 0;
   virtual void set_general_registers(const x86::GeneralRegisters& regs) = 0;
   virtual x86::PagingState paging_state() = 0;

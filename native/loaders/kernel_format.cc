@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "loaders/elf64.h"
+#include "loaders/linux/arm64_image.h"
 
 namespace vmrun {
 
@@ -23,9 +24,10 @@ KernelFormat detect_kernel_format(const std::vector<uint8_t>& f, std::string* wh
   if (Elf64File::looks_like_elf64(f)) return has_hermit_note(f) ? KernelFormat::HermitElf : KernelFormat::LinuxElf;
   if (f.size() >= 0x206 && f[0x1FE] == 0x55 && f[0x1FF] == 0xAA && std::memcmp(&f[0x202], "HdrS", 4) == 0)
     return KernelFormat::LinuxBzImage;
+  if (looks_like_arm64_image(f)) return KernelFormat::LinuxArm64Image;
   if (why) {
     if (f.size() < 0x206) *why = "too short to be a kernel (" + std::to_string(f.size()) + " bytes)";
-    else *why = "neither an ELF file nor a bzImage (no ELF magic, no \"HdrS\" setup header)";
+    else *why = "neither an ELF file nor a bzImage (no ELF magic, no \"HdrS\" setup header) nor an arm64 Image";
   }
   return KernelFormat::Unknown;
 }
@@ -35,6 +37,7 @@ const char* kernel_format_name(KernelFormat f) {
     case KernelFormat::LinuxBzImage: return "linux-bzimage";
     case KernelFormat::LinuxElf: return "linux-elf";
     case KernelFormat::HermitElf: return "hermit";
+    case KernelFormat::LinuxArm64Image: return "linux-arm64-image";
     case KernelFormat::Unknown: return "unknown";
   }
   return "unknown";

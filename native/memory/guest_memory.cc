@@ -52,6 +52,12 @@ GuestMemory GuestMemory::anonymous(uint64_t ram_size) {
   return map(ram_size, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, "cannot reserve guest memory");
 }
 
+GuestMemory GuestMemory::anonymous_at(uint64_t guest_base, uint64_t ram_size) {
+  GuestMemory m = anonymous(ram_size);
+  m.regions_ = {{guest_base, ram_size, m.mapping_}};
+  return m;
+}
+
 GuestMemory GuestMemory::from_file(int fd, uint64_t file_offset, uint64_t ram_size) {
   // MAP_PRIVATE: pages load lazily from the page cache and guest writes are
   // copy-on-write, so several VMs can share one RAM image.

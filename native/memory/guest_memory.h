@@ -33,6 +33,12 @@ class GuestMemory {
    */
   static GuestMemory shared(uint64_t ram_size);
 
+  /**
+   * Reserves `ram_size` bytes of anonymous memory as one region at `guest_base`
+   * (machines without a PC's MMIO hole, e.g. arm64's RAM at 1 GiB).
+   */
+  static GuestMemory anonymous_at(uint64_t guest_base, uint64_t ram_size);
+
   GuestMemory() = default;
   GuestMemory(GuestMemory&&) noexcept;
   GuestMemory& operator=(GuestMemory&&) noexcept;

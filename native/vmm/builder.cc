@@ -150,6 +150,8 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   std::string why;
   KernelFormat format = detect_kernel_format(kernel, &why);
   if (format == KernelFormat::Unknown) throw VmrunError(ErrorCode::KernelFormat, "kernel " + config.kernel_path + ": " + why);
+  if (format == KernelFormat::LinuxArm64Image)
+    throw VmrunError(ErrorCode::KernelFormat, "kernel " + config.kernel_path + " is an arm64 Linux Image; this machine runs x86_64 guests");
   if (info) info->kernel_format = kernel_format_name(format);
   std::vector<uint8_t> initrd;
   bool has_initrd = !config.initrd_paths.empty();

@@ -220,7 +220,7 @@ interface NativeAddon {
   hostReport(devicePath?: string): NativeHostReport;
   crc32c(bytes: Uint8Array): number;
   /** The kernel format of a file's bytes, detected as `vmrun boot` does. */
-  kernelFormat(bytes: Uint8Array): 'linux-bzimage' | 'linux-elf' | 'hermit' | 'unknown';
+  kernelFormat(bytes: Uint8Array): 'linux-bzimage' | 'linux-elf' | 'hermit' | 'linux-arm64-image' | 'unknown';
   /**
    * Expands RAM chunks read through `snapshotFd` (kept open until it settles) into `tempPath`, renamed to
    * `imagePath`, under an flock on `imagePath.lock`; false when another builder had put it in place.

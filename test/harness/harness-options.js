@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { HarnessError } from './harness-error.js';
+import { L1_ARCHES } from './l1-arch.js';
 
 const DEFAULT_MEMORY_MIB = 4096;
 const DEFAULT_CPUS = 2;
@@ -25,11 +26,16 @@ export function usage() {
 Boots an L1 Linux under qemu-system-x86_64 -cpu max (TCG), whose emulated SVM
 gives it a real /dev/kvm, and runs COMMAND there as you, in the current
 directory, with your environment and the host's files at the same paths.
+With --arch aarch64, L1 is an arm64 Linux under qemu-system-aarch64 (emulated
+EL2, GICv3): COMMAND runs in L1's busybox root, where the host's data
+directories (/work, /root, /tmp, ...) are at their paths; it must be a busybox
+command or an arm64 program.
 COMMAND's stdout/stderr stream to the harness's; its exit status is the
 harness's. The harness's own failures exit 125, an expired --timeout 124, a
 stalled L1 123 (after printing what explains the stall).
 
 options:
+  --arch ARCH          x86_64 (default) or aarch64
   --memory SIZE        L1's RAM, e.g. 4G or 6144M (default 4G)
   --cpus N             L1's vCPUs (default 2)
   --timeout S          kill QEMU after S seconds in all (default ${DEFAULT_TIMEOUT_S})
@@ -37,6 +43,7 @@ options:
   --stall-timeout S    call L1 stalled after S seconds without a heartbeat (default
                        ${DEFAULT_STALL_TIMEOUT_S}); print QEMU's threads, the vCPUs' registers,
                        L1's sysrq backtraces and console, then exit 123
+                       (x86_64 only: aarch64's L1 has no serial port for the heartbeat)
   --idle-timeout S     also call L1 stalled when its CPUs were idle (under 1% busy)
                        for S seconds while the command ran (default: off)
   --private-tmp        TMPDIR is a tmpfs in L1 (scratch files stay off 9p and are
@@ -53,7 +60,7 @@ command starts). Inside L1 the command sees VMRUN_NESTED_L1=1.
 
 /**
  * The parsed command line.
- * @typedef {{ memoryMiB: number, cpus: number, timeoutS: number, bootTimeoutS: number, stallTimeoutS: number,
+ * @typedef {{ arch: 'x86_64' | 'aarch64', memoryMiB: number, cpus: number, timeoutS: number, bootTimeoutS: number, stallTimeoutS: number,
  *   idleTimeoutS: number, privateTmp: boolean, verbose: boolean, command: string[] }} HarnessOptions
  */
 
@@ -65,6 +72,7 @@ command starts). Inside L1 the command sees VMRUN_NESTED_L1=1.
 export function parseArguments(argv) {
   /** @type {HarnessOptions} */
   const options = {
+    arch: 'x86_64',
     memoryMiB: DEFAULT_MEMORY_MIB,
     cpus: DEFAULT_CPUS,
     timeoutS: DEFAULT_TIMEOUT_S,
@@ -88,6 +96,7 @@ export function parseArguments(argv) {
     } else if (arg === '-h' || arg === '--help') return 'help';
     else if (arg === '--verbose') options.verbose = true;
     else if (arg === '--private-tmp') options.privateTmp = true;
+    else if (arg === '--arch') options.arch = parseArch(value());
     else if (arg === '--memory') options.memoryMiB = parseMemory(value());
     else if (arg === '--cpus') options.cpus = parsePositiveInteger('--cpus', value(), availableParallelism() * 4);
     else if (arg === '--timeout') options.timeoutS = parsePositiveInteger('--timeout', value(), 7 * 24 * 3600);
@@ -103,6 +112,13 @@ export function parseArguments(argv) {
 /** @param {string} message */
 function usageError(message) {
   return new HarnessError(`${message}\n${usage()}`);
+}
+
+/** @param {string} text @returns {'x86_64' | 'aarch64'} */
+function parseArch(text) {
+  const arch = L1_ARCHES.find((a) => a === text);
+  if (!arch) throw usageError(`--arch ${JSON.stringify(text)}: expected one of ${L1_ARCHES.join(', ')}`);
+  return arch;
 }
 
 /** @param {string} text */

@@ -12,6 +12,7 @@ import { HarnessError } from './harness-error.js';
 /** The Debian package that provides each command the harness needs. */
 const PACKAGE_OF_COMMAND = {
   'qemu-system-x86_64': 'qemu-system-x86',
+  'qemu-system-aarch64': 'qemu-system-arm',
   'apt-get': 'apt',
   'apt-cache': 'apt',
   'dpkg-query': 'dpkg',

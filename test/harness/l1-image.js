@@ -3,7 +3,8 @@
  * The L1 guest the harness boots: Debian's kernel and an initramfs (static busybox,
  * the KVM and 9p modules, l1-init.sh as /init), built once and cached under
  * $VMRUN_CACHE (or $XDG_CACHE_HOME/vmrun, ~/.cache/vmrun) in a directory keyed by
- * the kernel's and busybox's package versions and the initramfs's own recipe.
+ * the kernel's and busybox's package versions and the initramfs's own recipe. An
+ * aarch64 L1 takes both packages from Debian's arm64 archive (apt-get download).
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -11,12 +12,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { HarnessError } from './harness-error.js';
 import { installedVersion, missingPackage, requireCommand, runTool } from './host-tools.js';
-import { fetchKernelPackage, resolveKernelPackageCached } from './kernel-package.js';
+import { downloadAndExtract, fetchKernelPackage, memoizedByAptLists, resolveKernelPackageCached } from './kernel-package.js';
 import { moduleLoadOrder } from './kernel-modules.js';
 import { extractPvhVmlinux } from './kernel-vmlinux.js';
-
-/** Modules L1 loads: KVM on (emulated) AMD SVM, and 9p over virtio-pci for the host's /. */
-const ROOT_MODULES = ['kvm_amd', 'virtio_pci', '9pnet_virtio', '9p'];
 
 /** The Debian package and path of the static busybox that L1's init runs on. */
 const BUSYBOX_PACKAGE = 'busybox-static';
@@ -25,7 +23,7 @@ const BUSYBOX_PATH = '/bin/busybox';
 const INIT_SCRIPT = new URL('./l1-init.sh', import.meta.url);
 
 /** Bump when the initramfs layout changes in a way the inputs below do not show. */
-const IMAGE_LAYOUT_VERSION = 4;
+const IMAGE_LAYOUT_VERSION = 5;
 
 /**
  * An image no run has used for this long is removed (other package versions, other
@@ -35,9 +33,10 @@ const IMAGE_LAYOUT_VERSION = 4;
 const STALE_IMAGE_AGE_MS = 3 * 24 * 3600_000;
 
 /**
- * A ready L1 image: the kernel and initramfs paths, where L1 saves its kernel's
- * symbols on its first boot (for stall reports), and whether this call built it.
- * @typedef {{ kernel: string, kernelSymbols: string, initramfs: string, dir: string, built: boolean, description: string }} L1Image
+ * A ready L1 image: the kernel and initramfs paths, L1's static busybox (the aarch64
+ * tests put it in their L2 initramfs), where L1 saves its kernel's symbols on its
+ * first boot (for stall reports), and whether this call built it.
+ * @typedef {{ kernel: string, kernelSymbols: string, initramfs: string, busybox: string, dir: string, built: boolean, description: string }} L1Image
  */
 
 /** The user cache directory the harness keeps its L1 images in. */
@@ -49,18 +48,23 @@ export function harnessCacheDir() {
 /**
  * The cached L1 image for the current package versions, built first if missing.
  * @param {(line: string) => void} log progress lines for the user
+ * @param {import('./l1-arch.js').L1Arch} arch
  * @returns {L1Image}
  */
-export function ensureL1Image(log) {
+export function ensureL1Image(log, arch) {
   requireCommand('cpio');
-  const busyboxVersion = installedVersion(BUSYBOX_PACKAGE);
-  if (!busyboxVersion || !existsSync(BUSYBOX_PATH)) {
-    throw missingPackage(BUSYBOX_PACKAGE, `${BUSYBOX_PACKAGE} is not installed (L1's init needs it)`);
-  }
   const cacheDir = harnessCacheDir();
   mkdirSync(cacheDir, { recursive: true });
-  const kernelPkg = resolveKernelPackageCached(join(cacheDir, 'kernel-package.json'));
+  const busyboxVersion = arch.busyboxFromHost
+    ? installedVersion(BUSYBOX_PACKAGE)
+    : memoizedByAptLists(join(cacheDir, `busybox-package-${arch.name}.json`), () => foreignVersion(BUSYBOX_PACKAGE, arch));
+  if (arch.busyboxFromHost && (!busyboxVersion || !existsSync(BUSYBOX_PATH))) {
+    throw missingPackage(BUSYBOX_PACKAGE, `${BUSYBOX_PACKAGE} is not installed (L1's init needs it)`);
+  }
+  const memo = `kernel-package-${arch.name}.json`;
+  const kernelPkg = resolveKernelPackageCached(join(cacheDir, memo), arch);
   const initScript = readFileSync(INIT_SCRIPT);
+  const ROOT_MODULES = arch.rootModules;
   const recipe = createHash('sha256')
     .update(JSON.stringify({ IMAGE_LAYOUT_VERSION, ROOT_MODULES }))
     .update(initScript)
@@ -72,6 +76,7 @@ export function ensureL1Image(log) {
     kernel: join(dir, 'kernel'),
     kernelSymbols: join(dir, 'kallsyms'),
     initramfs: join(dir, 'initramfs.cpio'),
+    busybox: join(dir, 'busybox'),
     dir,
     built: false,
     description: `${kernelPkg.name} ${kernelPkg.version}, busybox ${busyboxVersion}`,
@@ -90,16 +95,24 @@ export function ensureL1Image(log) {
     const modules = moduleLoadOrder(kernel.modulesDir, ROOT_MODULES);
     const staged = join(workDir, 'image');
     mkdirSync(staged);
-    const pvh = extractPvhVmlinux(kernel.vmlinuz, join(workDir, 'vmlinux'));
+    const pvh = arch.pvhKernel && extractPvhVmlinux(kernel.vmlinuz, join(workDir, 'vmlinux'));
     if (pvh) renameSync(join(workDir, 'vmlinux'), join(staged, 'kernel'));
     else {
-      log('the kernel is not an XZ bzImage with a PVH entry; booting the bzImage (slower under TCG)');
+      if (arch.pvhKernel) log('the kernel is not an XZ bzImage with a PVH entry; booting the bzImage (slower under TCG)');
       copyFileSync(kernel.vmlinuz, join(staged, 'kernel'));
     }
-    writeInitramfs(join(workDir, 'initramfs-root'), join(staged, 'initramfs.cpio'), initScript, modules);
+    let busybox = BUSYBOX_PATH;
+    if (!arch.busyboxFromHost) {
+      downloadAndExtract(`${BUSYBOX_PACKAGE}:${arch.dpkgArch}=${busyboxVersion}`, workDir, join(workDir, 'busybox-root'));
+      busybox = join(workDir, 'busybox-root', BUSYBOX_PATH);
+    }
+    writeInitramfs(join(workDir, 'initramfs-root'), join(staged, 'initramfs.cpio'), initScript, modules, busybox);
+    copyFileSync(busybox, join(staged, 'busybox'));
+    chmodSync(join(staged, 'busybox'), 0o755);
+    const kernelFormat = pvh ? 'vmlinux (PVH)' : arch.pvhKernel ? 'bzImage' : 'Image';
     writeFileSync(
       join(staged, 'manifest.json'),
-      `${JSON.stringify({ kernelPackage: kernelPkg, release: kernel.release, kernelFormat: pvh ? 'vmlinux (PVH)' : 'bzImage', busyboxVersion, modules: modules.map((m) => m.name) }, null, 2)}\n`,
+      `${JSON.stringify({ kernelPackage: kernelPkg, release: kernel.release, kernelFormat, busyboxVersion, modules: modules.map((m) => m.name) }, null, 2)}\n`,
     );
     publish(staged, dir);
     removeStaleImages(cacheDir, key);
@@ -118,11 +131,12 @@ export function ensureL1Image(log) {
  * @param {string} output
  * @param {Buffer} initScript
  * @param {import('./kernel-modules.js').KernelModule[]} modules
+ * @param {string} busybox the static busybox binary for L1's architecture
  */
-function writeInitramfs(rootDir, output, initScript, modules) {
+function writeInitramfs(rootDir, output, initScript, modules, busybox) {
   const files = {
     init: initScript,
-    'bin/busybox': readFileSync(BUSYBOX_PATH),
+    'bin/busybox': readFileSync(busybox),
     'etc/harness-modules': Buffer.from(modules.map((m) => `${m.name}.ko\n`).join('')),
     ...Object.fromEntries(modules.map((m) => [`lib/modules/${m.name}.ko`, readFileSync(m.file)])),
   };
@@ -135,6 +149,24 @@ function writeInitramfs(rootDir, output, initScript, modules) {
     cwd: rootDir,
     input: [...dirs, ...Object.keys(files)].join('\n') + '\n',
   });
+}
+
+/**
+ * The candidate version of `pkg` for a foreign architecture, from apt's lists.
+ * @param {string} pkg
+ * @param {import('./l1-arch.js').L1Arch} arch
+ */
+function foreignVersion(pkg, arch) {
+  const query = `${pkg}:${arch.dpkgArch}`;
+  let show;
+  try {
+    show = runTool(requireCommand('apt-cache'), ['show', '--no-all-versions', query]);
+  } catch (e) {
+    throw new HarnessError(`package ${query} is unknown to apt; run: dpkg --add-architecture ${arch.dpkgArch} && apt-get update`, { cause: e });
+  }
+  const version = /^Version:\s*(\S+)/m.exec(show)?.[1];
+  if (!version) throw new HarnessError(`apt-cache show ${query} printed no Version`);
+  return version;
 }
 
 /**

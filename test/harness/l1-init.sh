@@ -35,12 +35,16 @@ job=""
 heartbeat_s=""
 image_dir=""
 wedge_after_s=""
+no_heartbeat_port=""
+root_mode="host"
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     nested_kvm.job=*) job="${arg#nested_kvm.job=}" ;;
     nested_kvm.heartbeat=*) heartbeat_s="${arg#nested_kvm.heartbeat=}" ;;
     nested_kvm.image=*) image_dir="${arg#nested_kvm.image=}" ;;
     nested_kvm.wedge=*) wedge_after_s="${arg#nested_kvm.wedge=}" ;;
+    nested_kvm.no_heartbeat_port=1) no_heartbeat_port=1 ;;
+    nested_kvm.root=l1) root_mode="l1" ;;
   esac
 done
 [ -n "$job" ] || fail "no nested_kvm.job= on the kernel command line"
@@ -49,7 +53,7 @@ while read -r module; do
   [ -n "$module" ] || continue
   insmod "/lib/modules/$module" || fail "insmod $module"
 done </etc/harness-modules
-[ -c /dev/kvm ] || fail "KVM modules loaded but /dev/kvm is missing (does -cpu max show svm?)"
+[ -c /dev/kvm ] || fail "KVM modules loaded but /dev/kvm is missing (x86: does -cpu max show svm? arm64: virtualization=on?)"
 # The command may run as the caller's (non-root) uid, like on a host with a kvm group.
 chmod 0666 /dev/kvm
 
@@ -78,6 +82,25 @@ mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || fail "mount /dev/shm"
 # /run, as a freshly booted system would; run.sh puts XDG_RUNTIME_DIR in it.
 mount -t tmpfs -o mode=0755 tmpfs /host/run || fail "mount /run"
 ip link set lo up || say "warning: could not bring up lo"
+
+# root=l1 (an aarch64 L1: the host's programs are x86 binaries): the command runs in
+# L1's own busybox root instead of chroot-ed into the host's, with the host's data
+# directories bound at their usual paths (the job directory's own mount comes along
+# with rbind) and L1's /proc, /sys, /dev, /run as they are.
+root="/host"
+if [ "$root_mode" = l1 ]; then
+  root="/"
+  for dir in /host/*; do
+    name="${dir#/host/}"
+    case "$name" in bin | sbin | lib | lib32 | lib64 | libx32 | usr | etc | proc | sys | dev | run | host | init) continue ;; esac
+    [ -d "$dir" ] && [ ! -L "$dir" ] || continue
+    mkdir -p "/$name" && mount -o rbind "$dir" "/$name" || fail "bind the host's /$name"
+  done
+  mkdir -p /run /dev/pts /dev/shm
+  mount -t tmpfs -o mode=0755 tmpfs /run || fail "mount /run"
+  mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || fail "mount devpts"
+  mount -t tmpfs -o mode=1777 tmpfs /dev/shm || fail "mount /dev/shm"
+fi
 
 # The heartbeat (test/harness/l1-heartbeat.js): uptime and per-CPU times on the second
 # serial port every few seconds, with shell built-ins and /proc only (no 9p), so it
@@ -130,14 +153,18 @@ save_kernel_symbols() {
 
 say "kvm-ready"
 if [ -n "$image_dir" ] && [ ! -s "/host$image_dir/kallsyms" ]; then save_kernel_symbols & fi
-if [ -n "$heartbeat_s" ]; then heartbeat & fi
+if [ -n "$heartbeat_s" ] && [ -z "$no_heartbeat_port" ]; then heartbeat & fi
 if [ -n "$wedge_after_s" ]; then wedge & fi
 say "command-start"
-# The command's root is the host's tree moved onto / in a mount namespace of its own
-# (switch_root's way), not a chroot into /host: the kernel refuses user namespaces
-# to a chroot-ed process, and vmrun's volumes run virtiofsd in one. Init keeps its
-# own namespace, where the job directory stays at /host$job.
-unshare -m --propagation private /bin/sh -c 'cd /host && mount -o move . / && exec chroot . /bin/sh "$1/run.sh"' sh "$job"
+if [ "$root_mode" = l1 ]; then
+  chroot "$root" /bin/sh "$job/run.sh"
+else
+  # The command's root is the host's tree moved onto / in a mount namespace of its own
+  # (switch_root's way), not a chroot into /host: the kernel refuses user namespaces
+  # to a chroot-ed process, and vmrun's volumes run virtiofsd in one. Init keeps its
+  # own namespace, where the job directory stays at /host$job.
+  unshare -m --propagation private /bin/sh -c 'cd /host && mount -o move . / && exec chroot . /bin/sh "$1/run.sh"' sh "$job"
+fi
 status=$?
 echo "$status" >"/host$job/status" || fail "write the exit status to $job/status"
 sync

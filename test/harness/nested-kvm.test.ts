@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureL1Image } from './l1-image.js';
+import { l1Arch } from './l1-arch.js';
 import { HARNESS, HARNESS_CLI, runHarness } from './run-harness.js';
 
 const BOOT_TEST_TIMEOUT_MS = 240_000;
@@ -58,7 +59,7 @@ describe('nested-kvm harness', () => {
   );
 
   it('caches an uncompressed PVH vmlinux, so L1 skips decompressing XZ under TCG', () => {
-    const image = ensureL1Image(() => {});
+    const image = ensureL1Image(() => {}, l1Arch('x86_64'));
     const manifest = JSON.parse(readFileSync(join(image.dir, 'manifest.json'), 'utf8'));
     expect(manifest.kernelFormat).toBe('vmlinux (PVH)');
     expect(manifest.modules).toEqual(expect.arrayContaining(['kvm', 'kvm_amd', '9p', '9pnet_virtio', 'virtio_pci']));
@@ -69,7 +70,7 @@ describe('nested-kvm harness', () => {
     'reports an L1 that cannot boot with the tail of its console and exit 125',
     async () => {
       // A cache entry with a corrupt initramfs: the kernel finds no init and panics.
-      const image = ensureL1Image(() => {});
+      const image = ensureL1Image(() => {}, l1Arch('x86_64'));
       const cacheRoot = join(scratch, 'cache');
       const brokenImage = join(cacheRoot, 'nested-kvm', basename(image.dir));
       cpSync(image.dir, brokenImage, { recursive: true });

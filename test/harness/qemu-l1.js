@@ -12,7 +12,7 @@ import { findCommand } from './host-tools.js';
  * its kernel symbols once) and size, the job directory, the files its two
  * serial ports write (console, heartbeat), QEMU's QMP socket, the heartbeat interval,
  * and the test hook that wedges L1 after some seconds (0: never).
- * @typedef {{ kernel: string, initramfs: string, memoryMiB: number, cpus: number, verbose: boolean, jobDir: string,
+ * @typedef {{ arch: import('./l1-arch.js').L1Arch, kernel: string, initramfs: string, memoryMiB: number, cpus: number, verbose: boolean, jobDir: string,
  *   imageDir: string, consoleLog: string, heartbeatLog: string, qmpSocket: string, heartbeatS: number, wedgeAfterS: number }} L1Launch
  */
 
@@ -22,15 +22,12 @@ import { findCommand } from './host-tools.js';
  * @returns {string[]}
  */
 export function qemuArguments(launch) {
+  const { arch } = launch;
   const cmdline = [
-    'console=ttyS0',
+    `console=${arch.consoleDevice}`,
     'panic=-1', // a panic ends QEMU (-no-reboot) instead of hanging until --timeout
     'mitigations=off', // speculative-execution defences only slow down an emulated CPU
-    'tsc=reliable', // TCG's TSC follows the host clock; skip the watchdog that distrusts it
-    // The boot-time check that the timer interrupt arrives within a calibrated delay
-    // loop fails when the host is loaded (seen at load 22 on 2 cores: "Kernel panic -
-    // not syncing: IO-APIC + timer doesn't work!"); under QEMU the timer is known good.
-    'no_timer_check',
+    ...arch.kernelArguments,
     // A stall report maps instruction pointers to the symbols L1 saved (stable
     // addresses) and asks for sysrq backtraces, which Debian's default mask leaves out.
     'nokaslr',
@@ -39,6 +36,8 @@ export function qemuArguments(launch) {
     `nested_kvm.job=${launch.jobDir}`,
     `nested_kvm.heartbeat=${launch.heartbeatS}`,
     `nested_kvm.image=${launch.imageDir}`,
+    ...(arch.hasHeartbeatPort ? [] : ['nested_kvm.no_heartbeat_port=1']),
+    ...(arch.chrootIntoHost ? [] : ['nested_kvm.root=l1']),
     ...(launch.wedgeAfterS > 0 ? [`nested_kvm.wedge=${launch.wedgeAfterS}`] : []),
   ];
   // Running as root, files L1 creates get L1's owners; as a user, QEMU cannot chown,
@@ -47,9 +46,8 @@ export function qemuArguments(launch) {
   return [
     // debug-threads: QEMU names its threads ("CPU 0/TCG"), which a stall report shows.
     '-name', 'nested-kvm-l1,debug-threads=on',
-    '-machine', 'q35',
+    ...arch.machineArguments,
     '-accel', 'tcg',
-    '-cpu', 'max', // includes SVM with nested paging, which kvm_amd needs
     '-smp', String(launch.cpus),
     '-m', `${launch.memoryMiB}M`,
     '-nodefaults', '-no-user-config',
@@ -62,17 +60,31 @@ export function qemuArguments(launch) {
     '-chardev', `file,id=console,path=${qemuOptionValue(launch.consoleLog)}`,
     '-serial', 'chardev:console',
     // ttyS1: the heartbeat (l1-heartbeat.js), on a path that has nothing to do with 9p.
-    '-chardev', `file,id=heartbeat,path=${qemuOptionValue(launch.heartbeatLog)}`,
-    '-serial', 'chardev:heartbeat',
+    ...(arch.hasHeartbeatPort ? [
+      '-chardev', `file,id=heartbeat,path=${qemuOptionValue(launch.heartbeatLog)}`,
+      '-serial', 'chardev:heartbeat',
+    ] : []),
     '-kernel', launch.kernel,
     '-initrd', launch.initramfs,
     '-append', cmdline.join(' '),
     // multidevs=remap: the host's / spans several filesystems; remap keeps inode
     // numbers unique across them in L1.
-    '-virtfs', `local,path=/,mount_tag=host,security_model=${securityModel},id=host0,multidevs=remap`,
+    ...virtfs(arch, { path: '/', tag: 'host', id: 'host0', securityModel, extra: ',multidevs=remap' }),
     // The job directory again, mounted without a cache over its path in L1 (l1-init.sh).
-    '-virtfs', `local,path=${qemuOptionValue(launch.jobDir)},mount_tag=job,security_model=${securityModel},id=job0`,
+    ...virtfs(arch, { path: launch.jobDir, tag: 'job', id: 'job0', securityModel, extra: '' }),
   ];
+}
+
+/**
+ * One 9p export: -virtfs where QEMU's default transport is the one L1 loads (x86_64:
+ * virtio-pci), else the fsdev with an explicit device (aarch64: virtio-mmio).
+ * @param {import('./l1-arch.js').L1Arch} arch
+ * @param {{ path: string, tag: string, id: string, securityModel: string, extra: string }} e
+ */
+function virtfs(arch, e) {
+  const local = `local,path=${qemuOptionValue(e.path)},security_model=${e.securityModel},id=${e.id}${e.extra}`;
+  if (arch.virtfsDevice === 'virtio-9p-pci') return ['-virtfs', `${local},mount_tag=${e.tag}`];
+  return ['-fsdev', local, '-device', `${arch.virtfsDevice},fsdev=${e.id},mount_tag=${e.tag}`];
 }
 
 /**

@@ -11,6 +11,7 @@ import { createJobDir, readExitStatus, writeRunScript } from './job-dir.js';
 import { FileFollower } from './file-follower.js';
 import { L1Console } from './l1-console.js';
 import { ensureL1Image } from './l1-image.js';
+import { l1Arch } from './l1-arch.js';
 import { HEARTBEAT_INTERVAL_S, L1Watchdog } from './l1-heartbeat.js';
 import { qemuArguments, startQemu } from './qemu-l1.js';
 import { collectStallReport } from './stall-report.js';
@@ -40,9 +41,10 @@ function seconds(ms) {
  * @returns {Promise<number>}
  */
 export async function runInL1(options) {
-  const qemu = requireCommand('qemu-system-x86_64');
+  const arch = l1Arch(options.arch);
+  const qemu = requireCommand(arch.qemuCommand);
   const cacheStart = performance.now();
-  const image = ensureL1Image(log);
+  const image = ensureL1Image(log, arch);
   log(`L1 image ${image.built ? 'built' : 'cached'} in ${seconds(performance.now() - cacheStart)} (${image.description})`);
 
   const job = createJobDir();
@@ -94,8 +96,9 @@ export async function runInL1(options) {
           kernelUptimeMs = Number(initStarted[1]) * 1000;
         } else if (event === 'kvm-ready') {
           kvmReadyAt = atMs;
-          // The heartbeat starts now; the bound counts from here.
-          watchdog = new L1Watchdog({ boundMs: options.stallTimeoutS * 1000, idleBoundMs: options.idleTimeoutS * 1000, startedAtMs: atMs });
+          // The heartbeat starts now; the bound counts from here. An L1 without a
+          // heartbeat port (aarch64) has only --timeout.
+          if (arch.hasHeartbeatPort) watchdog = new L1Watchdog({ boundMs: options.stallTimeoutS * 1000, idleBoundMs: options.idleTimeoutS * 1000, startedAtMs: atMs });
           const firmware = initStartAt - kernelUptimeMs - qemuStart;
           log(`QEMU start to /dev/kvm in L1: ${seconds(atMs - qemuStart)} (QEMU+firmware+kernel load ` +
             `${seconds(firmware)}, kernel boot ${seconds(kernelUptimeMs)}, modules+9p ${seconds(atMs - initStartAt)})`);
@@ -108,6 +111,7 @@ export async function runInL1(options) {
     const wedgeAfterS = Number(process.env[WEDGE_VARIABLE] ?? 0);
     if (wedgeAfterS > 0) log(`test hook ${WEDGE_VARIABLE}=${wedgeAfterS}: L1 will be wedged ${wedgeAfterS} s after the command starts`);
     l1 = startQemu(qemu, qemuArguments({
+      arch,
       kernel: image.kernel,
       initramfs: image.initramfs,
       memoryMiB: options.memoryMiB,

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "backend/kvm/kvm_vm.h"
+#include "backend/kvm/kvm_vm_common.h"
 #include "backend/kvm/x86_64/vcpu_state.h"
 
 namespace vmrun {
@@ -37,22 +38,8 @@ static const RequiredCapability kOptionalCapabilities[] = {
     {KVM_CAP_IRQFD, "IRQFD"},           {KVM_CAP_XSAVE2, "XSAVE2"},
 };
 
-static std::string describe_open_failure(const std::string& path, int err) {
-  if (err == ENOENT)
-    return path + " does not exist: this host has no KVM (enable virtualization, or load kvm_intel/kvm_amd)";
-  if (err == EACCES || err == EPERM)
-    return "permission denied opening " + path + ": add your user to the kvm group (sudo usermod -aG kvm $USER, then log in again)";
-  return errno_message("cannot open " + path, err);
-}
-
-KvmHypervisor::KvmHypervisor(const std::string& device_path) : path_(device_path) {
-  int fd = ::open(device_path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) throw VmrunError(ErrorCode::Host, describe_open_failure(device_path, errno));
-  fd_ = Fd(fd);
-  int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
-  if (version < 0) throw VmrunError(ErrorCode::Host, device_path + " is not a KVM device (KVM_GET_API_VERSION failed: " + std::strerror(errno) + ")");
-  if (version != KVM_API_VERSION)
-    throw VmrunError(ErrorCode::Host, device_path + " speaks KVM API version " + std::to_string(version) + ", vmrun needs " + std::to_string(KVM_API_VERSION));
+KvmHypervisor::KvmHypervisor(const std::string& device_path) : path_(device_path), fd_(open_kvm_device(device_path)) {
+  const int fd = fd_.get();
   for (size_t i = 0; i < kRequiredCapabilityCount; i++) {
     if (check_extension(kRequiredCapabilities[i].id) <= 0)
       throw VmrunError(ErrorCode::Host, std::string("KVM at ") + device_path + " lacks the capability KVM_CAP_" + kRequiredCapabilities[i].name + " that vmrun needs");
@@ -61,10 +48,7 @@ KvmHypervisor::KvmHypervisor(const std::string& device_path) : path_(device_path
   vcpu_mmap_size_ = static_cast<size_t>(size);
 }
 
-int KvmHypervisor::check_extension(long cap) const {
-  int r = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
-  return r < 0 ? 0 : r;
-}
+int KvmHypervisor::check_extension(long cap) const { return check_kvm_extension(fd_.get(), cap); }
 
 const std::vector<kvm_cpuid_entry2>& KvmHypervisor::supported_cpuid() {
   // The host's answer does not change while the process lives: ask once per process

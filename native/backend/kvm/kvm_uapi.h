@@ -10,6 +10,10 @@
 #define __DECLARE_FLEX_ARRAY(TYPE, NAME) TYPE NAME[0]
 #include <linux/kvm.h>
 
+#if defined(__x86_64__)
 static_assert(sizeof(kvm_cpuid2) == 8, "kvm_cpuid2 must have the kernel's C layout");
 static_assert(sizeof(kvm_msrs) == 8, "kvm_msrs must have the kernel's C layout");
 static_assert(sizeof(kvm_xsave) == 4096, "kvm_xsave must have the kernel's C layout");
+#elif defined(__aarch64__)
+static_assert(sizeof(kvm_reg_list) == 8, "kvm_reg_list must have the kernel's C layout");
+#endif

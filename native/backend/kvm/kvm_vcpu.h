@@ -1,13 +1,10 @@
-// A KVM vCPU: its fd and shared kvm_run page, boot-time CPUID/MSR/LAPIC set-up, the
-// run call with exit translation, and the kick that interrupts it from another thread.
+// A KVM x86_64 vCPU: boot-time CPUID/MSR/LAPIC set-up, registers and snapshot state;
+// the run call, its exits and the kick are its KvmRunArea's (shared with aarch64).
 #pragma once
 #include "backend/kvm/kvm_uapi.h"
-#include <pthread.h>
-
-#include <atomic>
 
 #include "backend/hypervisor.h"
-#include "backend/kvm/kvm_fd.h"
+#include "backend/kvm/kvm_run_area.h"
 
 namespace vmrun::kvm {
 
@@ -17,16 +14,16 @@ class KvmVm;
 class KvmVcpu : public Vcpu {
  public:
   KvmVcpu(KvmHypervisor& hypervisor, KvmVm& vm, int index, int count, VcpuSetup setup);
-  ~KvmVcpu() override;
 
   int index() const override { return index_; }
-  VcpuExit run() override;
-  void kick() override;
-  void clear_kick() override;
-  VcpuExit complete_pending_io() override;
-  void bind_to_current_thread() override;
+  VcpuExit run() override { return area_.run(); }
+  void kick() override { area_.kick(); }
+  void clear_kick() override { area_.clear_kick(); }
+  VcpuExit complete_pending_io() override { return area_.complete_pending_io(); }
+  void bind_to_current_thread() override { area_.bind_to_current_thread(); }
 
   void set_start_state(const x86::StartState& state) override;
+  void set_start_state(const aarch64::StartState& state) override;
   x86::GeneralRegisters general_registers() override;
   void set_general_registers(const x86::GeneralRegisters& regs) override;
   x86::PagingState paging_state() override;
@@ -40,15 +37,10 @@ class KvmVcpu : public Vcpu {
   void set_boot_msrs();
   void set_boot_fpu();
   void set_boot_lapic();
-  VcpuExit translate_exit();
 
   KvmHypervisor& hypervisor_;
   int index_;
-  Fd fd_;
-  kvm_run* run_ = nullptr;
-  size_t run_size_ = 0;
-  std::atomic<bool> bound_{false};
-  pthread_t thread_{};
+  KvmRunArea area_;
 };
 
 }  // namespace vmrun::kvm

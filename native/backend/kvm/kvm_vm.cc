@@ -2,10 +2,9 @@
 
 #include "backend/kvm/kvm_uapi.h"
 
-#include <sys/eventfd.h>
-
 #include "backend/kvm/kvm_hypervisor.h"
 #include "backend/kvm/kvm_vcpu.h"
+#include "backend/kvm/kvm_vm_common.h"
 #include "backend/kvm/x86_64/vm_state.h"
 
 namespace vmrun::kvm {
@@ -17,17 +16,7 @@ KvmVm::KvmVm(KvmHypervisor& hypervisor) : hypervisor_(hypervisor) {
   checked_ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity, "SET_IDENTITY_MAP_ADDR");
 }
 
-void KvmVm::map_memory(const GuestMemory& memory) {
-  uint32_t slot = 0;
-  for (const auto& r : memory.regions()) {
-    kvm_userspace_memory_region region{};
-    region.slot = slot++;
-    region.guest_phys_addr = r.guest_address;
-    region.memory_size = r.size;
-    region.userspace_addr = reinterpret_cast<uint64_t>(r.host);
-    checked_ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region, "SET_USER_MEMORY_REGION");
-  }
-}
+void KvmVm::map_memory(const GuestMemory& memory) { map_guest_memory(fd_.get(), memory); }
 
 void KvmVm::create_interrupt_controller() {
   checked_ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0, "CREATE_IRQCHIP");
@@ -48,21 +37,6 @@ void KvmVm::set_irq_line(uint32_t gsi, bool level) {
 }
 
 namespace {
-/** An eventfd KVM watches: each write pulses the GSI (irqfd), with no exit to the VMM. */
-class KvmIrqfd : public InterruptEvent {
- public:
-  explicit KvmIrqfd(Fd fd) : fd_(std::move(fd)) {}
-  void trigger() override {
-    uint64_t one = 1;
-    // EAGAIN means the counter is already pending: the interrupt is raised anyway.
-    [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
-  }
-  int event_fd() const override { return fd_.get(); }
-
- private:
-  Fd fd_;  // closing it unbinds it from the GSI
-};
-
 /** An eventfd KVM signals on a matching MMIO write (ioeventfd); it stays bound until the VM goes. */
 class KvmIoeventfd : public NotifyEvent {
  public:
@@ -74,15 +48,7 @@ class KvmIoeventfd : public NotifyEvent {
 };
 }  // namespace
 
-std::unique_ptr<InterruptEvent> KvmVm::create_interrupt_event(uint32_t gsi) {
-  Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (fd.get() < 0) throw VmrunError(ErrorCode::Host, errno_message("eventfd for GSI " + std::to_string(gsi), errno));
-  kvm_irqfd irqfd{};
-  irqfd.fd = static_cast<uint32_t>(fd.get());
-  irqfd.gsi = gsi;
-  checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd, "IRQFD");
-  return std::make_unique<KvmIrqfd>(std::move(fd));
-}
+std::unique_ptr<InterruptEvent> KvmVm::create_interrupt_event(uint32_t gsi) { return create_irqfd(fd_.get(), gsi); }
 
 std::unique_ptr<NotifyEvent> KvmVm::create_notify_event(uint64_t address, uint32_t value) {
   Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -1,7 +1,7 @@
 #include "loaders/hermit/hermit_device_tree.h"
 
 #include "common/hex.h"
-#include "loaders/hermit/fdt_writer.h"
+#include "common/fdt_writer.h"
 
 namespace vmrun::hermit {
 

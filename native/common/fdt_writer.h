@@ -1,6 +1,7 @@
 // A small flattened-device-tree (DTB, version 17) writer: header, an empty memory
 // reservation map, the structure block and a deduplicated strings block, all
-// big-endian as the format requires. Enough for the tree uhyve hands Hermit kernels.
+// big-endian as the format requires. Enough for the tree uhyve hands Hermit kernels
+// and for the arm64 machine's tree (arch/aarch64/device_tree.h).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -22,6 +23,10 @@ class FdtWriter {
   void property_strings(const std::string& name, const std::vector<std::string>& values);
   void property_u32(const std::string& name, uint32_t value);
   void property_u64s(const std::string& name, const std::vector<uint64_t>& values);
+  /** A list of 32-bit cells (interrupts, reg with #address-cells = 1...). */
+  void property_u32s(const std::string& name, const std::vector<uint32_t>& values);
+  /** A property with no value (a flag such as interrupt-controller). */
+  void property_empty(const std::string& name) { property(name, {}); }
   /** The finished blob; every begin_node must have been closed. */
   std::vector<uint8_t> finish();
 

@@ -1,4 +1,4 @@
-#include "loaders/hermit/fdt_writer.h"
+#include "common/fdt_writer.h"
 
 #include <stdexcept>
 
@@ -90,6 +90,12 @@ void FdtWriter::property_u32(const std::string& name, uint32_t value) {
 void FdtWriter::property_u64s(const std::string& name, const std::vector<uint64_t>& values) {
   std::vector<uint8_t> bytes;
   for (uint64_t v : values) put_be64(bytes, v);
+  property(name, bytes);
+}
+
+void FdtWriter::property_u32s(const std::string& name, const std::vector<uint32_t>& values) {
+  std::vector<uint8_t> bytes;
+  for (uint32_t v : values) put_be32(bytes, v);
   property(name, bytes);
 }
 

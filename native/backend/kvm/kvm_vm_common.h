@@ -1,0 +1,21 @@
+// KVM steps that are the same on every architecture: opening /dev/kvm with its API
+// version checked, registering guest RAM as memory slots, and irqfd interrupt events.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "backend/hypervisor.h"
+#include "backend/kvm/kvm_fd.h"
+
+namespace vmrun::kvm {
+
+/** Opens the KVM device and checks its API version; throws VmrunError(Host) saying what to do. */
+Fd open_kvm_device(const std::string& path);
+/** KVM_CHECK_EXTENSION; 0 when absent or on error. */
+int check_kvm_extension(int fd, long cap);
+/** One memory slot per RAM region, in order. */
+void map_guest_memory(int vm_fd, const GuestMemory& memory);
+/** An eventfd bound to `gsi` with KVM_IRQFD: each trigger pulses the line, with no exit. */
+std::unique_ptr<InterruptEvent> create_irqfd(int vm_fd, uint32_t gsi);
+
+}  // namespace vmrun::kvm
