@@ -7,6 +7,8 @@
 #include "backend/kvm/kvm_vm_common.h"
 #include "backend/kvm/x86_64/vm_state.h"
 
+#include <sys/eventfd.h>
+
 namespace vmrun::kvm {
 
 KvmVm::KvmVm(KvmHypervisor& hypervisor) : hypervisor_(hypervisor) {
