@@ -54,6 +54,8 @@ class KvmIrqfd : public InterruptEvent {
     // EAGAIN means the counter is already pending: the interrupt is raised anyway.
     [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
   }
+  // A vhost-user back end (virtiofsd) signals the GSI itself through this fd.
+  int event_fd() const override { return fd_.get(); }
 
  private:
   Fd fd_;  // closing it unbinds it from the GSI
