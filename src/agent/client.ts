@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { VmrunError } from '../errors.js';
 import {
   AGENT_INITIAL_WINDOW, AGENT_MAGIC, AGENT_MAX_PATH, AGENT_MAX_PAYLOAD, AGENT_PROTOCOL_MIN_VERSION, AGENT_PROTOCOL_VERSION, Channel, CopyFlags,
-  MessageType, FrameDecoder, PayloadWriter, decodeError, encodeExec, encodeFrame, encodeIdentity, encodeRun, clampSize, type Frame,
+  MessageType, FrameDecoder, PayloadWriter, decodeError, encodeExec, encodeFrame, encodeIdentity, encodeRun, clampSize, type ExecRequest, type Frame,
 } from './protocol.js';
 
 /** How to run a program in the guest (docker exec's options). */
@@ -114,18 +114,7 @@ export class AgentClient {
 
   /** Runs `argv` in the guest. */
   exec(argv: string[], opts: ExecOptions = {}): GuestProcess {
-    const payload = encodeExec({
-      argv,
-      env: opts.env ?? [],
-      cwd: opts.cwd ?? '',
-      user: opts.user ?? '',
-      tty: opts.tty === true,
-      stdin: opts.stdin === true,
-      replaceEnv: opts.replaceEnv === true,
-      rows: opts.rows ?? 0,
-      cols: opts.cols ?? 0,
-    });
-    return this.open(MessageType.EXEC, payload);
+    return this.open(MessageType.EXEC, encodeExec(execRequest(argv, opts)));
   }
 
   /**
@@ -135,18 +124,7 @@ export class AgentClient {
    */
   run(argv: string[], opts: WorkloadOptions = {}): GuestProcess {
     this.requireVersion(2, 'running a workload');
-    const payload = encodeRun({
-      argv,
-      env: opts.env ?? [],
-      cwd: opts.cwd ?? '',
-      user: opts.user ?? '',
-      tty: opts.tty === true,
-      stdin: opts.stdin === true,
-      replaceEnv: opts.replaceEnv === true,
-      rows: opts.rows ?? 0,
-      cols: opts.cols ?? 0,
-      groupAdd: opts.groupAdd ?? [],
-    });
+    const payload = encodeRun({ ...execRequest(argv, opts), groupAdd: opts.groupAdd ?? [] });
     return this.open(MessageType.RUN, payload);
   }
 
@@ -414,6 +392,21 @@ class AgentStream implements GuestProcess {
       off += n;
     }
   }
+}
+
+/** An EXEC (or RUN) request from the library's options: what is not given is the agent's default. */
+function execRequest(argv: string[], opts: ExecOptions): ExecRequest {
+  return {
+    argv,
+    env: opts.env ?? [],
+    cwd: opts.cwd ?? '',
+    user: opts.user ?? '',
+    tty: opts.tty === true,
+    stdin: opts.stdin === true,
+    replaceEnv: opts.replaceEnv === true,
+    rows: opts.rows ?? 0,
+    cols: opts.cols ?? 0,
+  };
 }
 
 function absolute(path: string): string {

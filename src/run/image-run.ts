@@ -17,7 +17,7 @@ import { VmrunError } from '../errors.js';
 import { Machine } from '../machine/machine.js';
 import type { AgentClient, GuestProcess } from '../agent/client.js';
 import { ensureRuntimeDir } from '../vmhost/runtime-dir.js';
-import { findTemplate } from '../snapshot/templates.js';
+import { findTemplate, removeTemplateFiles } from '../snapshot/templates.js';
 import { prepareRun, type PreparedRun, type RunImageOptions } from './run-image.js';
 import { saveTemplate, templateKey, templateRefusal } from './template-run.js';
 
@@ -32,7 +32,7 @@ export interface RunStart {
   /** `template`: restored from one; `boot`: booted (and `templateSaved` if this run made the template). */
   kind: 'template' | 'boot';
   templateSaved: boolean;
-  /** Why no template was used or made, when none was. */
+  /** Why no template was used or made, when none was (a damaged one removed, a failed save). */
   coldReason?: string;
   /** The template's id, when one was used or made. */
   template?: string;
@@ -79,14 +79,23 @@ export async function startImageRun(opts: ImageRunOptions): Promise<ImageRun> {
     }
   }
   const socketPath = join(await ensureRuntimeDir(), `run-${randomBytes(6).toString('hex')}.vsock`);
-  const coldReason = templateRefusal(run, opts);
+  let coldReason = templateRefusal(run, opts);
   const key = coldReason ? undefined : templateKey(run);
-  const template = key ? findTemplate(key) : undefined;
-  let machine: Machine;
+  let template = key ? findTemplate(key) : undefined;
+  let machine: Machine | undefined;
   try {
-    machine = template
-      ? await Machine.restore(template, { vsock: { socketPath }, publish: run.boot.network?.publish ?? [], consoleFd: opts.kernelLogFd })
-      : await Machine.boot({ ...run.boot, vsock: { cid: RUN_GUEST_CID, socketPath }, consoleFd: opts.kernelLogFd });
+    if (template && key) {
+      try {
+        machine = await Machine.restore(template, { vsock: { socketPath }, publish: run.boot.network?.publish ?? [], consoleFd: opts.kernelLogFd });
+      } catch (e) {
+        // A damaged template (or one this host cannot run) is a cache entry gone bad:
+        // it goes, this run boots, and the boot makes a new one.
+        removeTemplateFiles(key);
+        coldReason = `template unusable (${(e as Error).message}); removed`;
+        template = undefined;
+      }
+    }
+    machine ??= await Machine.boot({ ...run.boot, vsock: { cid: RUN_GUEST_CID, socketPath }, consoleFd: opts.kernelLogFd });
   } finally {
     run.cleanup();
   }
@@ -95,8 +104,10 @@ export async function startImageRun(opts: ImageRunOptions): Promise<ImageRun> {
   try {
     const agent = await agentOf(machine);
     step('agent answered');
-    const templateSaved = !template && key !== undefined && (await saveTemplate(machine, key, run, opts.image));
-    if (templateSaved) step('save the template');
+    const made = !template && key !== undefined ? await saveTemplate(machine, key, run, opts.image) : { saved: false };
+    if (made.saved) step('save the template');
+    if (made.error) coldReason = `the template could not be saved: ${made.error}`;
+    const templateSaved = made.saved;
     await agent.setIdentity({ hostname: run.spec.hostname, ...(machine.mac ? { mac: machine.mac } : {}) });
     step('identity (entropy, clock, hostname, MAC)');
     const workload = handOver(agent, run.spec);

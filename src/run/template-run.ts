@@ -9,7 +9,7 @@ import { DEFAULT_MEMORY, type Machine } from '../machine/machine.js';
 import { parseSize } from '../units.js';
 import { openSnapshot } from '../snapshot/snapshot.js';
 import { ensureRamImage } from '../snapshot/ram-image.js';
-import { lockTemplate, recordTemplate, templatePath } from '../snapshot/templates.js';
+import { lockTemplate, recordTemplate, removeTemplateFiles, templatePath } from '../snapshot/templates.js';
 import { pruneUnusedRamImages } from '../snapshot/store.js';
 import type { PreparedRun, RunImageOptions } from './run-image.js';
 
@@ -53,32 +53,41 @@ export function templateKey(run: PreparedRun): string {
 
 /**
  * Saves `machine` (booted, its agent waiting for a workload) as the template `key`,
- * unless another run is making it right now. The machine runs on. Returns whether
- * this run made it.
+ * unless another run is making it right now. The machine runs on. Says whether this
+ * run made it, and why not when it tried and failed.
  */
-export async function saveTemplate(machine: Machine, key: string, run: PreparedRun, imageRef: string): Promise<boolean> {
+export async function saveTemplate(machine: Machine, key: string, run: PreparedRun, imageRef: string): Promise<{ saved: boolean; error?: string }> {
   const release = lockTemplate(key);
-  if (!release) return false;
+  if (!release) return { saved: false };
   try {
-    const path = templatePath(key);
-    const saved = await machine.snapshot(path);
-    // Expanded now, so that the first warm start does not pay for it.
-    await ensureRamImage(openSnapshot(path).opened);
-    const m = saved.metadata.machine;
-    await recordTemplate({
-      key,
-      image: imageRef,
-      imageDigest: run.image.record.digest,
-      kernel: run.boot.kernel,
-      memoryBytes: m.memoryBytes,
-      cpus: m.cpus,
-      network: run.boot.network?.mode ?? 'user',
-      rootfs: run.rootfs,
-      created: new Date().toISOString(),
-    });
-    pruneUnusedRamImages();
-    return true;
+    await makeTemplate(machine, key, run, imageRef);
+    return { saved: true };
+  } catch (e) {
+    // A template is an optimisation: failing to make one (disk full...) costs this run
+    // nothing but the attempt, and leaves no half-made template behind.
+    removeTemplateFiles(key);
+    return { saved: false, error: (e as Error).message };
   } finally {
     release();
   }
+}
+
+async function makeTemplate(machine: Machine, key: string, run: PreparedRun, imageRef: string): Promise<void> {
+  const path = templatePath(key);
+  const saved = await machine.snapshot(path);
+  // Expanded now, so that the first warm start does not pay for it.
+  await ensureRamImage(openSnapshot(path).opened);
+  const m = saved.metadata.machine;
+  await recordTemplate({
+    key,
+    image: imageRef,
+    imageDigest: run.image.record.digest,
+    kernel: run.boot.kernel,
+    memoryBytes: m.memoryBytes,
+    cpus: m.cpus,
+    network: run.boot.network?.mode ?? 'user',
+    rootfs: run.rootfs,
+    created: new Date().toISOString(),
+  });
+  pruneUnusedRamImages();
 }
