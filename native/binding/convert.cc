@@ -150,6 +150,7 @@ RestoreConfig restore_config_from(const Napi::Object& o) {
   c.network = optional_network_config_from(o);
   c.vsock = vsock_config_from(o);
   c.disks = disk_configs_from(o);
+  c.volumes = volume_configs_from(o);
   if (!r.Get("state").IsObject()) type_error(r, "state", "an object");
   auto st = r.Get("state").As<Napi::Object>();
   c.state.vm = blob_from(st.Get("vm"), "vm");

@@ -84,6 +84,31 @@ GuestMemory GuestMemory::shared(uint64_t ram_size) {
   return m;
 }
 
+GuestMemory GuestMemory::shared_copy_of(int fd, uint64_t ram_size) {
+  GuestMemory m = shared(ram_size);
+  uint8_t* base = m.host_base();
+  off_t at = 0;
+  const off_t end = static_cast<off_t>(ram_size);
+  while (at < end) {
+    off_t data = lseek(fd, at, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // only holes from here on
+    if (data < 0) throw VmrunError(ErrorCode::Host, errno_message("cannot read the RAM image", errno));
+    if (data >= end) break;
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) throw VmrunError(ErrorCode::Host, errno_message("cannot read the RAM image", errno));
+    if (hole > end) hole = end;
+    for (off_t p = data; p < hole;) {
+      ssize_t n = pread(fd, base + p, static_cast<size_t>(hole - p), p);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw VmrunError(ErrorCode::Host, errno_message("cannot read the RAM image", errno));
+      if (n == 0) throw VmrunError(ErrorCode::Snapshot, "the RAM image is shorter than the snapshot's memory size");
+      p += n;
+    }
+    at = hole;
+  }
+  return m;
+}
+
 GuestMemory::GuestMemory(GuestMemory&& o) noexcept { *this = std::move(o); }
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {

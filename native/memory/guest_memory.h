@@ -32,6 +32,13 @@ class GuestMemory {
    * back end such as virtiofsd) can map it too, through shared_fd().
    */
   static GuestMemory shared(uint64_t ram_size);
+  /**
+   * shared() RAM holding a copy of `ram_size` bytes of a RAM image file (its data
+   * extents only: holes stay unallocated). For a restore whose RAM another process
+   * maps, where a private copy-on-write mapping of the image would hide the guest's
+   * writes from it.
+   */
+  static GuestMemory shared_copy_of(int fd, uint64_t ram_size);
 
   /**
    * Reserves `ram_size` bytes of anonymous memory as one region at `guest_base`

@@ -212,7 +212,7 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
   }
   GuestMemory memory;
   try {
-    memory = GuestMemory::from_file(fd, 0, config.memory_size);
+    memory = config.volumes.empty() ? GuestMemory::from_file(fd, 0, config.memory_size) : GuestMemory::shared_copy_of(fd, config.memory_size);
   } catch (...) {
     close(fd);
     throw;
@@ -221,7 +221,7 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
 
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
   StepTimer t(m->setup_ms_);
-  attach_virtio_devices(*m, config.vsock, config.network, config.disks, {});
+  attach_virtio_devices(*m, config.vsock, config.network, config.disks, config.volumes);
   t.step("virtio-devices");
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForRestore);

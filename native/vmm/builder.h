@@ -52,7 +52,7 @@ struct RestoreConfig {
   std::string kvm_device;
   uint64_t memory_size = 0;
   int cpus = 1;
-  std::string ram_image_path;  // raw RAM image (see snapshot/memory_image.h), mapped copy-on-write
+  std::string ram_image_path;  // raw RAM image (see snapshot/memory_image.h), mapped copy-on-write (copied with volumes)
   MachineState state;
   bool catch_up_wall_clock = false;  // default: guest time continues from the save
   /** The saved machine's virtio-net device, if it had one (a MAC of its own; maybe other ports). */
@@ -61,6 +61,12 @@ struct RestoreConfig {
   std::optional<virtio::vsock::VsockConfig> vsock;
   /** The saved machine's disks, in their saved order (their files are used in place). */
   std::vector<virtio::blk::DiskConfig> disks;
+  /**
+   * The saved machine's volumes, in their saved order: a new virtiofsd serves each. Guest
+   * RAM is then a shared memfd filled from the RAM image (virtiofsd cannot see a
+   * private copy-on-write mapping's writes), not the image mapped in place.
+   */
+  std::vector<virtio::fs::VolumeConfig> volumes;
 };
 
 class MachineBuilder {

@@ -273,12 +273,32 @@ void VirtioMmioTransport::resume_work() {
   unpaused_.notify_all();
 }
 
+void VirtioMmioTransport::check_rings_idle_locked() const {
+  // Another process serves these queues: the transport's own ring indices are not its
+  // progress, and its requests in flight cannot be captured. With the vCPUs stopped, a
+  // ring whose used index has caught up with its available index holds none.
+  for (size_t i = 0; i < queues_.size(); i++) {
+    const VirtqueueConfig& c = queues_[i].config;
+    if (!c.ready) continue;
+    const uint8_t* avail = memory_.range(c.avail_ring, 4);
+    const uint8_t* used = memory_.range(c.used_ring, 4);
+    if (!avail || !used) throw VmrunError(ErrorCode::Guest, name() + ": queue " + std::to_string(i) + " is outside guest RAM");
+    uint16_t avail_idx, used_idx;
+    std::memcpy(&avail_idx, avail + 2, 2);
+    std::memcpy(&used_idx, used + 2, 2);
+    if (avail_idx != used_idx)
+      throw VmrunError(ErrorCode::Usage, name() + ": the guest has " + std::to_string(static_cast<uint16_t>(avail_idx - used_idx)) +
+                                             " requests in flight on queue " + std::to_string(i) + ", which a snapshot cannot hold");
+  }
+}
+
 StateBlob VirtioMmioTransport::save() {
   std::lock_guard<std::mutex> lock(mu_);
   StateWriter w(kStateVersion);
   TransportState t{device_->device_type(), status_, device_features_sel_, driver_features_sel_, driver_features_,
                    queue_sel_, interrupt_status_, config_generation_, static_cast<uint32_t>(queues_.size())};
   w.record(kTagTransport, t);
+  if (device_->queues_served_elsewhere() && live_locked()) check_rings_idle_locked();
   std::vector<QueueState> qs;
   for (const auto& q : queues_)
     qs.push_back({q.config.desc_table, q.config.avail_ring, q.config.used_ring, q.config.size, q.config.ready ? uint16_t{1} : uint16_t{0},

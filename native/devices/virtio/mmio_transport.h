@@ -45,6 +45,8 @@ class VirtioMmioTransport : public Device, private VirtioLink, private VirtioQue
   void fail_locked(const std::string& why);
   Virtqueue* selected_queue();
   bool live_locked() const;
+  /** For queues served by another process: throws if any ready ring has requests in flight. */
+  void check_rings_idle_locked() const;
 
   // VirtioLink
   bool with_queues(const std::function<void(VirtioQueues&)>& work) override;

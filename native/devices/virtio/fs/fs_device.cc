@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/state_codec.h"
 #include "devices/virtio/virtio_spec.h"
 
 namespace vmrun::virtio::fs {
@@ -76,13 +77,37 @@ void FsDevice::notify(uint16_t index) {
   [[maybe_unused]] ssize_t n = write(wiring_.notify[index]->event_fd(), &one, sizeof one);
 }
 
+namespace {
+constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kTagVolume = 1;
+
+/**
+ * A volume's state in a snapshot: the tag the guest mounts it by. The FUSE session
+ * itself (node ids, open handles) lives in virtiofsd and is not saved: the guest
+ * unmounts its volumes before a save and mounts them again after (docs/snapshots.md),
+ * and the transport refuses a save with requests in flight.
+ */
+struct FsState {
+  uint32_t tag_length;
+  char tag[kMaxTagBytes];
+};
+}  // namespace
+
 StateBlob FsDevice::save() {
-  throw VmrunError(ErrorCode::Usage, "a VM with volumes cannot be saved: virtiofsd's open files and inode table for " + config_.host_dir +
-                                         " cannot be captured (docs/snapshots.md)");
+  FsState s{};
+  s.tag_length = static_cast<uint32_t>(config_.tag.size());
+  std::memcpy(s.tag, config_.tag.data(), config_.tag.size());
+  StateWriter w(kStateVersion);
+  w.record(kTagVolume, s);
+  return w.take();
 }
 
-void FsDevice::restore(const StateBlob&) {
-  throw VmrunError(ErrorCode::Snapshot, "snapshots of VMs with volumes are not supported (docs/snapshots.md)");
+void FsDevice::restore(const StateBlob& state) {
+  StateReader r(state, name() + " device state", kStateVersion);
+  auto s = r.expect_obj<FsState>(kTagVolume);
+  if (!r.at_end()) throw VmrunError(ErrorCode::Snapshot, name() + " device state has trailing records");
+  if (s.tag_length > kMaxTagBytes || std::string(s.tag, s.tag_length) != config_.tag)
+    throw VmrunError(ErrorCode::Snapshot, name() + ": the snapshot's volume in this slot has another tag than " + config_.tag);
 }
 
 void FsDevice::run() {
@@ -118,6 +143,7 @@ void FsDevice::run() {
 void FsDevice::start_rings(uint64_t driver_features) {
   struct Ring {
     uint16_t size;
+    uint16_t next;
     uint64_t desc, avail, used;
   };
   std::vector<Ring> rings(kQueueCount);
@@ -133,7 +159,11 @@ void FsDevice::start_rings(uint64_t driver_features) {
       uint8_t* avail = memory.range(c.avail_ring, 6 + 2 * n);
       uint8_t* used = memory.range(c.used_ring, 6 + 8 * n);
       if (!desc || !avail || !used) continue;
-      rings[i] = {c.size, reinterpret_cast<uint64_t>(desc), reinterpret_cast<uint64_t>(avail), reinterpret_cast<uint64_t>(used)};
+      // Where virtiofsd starts: the used index (0 at boot; after a restore, what the
+      // guest had seen completed, every request before it being done: see save()).
+      uint16_t next;
+      std::memcpy(&next, used + 2, 2);
+      rings[i] = {c.size, next, reinterpret_cast<uint64_t>(desc), reinterpret_cast<uint64_t>(avail), reinterpret_cast<uint64_t>(used)};
     }
   });
   if (!live) return;  // reset again before this thread got to it
@@ -148,7 +178,7 @@ void FsDevice::start_rings(uint64_t driver_features) {
     const Ring& r = rings[i];
     if (r.size == 0) continue;
     connection_->send(vhost_user::encode_vring_state(Request::SetVringNum, i, r.size));
-    connection_->send(vhost_user::encode_vring_state(Request::SetVringBase, i, 0));
+    connection_->send(vhost_user::encode_vring_state(Request::SetVringBase, i, r.next));
     connection_->send(vhost_user::encode_vring_address({i, 0, r.desc, r.used, r.avail, 0}));
     connection_->send(vhost_user::encode_vring_fd(Request::SetVringCall, i, wiring_.interrupt_fd));
     connection_->send(vhost_user::encode_vring_fd(Request::SetVringKick, i, wiring_.notify[i]->event_fd()));

@@ -62,7 +62,7 @@ class FsDevice : public VirtioDevice {
   void notify(uint16_t index) override;
   void reset() override;
   bool queues_served_elsewhere() const override { return true; }
-  /** A live FUSE session cannot be saved (docs/snapshots.md): both refuse. */
+  /** The volume's tag; the FUSE session is not saved (the guest remounts: docs/snapshots.md). */
   StateBlob save() override;
   void restore(const StateBlob& state) override;
 
