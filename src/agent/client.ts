@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { VmrunError } from '../errors.js';
 import {
   AGENT_INITIAL_WINDOW, AGENT_MAGIC, AGENT_MAX_PATH, AGENT_MAX_PAYLOAD, AGENT_PROTOCOL_MIN_VERSION, AGENT_PROTOCOL_VERSION, Channel, CopyFlags,
-  MessageType, FrameDecoder, PayloadWriter, decodeError, encodeExec, encodeFrame, encodeIdentity, encodeRun, clampSize, type ExecRequest, type Frame,
+  MessageType, VolumesOp, FrameDecoder, PayloadWriter, decodeError, encodeExec, encodeFrame, encodeIdentity, encodeRun, clampSize, type ExecRequest, type Frame,
 } from './protocol.js';
 
 /** How to run a program in the guest (docker exec's options). */
@@ -144,6 +144,18 @@ export class AgentClient {
     const answer = this.open(MessageType.IDENTITY, payload);
     const exit = await answer.exited;
     if (exit.exitCode !== 0) throw new VmrunError('guest', `the guest agent could not refresh the identity (status ${exit.exitCode})`);
+  }
+
+  /**
+   * Unmounts the guest's volumes for a snapshot (`detach`: fails, naming the volume,
+   * if a guest process holds a file in one) or mounts them again (`attach`). Both
+   * are no-ops when already done, and in a guest without volumes.
+   */
+  async volumes(op: 'detach' | 'attach'): Promise<void> {
+    this.requireVersion(3, 'saving a VM with volumes');
+    const answer = this.open(MessageType.VOLUMES, new PayloadWriter().u32(op === 'detach' ? VolumesOp.DETACH : VolumesOp.ATTACH).finish());
+    const exit = await answer.exited;
+    if (exit.exitCode !== 0) throw new VmrunError('guest', `the guest agent could not ${op} the volumes (status ${exit.exitCode})`);
   }
 
   private requireVersion(version: number, what: string): void {

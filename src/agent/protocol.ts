@@ -8,8 +8,8 @@ import { VmrunError } from '../errors.js';
 /** The guest's AF_VSOCK port the agent listens on. */
 export const AGENT_VSOCK_PORT = 1024;
 export const AGENT_MAGIC = 0x564d4147;
-/** The newest version spoken (2 adds RUN and IDENTITY), and the oldest still served. */
-export const AGENT_PROTOCOL_VERSION = 2;
+/** The newest version spoken (2 adds RUN and IDENTITY, 3 VOLUMES), and the oldest still served. */
+export const AGENT_PROTOCOL_VERSION = 3;
 export const AGENT_PROTOCOL_MIN_VERSION = 1;
 export const AGENT_HEADER_BYTES = 12;
 export const AGENT_MAX_PAYLOAD = 262144;
@@ -40,8 +40,13 @@ export const MessageType = {
   ERROR: 13,
   RUN: 14,
   IDENTITY: 15,
+  VOLUMES: 16,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+/** VOLUMES' operation: unmount the guest's volumes before a save, mount them again after. */
+export const VolumesOp = { DETACH: 1, ATTACH: 2 } as const;
+export type VolumesOp = (typeof VolumesOp)[keyof typeof VolumesOp];
 
 export const ExecFlags = { TTY: 1, STDIN: 2, REPLACE_ENV: 4 } as const;
 export const CopyFlags = { INTO_DIR: 1 } as const;

@@ -36,6 +36,8 @@ describe('agent protocol constants', () => {
       ['AGENT_EXEC_STDIN', protocol.ExecFlags.STDIN],
       ['AGENT_EXEC_REPLACE_ENV', protocol.ExecFlags.REPLACE_ENV],
       ['AGENT_COPY_INTO_DIR', protocol.CopyFlags.INTO_DIR],
+      ['AGENT_VOLUMES_DETACH', protocol.VolumesOp.DETACH],
+      ['AGENT_VOLUMES_ATTACH', protocol.VolumesOp.ATTACH],
     ];
     for (const [name, value] of pairs) expect([name, cConstant(name)]).toEqual([name, value]);
   });

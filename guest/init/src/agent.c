@@ -8,6 +8,7 @@
 #include "agent.h"
 #include "agent_protocol.h"
 #include "guest_identity.h"
+#include "volumes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -391,6 +392,21 @@ static void set_identity(struct connection *c, const struct agent_frame_header *
   free(mac);
 }
 
+/* VOLUMES: unmounts or mounts the guest's volumes around a snapshot; answered EXIT 0 or ERROR. */
+static void set_volumes(struct connection *c, const struct agent_frame_header *h, const unsigned char *payload) {
+  if (h->stream == 0) return protocol_violation(c, AGENT_ERROR_PROTOCOL, "stream id 0 cannot carry a request");
+  if (session_find(c, h->stream)) return protocol_violation(c, AGENT_ERROR_PROTOCOL, "stream %u is already open", h->stream);
+  struct agent_cursor cur = {payload, h->length, 0};
+  uint32_t op = agent_cursor_u32(&cur);
+  if (cur.bad || cur.left || (op != AGENT_VOLUMES_DETACH && op != AGENT_VOLUMES_ATTACH))
+    return protocol_violation(c, AGENT_ERROR_PROTOCOL, "VOLUMES payload is not one known operation");
+  char err[256];
+  int rc = op == AGENT_VOLUMES_DETACH ? volumes_detach(defaults->volumes, defaults->volumec, err, sizeof err)
+                                      : volumes_attach(defaults->volumes, defaults->volumec, err, sizeof err);
+  if (rc != 0) send_error(c, h->stream, AGENT_ERROR_FAILED, err);
+  else send_u32s(c, h->stream, AGENT_EXIT, 0, 0, 2);
+}
+
 static void on_stdin(struct connection *c, struct session *s, const unsigned char *data, uint32_t len) {
   if (len == 0) {
     s->in_eof = 1;
@@ -457,6 +473,9 @@ static void handle_frame(struct connection *c, const struct agent_frame_header *
     case AGENT_IDENTITY:
       if (c->version < 2) break;
       return set_identity(c, h, p);
+    case AGENT_VOLUMES:
+      if (c->version < 3) break;
+      return set_volumes(c, h, p);
     case AGENT_STDIN:
       if (h->stream == 0) break;
       if ((s = session_find(c, h->stream))) on_stdin(c, s, p, h->length);

@@ -14,7 +14,7 @@
 
 #define AGENT_MAGIC 0x564d4147u /* "VMAG" */
 /** The newest version this agent speaks, and the oldest it still serves. */
-#define AGENT_PROTOCOL_VERSION 2u
+#define AGENT_PROTOCOL_VERSION 3u
 #define AGENT_PROTOCOL_MIN_VERSION 1u
 
 #define AGENT_HEADER_BYTES 12u
@@ -53,7 +53,11 @@ enum agent_message_type {
   AGENT_ERROR = 13,
   AGENT_RUN = 14,      /* version 2 */
   AGENT_IDENTITY = 15, /* version 2 */
+  AGENT_VOLUMES = 16,  /* version 3 */
 };
+
+/** VOLUMES' operation: unmount every volume before a save, mount them again after it. */
+enum agent_volumes_op { AGENT_VOLUMES_DETACH = 1, AGENT_VOLUMES_ATTACH = 2 };
 
 enum agent_exec_flags {
   AGENT_EXEC_TTY = 1u << 0,

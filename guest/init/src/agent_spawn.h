@@ -17,6 +17,9 @@ struct agent_defaults {
   int applies_identity;
   /** IDENTITY rewrites /etc/hosts with host.vmrun.internal at this address (NULL: none). */
   const char *hosts_gateway;
+  /** VOLUMES unmounts and mounts these "TAG:ro|rw:/PATH" records (volumes.h); none in host mode. */
+  char *const *volumes;
+  size_t volumec;
 };
 
 enum agent_spawn_kind { AGENT_SPAWN_EXEC, AGENT_SPAWN_COPY_IN, AGENT_SPAWN_COPY_OUT };

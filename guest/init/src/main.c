@@ -117,6 +117,8 @@ static pid_t start_agent(const struct run_config *cfg, int runs_workload) {
       .workload_ended = runs_workload ? power_off_with : NULL,
       .applies_identity = 1,
       .hosts_gateway = cfg->net_gateway,
+      .volumes = cfg->volumes,
+      .volumec = cfg->volumec,
   };
   _exit(agent_serve(fd, &defaults));
 }
