@@ -2,6 +2,7 @@
 
 #include <cstddef>
 
+#include "arch/x86_64/layout.h"
 #include "arch/x86_64/mptable.h"
 #include "snapshot/memory_image.h"
 #include "vmm/builder.h"
@@ -31,6 +32,8 @@ Napi::Object limits_object(Napi::Env env) {
   limits.Set("minMemoryBytes", number(env, kMinMemorySize));
   limits.Set("maxMemoryBytes", number(env, kMaxMemorySize));
   limits.Set("maxCpus", number(env, x86::kMaxMpTableCpus));
+  // Every virtio device (vsock, network, each disk and volume) takes one MMIO slot.
+  limits.Set("virtioDevices", number(env, x86::kVirtioMmioSlots));
   return limits;
 }
 

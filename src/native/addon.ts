@@ -171,6 +171,8 @@ export interface NativeLimits {
   minMemoryBytes: number;
   maxMemoryBytes: number;
   maxCpus: number;
+  /** Virtio devices a VM can have (MMIO slots): vsock, network, disks and volumes together. */
+  virtioDevices: number;
 }
 
 /** Events, in the order the machine produced them: console batches, 'drained' after a pause, 'stopped' last. */

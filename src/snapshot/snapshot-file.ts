@@ -12,7 +12,7 @@ import {
   DATA_OFFSET, FLAG_CHECKSUMMED_PER_CHUNK, FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, LIMITS, SectionKind, TABLE_ENTRY_SIZE, decodeHeader, decodeTable, encodeHeader, encodeTable, sectionLabel,
   type Header, type SectionEntry,
 } from './format.js';
-import { decodeSnapshotMetadata, type SnapshotDisk, type SnapshotMetadata } from './metadata.js';
+import { decodeSnapshotMetadata, type SnapshotDisk, type SnapshotMetadata, type SnapshotVolume } from './metadata.js';
 
 export type { NativeSnapshotCapture };
 
@@ -170,24 +170,29 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
     Number.isInteger(machine.cpus) &&
     machine.cpus >= 1 &&
     machine.cpus <= limits.maxCpus &&
-    (machine.disks === undefined || validDisks(machine.disks)) &&
+    (machine.disks === undefined || validDisks(machine.disks, limits.virtioDevices)) &&
+    (machine.volumes === undefined || validVolumes(machine.volumes, limits.virtioDevices)) &&
     (machine.vsock === undefined || validVsockCid(machine.vsock.cid));
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
 }
 
 /** Disks a snapshot can record (paths and serials are used as they are, so shape-checked). */
-const MAX_DISKS = 16;
-function validDisks(disks: unknown): boolean {
+function validDisks(disks: unknown, maxDevices: number): boolean {
   return (
     Array.isArray(disks) &&
-    disks.length <= MAX_DISKS &&
+    disks.length <= maxDevices &&
     disks.every(
       (d: Partial<SnapshotDisk> | null) =>
         typeof d?.path === 'string' && d.path.startsWith('/') && typeof d.readOnly === 'boolean' &&
         typeof d.serial === 'string' && Buffer.byteLength(d.serial) <= 20 && Number.isSafeInteger(d.bytes) && d.bytes! >= 512,
     )
   );
+}
+
+/** Volumes a snapshot can record: absolute host and guest paths, no more than a VM's virtio devices. */
+function validVolumes(volumes: SnapshotVolume[], maxDevices: number): boolean {
+  return volumes.length <= maxDevices && volumes.every((v) => v.hostDir.startsWith('/') && v.guestDir.startsWith('/') && !v.hostDir.includes('\0'));
 }
 
 /** A saved vsock CID within the addon's limits (the device refuses others). */
