@@ -1,4 +1,8 @@
 import { EventEmitter } from 'node:events';
+import { rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop, type NativeVsockLimits,
@@ -14,7 +18,7 @@ import type { PortMapping } from '../network/publish.js';
 // Only the dialer and the client: the tar helpers (and their modules) stay out of every machine's start.
 import { waitForAgent } from '../agent/dial.js';
 import type { AgentClient, ExecOptions, GuestProcess } from '../agent/client.js';
-import type { SnapshotDisk } from '../snapshot/metadata.js';
+import type { SnapshotDisk, SnapshotVolume } from '../snapshot/metadata.js';
 import { checkDisks, checkSnapshotDisks, defaultDiskSerial, type DiskOptions } from './disks.js';
 import { chooseCloneIdentity, type CloneIdentity } from './clone-identity.js';
 import { guestRamMemory, type GuestRamMemory } from '../host/process-memory.js';
@@ -60,7 +64,8 @@ export interface BootOptions {
   /**
    * Host directories shared live with the guest over virtio-fs (Linux guests), tagged
    * vmrun0, vmrun1... in order (see volumeTag); the guest mounts them itself (vmrun run's
-   * init does). A machine with volumes cannot be saved (docs/snapshots.md).
+   * init does). A machine with volumes is saved through its guest agent (vsock), which
+   * unmounts them for the save and mounts them again after (docs/snapshots.md).
    */
   volumes?: VolumeOptions[];
   /** A virtio-vsock device (Linux guests): see docs/virtio.md for the socket protocol. */
@@ -129,6 +134,8 @@ export interface MachineMemory {
 }
 
 export const DEFAULT_MEMORY = '256M';
+/** How long a save or a restore waits for the guest agent that unmounts and mounts volumes. */
+const VOLUME_AGENT_TIMEOUT_MS = 10_000;
 /** Unread console output a Machine keeps by default before it drops (and counts) the rest. */
 export const DEFAULT_OUTPUT_BUFFER_BYTES = 8 * 1024 * 1024;
 
@@ -140,8 +147,8 @@ interface MachineIdentity {
   cmdline?: string;
   image?: string;
   disks?: SnapshotDisk[];
-  /** The host directories of its volumes, if any (such a machine cannot be saved). */
-  volumes?: string[];
+  /** Its volumes, if any: a restore serves the same host directories again. */
+  volumes?: SnapshotVolume[];
   /** The vsock device's CID, if the machine has one (its socket path is not part of a snapshot). */
   vsock?: { cid: number };
   /** The network device's set-up, if the machine has one (a restored clone gets its own MAC). */
@@ -172,6 +179,8 @@ export class Machine extends EventEmitter {
   /** The host side of the vsock device, where the guest agent is reached. */
   private vsockSocketPath: string | undefined;
   private restoredIdentity: CloneIdentity | undefined;
+  /** A socket directory the machine made for itself (a restore with volumes and no vsock path given). */
+  private privateSocket: PrivateSocket | undefined;
   private agentConnection: Promise<AgentClient> | undefined;
 
   private constructor(config: NativeMachineConfig, readonly identity: MachineIdentity, outputBufferBytes = DEFAULT_OUTPUT_BUFFER_BYTES) {
@@ -224,7 +233,6 @@ export class Machine extends EventEmitter {
     const disks = (options.disks ?? []).map((d, i) => ({ path: d.path, readOnly: d.readOnly === true, serial: d.serial ?? defaultDiskSerial(i) }));
     const sizes = checkDisks(disks);
     const volumes = checkVolumes(options.volumes ?? []);
-    const virtiofsd = volumes.length > 0 ? findVirtiofsd() : '';
     const m = new Machine(
       {
         kernel: options.kernel,
@@ -243,11 +251,11 @@ export class Machine extends EventEmitter {
         network,
         vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
         ...(disks.length > 0 ? { disks } : {}),
-        ...(volumes.length > 0 ? { volumes: volumes.map((v, i) => ({ tag: volumeTag(i), hostDir: v.hostDir, readOnly: v.readOnly, virtiofsd })) } : {}),
+            ...(volumes.length > 0 ? { volumes: nativeVolumes(volumes) } : {}),
       },
       {
         memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
-        ...(volumes.length > 0 ? { volumes: volumes.map((v) => v.hostDir) } : {}),
+        ...(volumes.length > 0 ? { volumes } : {}),
         vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
         network: network ? savedNetwork(network) : undefined,
         ...(disks.length > 0 ? { disks: disks.map((d, i) => ({ ...d, bytes: sizes[i]! })) } : {}),
@@ -268,8 +276,18 @@ export class Machine extends EventEmitter {
     const plan = await planRestore(path);
     if (options.vsock && !plan.machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
     const identity = chooseCloneIdentity(plan.machine, { ...options.identity, ...(options.vsock?.cid !== undefined ? { vsockCid: options.vsock.cid } : {}) });
-    const m = Machine.fromPlan(plan, options, identity, options.vsock?.socketPath ?? '', options.publish);
+    // Volumes are mounted again by the guest agent: a restore without a host socket gets a private one.
+    const privateSocket = !options.vsock && plan.machine.volumes ? await privateAgentSocket() : undefined;
+    let m: Machine;
+    try {
+      m = Machine.fromPlan(plan, options, identity, options.vsock?.socketPath ?? privateSocket?.path ?? '', options.publish);
+    } catch (e) {
+      privateSocket?.remove();
+      throw e;
+    }
+    m.privateSocket = privateSocket;
     m.native.start();
+    await m.remountVolumes();
     return m;
   }
 
@@ -285,6 +303,7 @@ export class Machine extends EventEmitter {
     const shared = count > 1 ? plan.machine.disks?.find((d) => !d.readOnly) : undefined;
     if (shared) throw new VmrunError('usage', `the snapshot ${path} has the writable disk ${shared.path}: its clones would all write it`);
     if (options.vsockSocketPath && !plan.machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
+    if (plan.machine.volumes && !options.vsockSocketPath) throw new VmrunError('usage', `the snapshot ${path} has volumes, which each clone's guest agent mounts again: give the clones vsock socket paths`);
     const cids = new Set<number>();
     const identities = Array.from({ length: count }, (_, i) => chooseCloneIdentity(plan.machine, options.identity?.(i), cids));
     // All are built first, then started together: a clone's vCPUs do not compete with the restores still to come.
@@ -298,6 +317,12 @@ export class Machine extends EventEmitter {
       throw e;
     }
     for (const m of clones) m.native.start();
+    try {
+      await Promise.all(clones.map((m) => m.remountVolumes()));
+    } catch (e) {
+      await Promise.all(clones.map((m) => (m.stop(), m.wait())));
+      throw e;
+    }
     return clones;
   }
 
@@ -323,12 +348,14 @@ export class Machine extends EventEmitter {
         vsock,
         network,
         ...(machine.disks ? { disks: machine.disks.map(({ path: p, readOnly, serial }) => ({ path: p, readOnly, serial })) } : {}),
+        ...(machine.volumes ? { volumes: nativeVolumes(checkVolumes(machine.volumes)) } : {}),
       },
       {
         memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image,
         vsock: vsock ? { cid: vsock.cid } : undefined,
         network: network ? savedNetwork(network) : undefined,
         ...(machine.disks ? { disks: machine.disks } : {}),
+        ...(machine.volumes ? { volumes: machine.volumes } : {}),
       },
       options.outputBufferBytes,
     );
@@ -354,18 +381,55 @@ export class Machine extends EventEmitter {
    */
   async snapshot(path: string, opts: { stop?: boolean } = {}): Promise<SaveResult> {
     this.assertAlive();
-    if (this.identity.volumes) {
-      // The guest's FUSE session (node ids, open handles) lives in virtiofsd's memory,
-      // which no snapshot can hold and no new virtiofsd can take over: docs/snapshots.md.
-      throw new VmrunError('usage', `this VM has volumes (${this.identity.volumes.join(', ')}): a VM with volumes cannot be saved, because its virtio-fs session state lives in virtiofsd, outside the VM (docs/snapshots.md)`);
+    const volumes = this.identity.volumes;
+    // The guest's FUSE session (node ids, open handles) lives in virtiofsd's memory, which
+    // no snapshot can hold and no new virtiofsd can take over: the guest unmounts its
+    // volumes for the save and mounts them again after it (docs/snapshots.md).
+    const agent = volumes ? await this.volumeAgent('saved') : undefined;
+    if (agent) {
+      try {
+        await agent.volumes('detach');
+      } catch (e) {
+        throw new VmrunError('usage', `this VM cannot be saved now: ${(e as Error).message.replace(/^guest agent: /, '')}`, { cause: e });
+      }
     }
+    let saved: SaveResult;
     try {
-      return await saveMachineSnapshot(path, {
+      saved = await saveMachineSnapshot(path, {
         identity: { ...this.identity, kernelFormat: this.kernelFormat },
         capture: (fd, dataOffset) => this.native.saveSnapshot({ fd, dataOffset, stop: opts.stop === true }),
       });
     } catch (e) {
+      if (agent && !this.disposed) await agent.volumes('attach').catch(() => {});
       throw fromNativeError(e);
+    }
+    if (agent && !opts.stop) {
+      try {
+        await agent.volumes('attach');
+      } catch (e) {
+        throw new VmrunError('guest', `the snapshot ${path} was saved, but the guest could not mount its volumes again: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return saved;
+  }
+
+  /** The guest agent that unmounts and mounts this machine's volumes around a save or a restore. */
+  private async volumeAgent(what: 'saved' | 'restored'): Promise<AgentClient> {
+    if (!this.vsockSocketPath) {
+      throw new VmrunError('usage', `this VM has volumes (${this.identity.volumes!.map((v) => v.hostDir).join(', ')}) and no vsock device: a VM with volumes is ${what} through its guest agent (docs/snapshots.md)`);
+    }
+    return this.agent(VOLUME_AGENT_TIMEOUT_MS);
+  }
+
+  /** After a restore: the guest mounts its volumes again, now served by new virtiofsd processes. */
+  private async remountVolumes(): Promise<void> {
+    if (!this.identity.volumes) return;
+    try {
+      await (await this.volumeAgent('restored')).volumes('attach');
+    } catch (e) {
+      this.stop();
+      await this.wait();
+      throw new VmrunError('guest', `the restored guest could not mount its volumes again: ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -478,6 +542,7 @@ export class Machine extends EventEmitter {
     this.disposed = true;
     void this.agentConnection?.then((a) => a.close(), () => {});
     this.native.dispose();
+    this.privateSocket?.remove();
   }
 
   private assertAlive(): void {
@@ -500,6 +565,23 @@ async function planRestore(path: string): Promise<RestorePlan> {
   // Disk files are not in the snapshot: they must be where and as large as they were.
   if (machine.disks) checkSnapshotDisks(machine.disks);
   return { path, machine, state: snap.opened.state, ramImage: image.path };
+}
+
+/** The addon's volume records: tags by position (the guest mounts by tag), one virtiofsd each. */
+function nativeVolumes(volumes: readonly Required<VolumeOptions>[]): NonNullable<NativeMachineConfig['volumes']> {
+  const virtiofsd = findVirtiofsd();
+  return volumes.map((v, i) => ({ tag: volumeTag(i), hostDir: v.hostDir, readOnly: v.readOnly, virtiofsd }));
+}
+
+interface PrivateSocket {
+  path: string;
+  remove(): void;
+}
+
+/** A vsock host socket in a fresh private directory, removed with the machine. */
+async function privateAgentSocket(): Promise<PrivateSocket> {
+  const dir = await mkdtemp(join(tmpdir(), 'vmrun-agent-'));
+  return { path: join(dir, 'vsock'), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export type { SaveResult, SnapshotInfo };

@@ -21,7 +21,7 @@ export function templateRefusal(run: PreparedRun, opts: RunImageOptions & { cold
   if (opts.cold) return '--cold';
   if (!run.guestAgent) return 'no guest agent';
   if (opts.disks?.length) return '--disk (disks are attached at boot)';
-  if (opts.volumes?.length) return '-v/--mount (volumes are attached at boot, and a VM with volumes cannot be saved)';
+  if (opts.volumes?.length) return '-v/--mount (volumes are attached at boot: a template would hold one run\'s host directories)';
   if (opts.debug) return '--debug (the kernel\'s boot messages are wanted)';
   return undefined;
 }

@@ -16,6 +16,11 @@ export interface SnapshotMetadata {
     image?: string;
     /** Disks the machine had: recorded here, never copied; restore uses the files in place. */
     disks?: SnapshotDisk[];
+    /**
+     * Volumes the machine had: host directories, never copied. The guest unmounts them
+     * for the save and mounts them again after it and after a restore (docs/snapshots.md).
+     */
+    volumes?: SnapshotVolume[];
     /** The machine's virtio-vsock device (restored in the same MMIO slot, with a new host socket). */
     vsock?: { cid: number };
     /** The machine's virtio-net device: mode, published ports, DNS relay (a restored clone draws a new MAC). */
@@ -33,6 +38,13 @@ export interface SnapshotDisk {
   serial: string;
   /** The file's size at the save; restore refuses another size. */
   bytes: number;
+}
+
+/** A volume of a saved machine: a restore serves the same host directory again, under the same tag. */
+export interface SnapshotVolume {
+  hostDir: string;
+  guestDir: string;
+  readOnly: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -80,6 +92,7 @@ export function decodeSnapshotMetadata(doc: unknown, invalid: (why: string) => n
       ...(machine.vsock === undefined ? {} : { vsock: { cid: number(object(machine.vsock, 'machine.vsock'), 'cid', 'machine.vsock.') } }),
       ...(machine.network === undefined ? {} : { network: decodeNetwork(object(machine.network, 'machine.network'), { object, string, number }, invalid) }),
       ...(machine.disks === undefined ? {} : { disks: decodeDisks(machine.disks, { object, string, number }, invalid) }),
+      ...(machine.volumes === undefined ? {} : { volumes: decodeVolumes(machine.volumes, { object, string, number }, invalid) }),
     },
     host: { cpuModel: string(host, 'cpuModel', 'host.'), cpuVendor: string(host, 'cpuVendor', 'host.'), virtualization: string(host, 'virtualization', 'host.') },
     ram: {
@@ -134,5 +147,16 @@ function decodeDisks(disks: unknown, read: FieldReaders, invalid: (why: string) 
     const d = read.object(entry, `machine.disks[${i}]`);
     if (typeof d.readOnly !== 'boolean') invalid(`the metadata field "${at}readOnly" is not a boolean`);
     return { path: read.string(d, 'path', at), readOnly: d.readOnly as boolean, serial: read.string(d, 'serial', at), bytes: read.number(d, 'bytes', at) };
+  });
+}
+
+/** The saved volumes, each field's type checked (their limits are snapshot-file.ts's). */
+function decodeVolumes(volumes: unknown, read: FieldReaders, invalid: (why: string) => never): SnapshotVolume[] {
+  if (!Array.isArray(volumes)) invalid('the metadata field "machine.volumes" is not a list');
+  return (volumes as unknown[]).map((entry, i) => {
+    const at = `machine.volumes[${i}].`;
+    const v = read.object(entry, `machine.volumes[${i}]`);
+    if (typeof v.readOnly !== 'boolean') invalid(`the metadata field "${at}readOnly" is not a boolean`);
+    return { hostDir: read.string(v, 'hostDir', at), guestDir: read.string(v, 'guestDir', at), readOnly: v.readOnly as boolean };
   });
 }

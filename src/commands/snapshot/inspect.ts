@@ -28,6 +28,10 @@ export default class SnapshotInspect extends VmrunCommand {
       this.log(`${i === 0 ? 'Disks:' : ''.padEnd(6)}        ${d.path} (${d.readOnly ? 'read-only' : 'read-write'}, ${formatBytes(d.bytes)}, serial ${d.serial})`);
     }
     if (m.machine.disks?.length) this.log('              disk files are not part of the snapshot: restore uses them in place and needs them unchanged in size');
+    for (const [i, v] of (m.machine.volumes ?? []).entries()) {
+      this.log(`${i === 0 ? 'Volumes:' : ''.padEnd(8)}      ${v.hostDir} at ${v.guestDir}${v.readOnly ? ' (read-only)' : ''}`);
+    }
+    if (m.machine.volumes?.length) this.log('              volume contents are not part of the snapshot: restore serves these host directories as they are then');
     this.log(`Host CPU:     ${m.host.cpuModel}`);
     this.log(`RAM:          ${formatBytes(m.ram.touchedBytes)} touched, ${formatBytes(m.ram.savedBytes)} non-zero, ${formatBytes(m.ram.compressedBytes)} compressed in ${m.ram.chunks} chunks`);
     this.log(`Save:         guest paused ${m.timings.pausedMs} ms, compressed and written in ${m.timings.writeMs} ms`);
