@@ -22,14 +22,17 @@ export const inNestedL1 = () => IN_L1;
 /**
  * Returns when guests can run here; otherwise says why on stderr, re-runs `script`
  * with the same arguments through test/harness/nested-kvm and exits with its status.
+ * With `{ smallGuests: true }` (benchmarks of the purpose-built guests, which also run
+ * on a PVM-backed KVM) any /dev/kvm will do, and only a host without one re-runs.
  */
-export function runWhereGuestsRun(script) {
+export function runWhereGuestsRun(script, opts = {}) {
   if (IN_L1) return;
-  const verdict = nativeGuests();
+  if (opts.smallGuests && existsSync('/dev/kvm')) return;
+  const verdict = opts.smallGuests ? { nativeGuests: false, reason: 'it has no /dev/kvm' } : nativeGuests();
   if (verdict.nativeGuests) return;
   const name = `bench/${script.split('/bench/').pop()}`;
   process.stderr.write(
-    `${name}: this host's KVM cannot run Linux guests natively (${verdict.reason}); ` +
+    `${name}: this host's KVM cannot run ${opts.smallGuests ? 'guests' : 'Linux guests natively'} (${verdict.reason}); ` +
       're-running inside test/harness/nested-kvm (an L1 under QEMU TCG with nested KVM: absolute times there are far above a hardware host\'s, so compare the ratios)\n',
   );
   buildGuestInitOnHost();
