@@ -16,7 +16,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const { limits, layout } = addon();
 
 /** Writes a snapshot file whose machine has `cpus` vCPUs and `memoryBytes` of RAM (no RAM data). */
-async function syntheticSnapshot(name: string, cpus: number, memoryBytes: number): Promise<string> {
+async function syntheticSnapshot(name: string, cpus: number, memoryBytes: number, machineFields: Record<string, unknown> = {}): Promise<string> {
   const path = join(tmp, name);
   const capture: NativeSnapshotCapture = {
     state: { vm: Buffer.alloc(8), vcpus: Array.from({ length: cpus }, () => Buffer.alloc(8)), devices: {} },
@@ -31,7 +31,7 @@ async function syntheticSnapshot(name: string, cpus: number, memoryBytes: number
     formatVersion: '2.0',
     vmrunVersion: 'test',
     created: new Date(0).toISOString(),
-    machine: { memoryBytes, cpus, kernelFormat: 'linux-elf' },
+    machine: { memoryBytes, cpus, kernelFormat: 'linux-elf', ...machineFields },
     host: { cpuModel: 'test', cpuVendor: 'test', virtualization: 'kvm' },
     ram: { touchedBytes: 0, savedBytes: 0, compressedBytes: 0, chunks: 0 },
     timings: { pausedMs: 1, writeMs: 1 },
@@ -56,6 +56,19 @@ describe('limits and layout exported by the addon', () => {
     expect(() => openSnapshotFile(tooMany)).toThrow(/the metadata does not describe a machine/);
     const tooSmall = await syntheticSnapshot('too-small.vmsnap', 1, limits.minMemoryBytes - layout.memoryChunkBytes);
     expect(() => openSnapshotFile(tooSmall)).toThrow(/the metadata does not describe a machine/);
+  });
+
+  it('the snapshot reader takes as many volumes as a VM has virtio devices, and only well-formed ones', async () => {
+    const volume = (i: number) => ({ hostDir: `/srv/v${i}`, guestDir: `/data${i}`, readOnly: i % 2 === 0 });
+    const all = Array.from({ length: limits.virtioDevices }, (_, i) => volume(i));
+    const full = await syntheticSnapshot('volumes-full.vmsnap', 1, limits.minMemoryBytes, { volumes: all });
+    expect(openSnapshotFile(full).metadata.machine.volumes).toEqual(all);
+    const oneMore = await syntheticSnapshot('volumes-one-more.vmsnap', 1, limits.minMemoryBytes, { volumes: [...all, volume(99)] });
+    expect(() => openSnapshotFile(oneMore)).toThrow(/the metadata does not describe a machine/);
+    const relative = await syntheticSnapshot('volumes-relative.vmsnap', 1, limits.minMemoryBytes, { volumes: [{ ...volume(0), hostDir: 'srv' }] });
+    expect(() => openSnapshotFile(relative)).toThrow(/the metadata does not describe a machine/);
+    const notBoolean = await syntheticSnapshot('volumes-ro.vmsnap', 1, limits.minMemoryBytes, { volumes: [{ ...volume(0), readOnly: 'yes' }] });
+    expect(() => openSnapshotFile(notBoolean)).toThrow(/"machine.volumes\[0\].readOnly" is not a boolean/);
   });
 
   it('the VMM refuses one vCPU more than the limit, naming the same limit', () => {
