@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { AGENT_INITIAL_WINDOW, AGENT_MAGIC, MessageType, PayloadWriter, encodeFrame, FrameDecoder, decodeError } from '../../src/agent/protocol.js';
+import { AGENT_INITIAL_WINDOW, AGENT_MAGIC, AGENT_PROTOCOL_VERSION, MessageType, PayloadWriter, encodeFrame, FrameDecoder, decodeError } from '../../src/agent/protocol.js';
 import { startHostAgent, type HostAgent } from './agent-process.js';
 import type { AgentClient } from '../../src/agent/index.js';
 import { runToEnd } from './streams.js';
@@ -178,9 +178,10 @@ describe('malformed input closes only that connection', () => {
   });
 
   it('answers a version it does not speak with UNSUPPORTED', async () => {
-    const v3 = encodeFrame(0, MessageType.HELLO, new PayloadWriter().u32(AGENT_MAGIC).u16(3).u16(4).finish());
-    expect(await rawExchange([v3])).toMatchObject({ closed: true, errors: [expect.stringMatching(/versions 1 to 2/)] });
+    const newer = encodeFrame(0, MessageType.HELLO, new PayloadWriter().u32(AGENT_MAGIC).u16(AGENT_PROTOCOL_VERSION + 1).u16(AGENT_PROTOCOL_VERSION + 2).finish());
+    const speaks = new RegExp(`versions 1 to ${AGENT_PROTOCOL_VERSION}`);
+    expect(await rawExchange([newer])).toMatchObject({ closed: true, errors: [expect.stringMatching(speaks)] });
     const backwards = encodeFrame(0, MessageType.HELLO, new PayloadWriter().u32(AGENT_MAGIC).u16(2).u16(1).finish());
-    expect(await rawExchange([backwards])).toMatchObject({ closed: true, errors: [expect.stringMatching(/versions 1 to 2/)] });
+    expect(await rawExchange([backwards])).toMatchObject({ closed: true, errors: [expect.stringMatching(speaks)] });
   });
 });

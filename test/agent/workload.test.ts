@@ -3,7 +3,7 @@
 // its status once the client has closed; IDENTITY is decoded and refused cleanly.
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
-import { AGENT_MAGIC, MessageType, PayloadWriter, encodeFrame, encodeIdentity, FrameDecoder, decodeError, type Frame } from '../../src/agent/protocol.js';
+import { AGENT_MAGIC, AGENT_PROTOCOL_VERSION, MessageType, VolumesOp, PayloadWriter, encodeFrame, encodeIdentity, FrameDecoder, decodeError, type Frame } from '../../src/agent/protocol.js';
 import { startHostAgent, type HostAgent } from './agent-process.js';
 import { runToEnd } from './streams.js';
 
@@ -42,7 +42,7 @@ describe('RUN: the VM workload over the agent', () => {
   it('streams the workload apart, then ends the agent with its status after the client closes', async () => {
     agent = await startHostAgent();
     const client = await agent.connect();
-    expect(client.version).toBe(2);
+    expect(client.version).toBe(AGENT_PROTOCOL_VERSION);
     const p = client.run(['sh', '-c', 'cat; echo err >&2; exit 7'], { stdin: true });
     p.stdin.end('from stdin\n');
     const r = await runToEnd(p);
@@ -112,5 +112,29 @@ describe('IDENTITY', () => {
     expect(f.type).toBe(MessageType.ERROR);
     expect(decodeError(f.payload).message).toBe('the identity is only refreshed in a guest');
     c.socket.destroy();
+  });
+});
+
+describe('VOLUMES', () => {
+  it('is not part of version 2: a version-2 connection sending it is closed as malformed', async () => {
+    agent = await startHostAgent();
+    const c = await rawConnection(agent, [2, 2]);
+    c.socket.write(encodeFrame(1, MessageType.VOLUMES, new PayloadWriter().u32(VolumesOp.DETACH).finish()));
+    const f = await c.next();
+    expect(decodeError(f.payload).message).toMatch(/malformed or unexpected frame \(type 16/);
+    await c.closed;
+  });
+
+  it('refuses an unknown operation; detach and attach answer EXIT 0 where there are no volumes (the host mode)', async () => {
+    agent = await startHostAgent();
+    const bad = await rawConnection(agent, [3, 3]);
+    bad.socket.write(encodeFrame(1, MessageType.VOLUMES, new PayloadWriter().u32(7).finish()));
+    expect(decodeError((await bad.next()).payload).message).toMatch(/VOLUMES payload is not one known operation/);
+    await bad.closed;
+    const client = await agent.connect();
+    await client.volumes('detach');
+    await client.volumes('attach');
+    expect((await runToEnd(client.exec(['true']))).exitCode).toBe(0);
+    client.close();
   });
 });
