@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -34,6 +35,8 @@ constexpr size_t kMaxQueuedControl = 2048;
 constexpr size_t kMaxConnectLine = 32;
 /** How long a host client may take to send its line, and the guest to answer a REQUEST. */
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+/** How long host connections wait, after a restore, for the guest to handle the transport reset. */
+constexpr auto kResetAckBound = std::chrono::seconds(2);
 
 bool parse_connect_line(const char* line, size_t len, uint32_t* port) {
   static const char kPrefix[] = "CONNECT ";
@@ -103,6 +106,11 @@ void VsockDevice::read_config(uint32_t offset, uint8_t* data, uint32_t size) {
   // struct virtio_vsock_config { le64 guest_cid; }
   uint64_t cid = config_.guest_cid;
   std::memcpy(data, reinterpret_cast<const uint8_t*>(&cid) + offset, size);
+  // A read after the reset event went out is the guest handling it: host connections may go on.
+  if (awaiting_reset_ack_.load() && !transport_reset_pending_.load()) {
+    awaiting_reset_ack_ = false;
+    kick();
+  }
 }
 
 void VsockDevice::attach(VirtioLink* link) {
@@ -140,6 +148,7 @@ void VsockDevice::run() {
       }
     }
     if (stopping_) break;
+    release_held_connections();
     if (reset_generation_.load() != seen_generation_) {
       seen_generation_ = reset_generation_.load();
       drop_all_connections();
@@ -149,7 +158,23 @@ void VsockDevice::run() {
   }
 }
 
+void VsockDevice::release_held_connections() {
+  if (held_.empty()) return;
+  if (awaiting_reset_ack_.load()) {
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (now < reset_ack_deadline_ns_.load()) return;
+    awaiting_reset_ack_ = false;  // a guest that never re-reads its CID: go on after the bound
+  }
+  std::vector<uint64_t> held;
+  held.swap(held_);
+  for (uint64_t tag : held) {
+    auto it = by_tag_.find(tag);
+    if (it != by_tag_.end() && it->second->state == Connection::State::AwaitingConnectLine) read_connect_line(*it->second);
+  }
+}
+
 int VsockDevice::next_timeout_ms() const {
+  if (!held_.empty()) return 20;
   for (const auto& [tag, c] : by_tag_)
     if (c->deadline != std::chrono::steady_clock::time_point{}) return 250;
   return -1;
@@ -196,6 +221,11 @@ void VsockDevice::read_connect_line(Connection& c) {
   if (!nl) {
     if (n > 0 && static_cast<size_t>(n) < sizeof line) return;  // not all there yet
     by_tag_.erase(c.tag);  // gone, failed, or no line within the bound
+    return;
+  }
+  if (awaiting_reset_ack_.load()) {
+    // The line stays unread until the guest has handled the reset.
+    if (std::find(held_.begin(), held_.end(), c.tag) == held_.end()) held_.push_back(c.tag);
     return;
   }
   size_t len = static_cast<size_t>(static_cast<const char*>(nl) - line);
@@ -535,6 +565,8 @@ void VsockDevice::restore(const StateBlob& state) {
   (void)s.guest_cid;  // the configured CID wins: the guest re-reads it on the transport reset
   // Host connections do not survive a snapshot: tell the guest its sockets are gone.
   transport_reset_pending_ = true;
+  reset_ack_deadline_ns_ = (std::chrono::steady_clock::now() + kResetAckBound).time_since_epoch().count();
+  awaiting_reset_ack_ = true;
   kick();
 }
 

@@ -65,6 +65,7 @@ class VsockDevice : public VirtioDevice {
   void accept_clients();
   void on_socket_event(uint64_t tag, uint32_t events);
   void read_connect_line(Connection& c);
+  void release_held_connections();
   void expire_deadlines();
   int next_timeout_ms() const;
   void drop_all_connections();
@@ -100,6 +101,14 @@ class VsockDevice : public VirtioDevice {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> reset_generation_{0};
   std::atomic<bool> transport_reset_pending_{false};
+  /**
+   * After a restore: the guest has not yet handled the transport reset (it re-reads its
+   * CID from config space when it does, then resets its connected sockets). Host
+   * connections wait until then, or until reset_ack_deadline_ns_ (steady clock), so the
+   * guest's reset cannot drop a connection made just before it without telling the host.
+   */
+  std::atomic<bool> awaiting_reset_ack_{false};
+  std::atomic<int64_t> reset_ack_deadline_ns_{0};
   std::atomic<bool> rx_notified_{true};
 
   // Owned by the device thread.
@@ -108,6 +117,7 @@ class VsockDevice : public VirtioDevice {
   std::map<uint64_t, std::unique_ptr<Connection>> by_tag_;  // every host socket, by its epoll tag
   std::map<ConnectionKey, uint64_t> by_key_;                 // connections the guest knows of
   std::deque<PacketHeader> to_guest_;                        // control packets waiting for rx buffers
+  std::vector<uint64_t> held_;                               // host connections waiting for the reset's end
   uint32_t next_host_port_ = 1U << 30;
 
   static constexpr uint64_t kKickTag = 0, kListenerTag = 1, kFirstConnectionTag = 16;
