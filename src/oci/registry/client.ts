@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { VmrunError, isVmrunError } from '../../errors.js';
 import { isDigest, sha256Digest, verifyBytes, type Digest } from '../digest.js';
 import { Limits } from '../limits.js';
@@ -45,29 +45,50 @@ interface Response {
 const MAX_REDIRECTS = 5;
 
 /**
+ * undici, loaded on the first request: it is a hundred-odd files, and most runs
+ * (local images, images already pulled, warm starts) never talk to a registry.
+ */
+let undiciModule: Promise<typeof import('undici')> | undefined;
+const undici = () => (undiciModule ??= import('undici'));
+
+/**
  * A client for the OCI distribution API (pull side): manifests and blobs, with the
  * anonymous or credentialed bearer-token flow, basic auth, redirects to blob
  * storage (credentials are not forwarded to another origin), and retries with
  * backoff on 429 and 5xx.
  */
 export class RegistryClient {
-  private readonly dispatcher: Dispatcher;
+  private dispatcherInUse: Promise<Dispatcher> | undefined;
   private readonly authHeaders = new Map<string, string>();
   private readonly insecure: Set<string>;
 
   constructor(private readonly opts: RegistryClientOptions = {}) {
-    this.dispatcher = opts.dispatcher ?? new Agent({
-      connections: opts.connections ?? 8,
-      headersTimeout: opts.headersTimeoutMs ?? 30_000,
-      bodyTimeout: opts.bodyTimeoutMs ?? 60_000,
-      connect: { timeout: 15_000 },
-    });
     this.insecure = new Set(opts.insecureRegistries ?? []);
   }
 
   /** Closes pooled connections. */
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await (await this.dispatcherInUse)?.close();
+  }
+
+  /** The caller's dispatcher, or the client's own connection pool, made on first use. */
+  private dispatcher(): Promise<Dispatcher> {
+    const { opts } = this;
+    this.dispatcherInUse ??= opts.dispatcher
+      ? Promise.resolve(opts.dispatcher)
+      : undici().then(({ Agent }) => new Agent({
+        connections: opts.connections ?? 8,
+        headersTimeout: opts.headersTimeoutMs ?? 30_000,
+        bodyTimeout: opts.bodyTimeoutMs ?? 60_000,
+        connect: { timeout: 15_000 },
+      }));
+    return this.dispatcherInUse;
+  }
+
+  /** One GET through the dispatcher. */
+  private async get(url: string | URL, headers: Record<string, string>): Promise<Response> {
+    const { request } = await undici();
+    return (await request(url, { method: 'GET', headers, dispatcher: await this.dispatcher() })) as unknown as Response;
   }
 
   private allowsPlainHttp(host: string): boolean {
@@ -161,7 +182,7 @@ export class RegistryClient {
       previous = target;
       const h: Record<string, string> = { 'user-agent': 'vmrun/0.1', ...headers };
       if (auth && target.origin === origin) h.authorization = auth;
-      const res = (await request(current, { method: 'GET', headers: h, dispatcher: this.dispatcher })) as unknown as Response;
+      const res = await this.get(current, h);
       if ([301, 302, 303, 307, 308].includes(res.statusCode)) {
         const location = header(res.headers, 'location');
         await res.body.dump?.().catch(() => {});
@@ -206,7 +227,7 @@ export class RegistryClient {
     if (creds) headers.authorization = basicAuth(creds);
     let res: Response;
     try {
-      res = (await request(url, { method: 'GET', headers, dispatcher: this.dispatcher })) as unknown as Response;
+      res = await this.get(url, headers);
     } catch (e) {
       throw wrapNetworkError(e, `token request to ${url.origin}`, ref);
     }

@@ -4,8 +4,7 @@ import { createReadStream } from 'node:fs';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
-import { DecompressStream } from 'zstd-napi';
+import type tar from 'tar-stream';
 import { VmrunError, isVmrunError } from '../../errors.js';
 import { Limits } from '../limits.js';
 import type { FileMetadata } from './entry.js';
@@ -94,12 +93,14 @@ export interface LayerEntry {
  */
 export async function* readLayer(path: string, label: string, hash?: Hash): AsyncGenerator<LayerEntry> {
   const compression = await detectCompression(path);
+  // Loaded here, not with the module: a run whose root filesystem is cached reads no layer.
+  const [{ default: tarStream }, zstd] = await Promise.all([import('tar-stream'), compression === 'zstd' ? import('zstd-napi') : undefined]);
   const file = createReadStream(path, { highWaterMark: 1 << 20 });
   const stages: NodeJS.ReadWriteStream[] = [];
   if (compression === 'gzip') stages.push(createGunzip({ chunkSize: 256 << 10 }));
-  if (compression === 'zstd') stages.push(new DecompressStream({ windowLogMax: 27 }));
+  if (zstd) stages.push(new zstd.DecompressStream({ windowLogMax: 27 }));
   if (hash) stages.push(new HashTap(hash));
-  const extract = tar.extract();
+  const extract = tarStream.extract();
   const all = [file, ...stages, extract] as unknown as Readable[];
   const done = pipeline(all as unknown as [Readable, NodeJS.WritableStream]).catch((e: Error) => e);
   // The pipeline reports the first failure (through `done` or an entry); a stage that
