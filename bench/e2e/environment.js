@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nativeGuests } from '../../test/harness/native-guests.js';
 
@@ -30,7 +30,7 @@ export function runWhereGuestsRun(script, opts = {}) {
   if (opts.smallGuests && existsSync('/dev/kvm')) return;
   const verdict = opts.smallGuests ? { nativeGuests: false, reason: 'it has no /dev/kvm' } : nativeGuests();
   if (verdict.nativeGuests) return;
-  const name = `bench/${script.split('/bench/').pop()}`;
+  const name = relative(ROOT, script);
   process.stderr.write(
     `${name}: this host's KVM cannot run ${opts.smallGuests ? 'guests' : 'Linux guests natively'} (${verdict.reason}); ` +
       're-running inside test/harness/nested-kvm (an L1 under QEMU TCG with nested KVM: absolute times there are far above a hardware host\'s, so compare the ratios)\n',
