@@ -44,7 +44,11 @@ function sample(cycle) {
 function outputMatching(m, re) {
   return new Promise((resolve, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`no ${re} within ${CYCLE_TIMEOUT_MS} ms; output: ${JSON.stringify(seen.slice(-200))}`)), CYCLE_TIMEOUT_MS);
+    // The machine's exit counts say where a guest that stopped ticking was (halted, or spinning).
+    const timer = setTimeout(
+      () => reject(new Error(`no ${re} within ${CYCLE_TIMEOUT_MS} ms; output: ${JSON.stringify(seen.slice(-200))}; stats: ${JSON.stringify(m.stats())}`)),
+      CYCLE_TIMEOUT_MS,
+    );
     m.output.on('data', (d) => {
       seen += d;
       if (re.test(seen)) {

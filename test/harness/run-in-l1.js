@@ -5,8 +5,10 @@
  * timeouts, report each phase's duration, and return the command's exit status.
  */
 import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HarnessError, HARNESS_STALL_EXIT_CODE, HARNESS_TIMEOUT_EXIT_CODE } from './harness-error.js';
-import { requireCommand } from './host-tools.js';
+import { requireCommand, runTool } from './host-tools.js';
 import { createJobDir, readExitStatus, writeRunScript } from './job-dir.js';
 import { FileFollower } from './file-follower.js';
 import { L1Console } from './l1-console.js';
@@ -16,6 +18,8 @@ import { HEARTBEAT_INTERVAL_S, L1Watchdog } from './l1-heartbeat.js';
 import { qemuArguments, startQemu } from './qemu-l1.js';
 import { collectStallReport } from './stall-report.js';
 import { KernelSymbols } from './kernel-symbols.js';
+
+const HARNESS_DIR = dirname(fileURLToPath(import.meta.url));
 
 /**
  * Test hook: wedge L1 this many seconds after the command starts (l1-init.sh), so a
@@ -74,6 +78,7 @@ export async function runInL1(options) {
       gid: process.getgid?.() ?? 0,
       groups: process.getgroups?.() ?? [],
       privateTmp: options.privateTmp,
+      kvmHold: arch.chrootIntoHost ? buildKvmHold(job.dir) : undefined,
     });
     const qemuStart = performance.now();
     let kvmReadyAt = 0;
@@ -204,3 +209,22 @@ export async function runInL1(options) {
   }
 }
 
+
+/**
+ * Builds probes/kvm-hold.c into the job directory (L1 runs the host's tree, so a host
+ * build runs there): the VM it holds keeps L1's KVM static keys from flipping, the
+ * cause of the L1 stalls (see the file). Without a compiler the harness goes on
+ * without it, and says so.
+ * @param {string} jobDir
+ * @returns {string | undefined}
+ */
+function buildKvmHold(jobDir) {
+  const out = join(jobDir, 'kvm-hold');
+  try {
+    runTool(requireCommand('cc'), ['-O2', '-o', out, join(HARNESS_DIR, 'probes', 'kvm-hold.c')], { timeoutMs: 60_000 });
+    return out;
+  } catch (e) {
+    log(`cannot build probes/kvm-hold.c (${/** @type {Error} */ (e).message}); L1's KVM static keys will flip with every VM, which has stalled L1 under TCG`);
+    return undefined;
+  }
+}
