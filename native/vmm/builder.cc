@@ -196,6 +196,8 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     if (starts[static_cast<size_t>(i)]) vcpu->set_start_state(*starts[static_cast<size_t>(i)]);
     m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
+  // Last: it listens now (a port in use fails the boot) and needs the vCPUs.
+  if (config.gdb) m->gdb_ = std::make_unique<GdbStub>(*m, *config.gdb, m->hypervisor_->probe_debug_traps());
   return m;
 }
 
