@@ -1,0 +1,107 @@
+/**
+ * The gdb stub (`vmrun boot --gdb`, docs/gdb.md) driven by Debian's gdb in batch mode
+ * against a Hermit test kernel with debug info (fixtures/hermit/gdb-target): break at
+ * a named function, read a register and variables, step one instruction, continue to
+ * the guest's own exit code. In the nested harness's L1, KVM does not report int3 to
+ * the VMM, so this also covers breakpoints emulated by single-stepping.
+ * Run: scripts/e2e.sh test/e2e/gdb.test.ts
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO } from '../helpers/cli.js';
+import { buildHermitKernels, hermitKernel } from '../hermit/hermit-fixtures.js';
+
+beforeAll(() => buildHermitKernels(), 10 * 60_000);
+
+interface Finished {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts `vmrun boot --gdb 0 KERNEL`; resolves the stub's address once vmrun prints it. */
+function bootWithGdb(kernel: string): { address: Promise<string>; done: Promise<Finished> } {
+  const child = spawn(process.execPath, [join(REPO, 'bin', 'run.js'), 'boot', '--gdb', '0', '--memory', '32M', kernel], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let announce: (a: string) => void = () => {};
+  const address = new Promise<string>((resolve) => (announce = resolve));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    const m = /for a debugger on (\S+) /.exec(stderr);
+    if (m) announce(m[1]!);
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+  const done = new Promise<Finished>((resolve) =>
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      announce('');
+      resolve({ status, stdout, stderr });
+    }),
+  );
+  return { address, done };
+}
+
+function gdbBatch(elf: string, commands: string[]): Promise<Finished> {
+  const args = ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'set confirm off', elf, ...commands.flatMap((c) => ['-ex', c])];
+  return new Promise((resolve) => {
+    const child = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+describe('vmrun boot --gdb', () => {
+  it('gdb breaks at a function, reads registers and variables, steps, and continues to the exit code', async () => {
+    const elf = hermitKernel('gdb-target');
+    const vm = bootWithGdb(elf);
+    const address = await vm.address;
+    expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+    const gdb = await gdbBatch(elf, [
+      `target remote ${address}`,
+      'info threads',
+      'break gdb_tick',
+      'continue',
+      'info registers rip',
+      'print step',
+      'print gdb_ticks',
+      'stepi',
+      'print $pc == gdb_tick',
+      'continue',
+      'print step',
+      'print gdb_ticks',
+      'print/x $eflags & 0x2',
+      'delete',
+      'continue',
+    ]);
+    const result = await vm.done;
+    const out = gdb.stdout;
+    const context = `gdb stdout:\n${out}\ngdb stderr:\n${gdb.stderr}\nvmrun stderr:\n${result.stderr}`;
+    // Stopped before the first instruction, at the kernel's entry point.
+    expect(out, context).toMatch(/0x0*401082 in _start \(\)/);
+    expect(out, context).toMatch(/\* 1 +Thread 1 /);
+    expect(out, context).toMatch(/Breakpoint 1 at 0x401000: file gdb-target\/gdb_target\.c/);
+    // First hit: step = 1, nothing counted yet; rip at the function.
+    expect(out, context).toMatch(/Breakpoint 1, gdb_tick \(step=1\)/);
+    expect(out, context).toMatch(/rip +0x401000 +0x401000 <gdb_tick>/);
+    expect(out, context).toMatch(/\$1 = 1\n\$2 = 0\n/);
+    // stepi moved past the first instruction.
+    expect(out, context).toMatch(/\$3 = 0\n/);
+    // Second hit: the breakpoint was put back after the step over it.
+    expect(out, context).toMatch(/Breakpoint 1, gdb_tick \(step=2\)/);
+    expect(out, context).toMatch(/\$4 = 2\n\$5 = 1\n\$6 = 0x2\n/);
+    expect(out, context).toMatch(/\[Inferior 1 \(process 1\) exited with code 03\]/);
+    // The guest ran on to its own end: the rest of its output and its exit code.
+    expect(result.stdout, context).toContain('gdb-target: ticks=5 total=15\n');
+    expect(result.status, context).toBe(3);
+  }, 300_000);
+});
