@@ -20,9 +20,9 @@ interface Finished {
   stderr: string;
 }
 
-/** Starts `vmrun boot --gdb 0 KERNEL`; resolves the stub's address once vmrun prints it. */
+/** Starts `vmrun boot --gdb 0 --cpus 2 KERNEL` (vCPU 1 spins in the kernel's entry code, waiting for a stack that never comes); resolves the stub's address once vmrun prints it. */
 function bootWithGdb(kernel: string): { address: Promise<string>; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [join(REPO, 'bin', 'run.js'), 'boot', '--gdb', '0', '--memory', '32M', kernel], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(REPO, 'bin', 'run.js'), 'boot', '--gdb', '0', '--memory', '32M', '--cpus', '2', kernel], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let announce: (a: string) => void = () => {};
@@ -81,6 +81,10 @@ describe('vmrun boot --gdb', () => {
       'print gdb_ticks',
       'print/x $eflags & 0x2',
       'delete',
+      'hbreak gdb_tick',
+      'continue',
+      'set var gdb_total = 100',
+      'delete',
       'continue',
     ]);
     const result = await vm.done;
@@ -88,20 +92,24 @@ describe('vmrun boot --gdb', () => {
     const context = `gdb stdout:\n${out}\ngdb stderr:\n${gdb.stderr}\nvmrun stderr:\n${result.stderr}`;
     // Stopped before the first instruction, at the kernel's entry point.
     expect(out, context).toMatch(/0x0*401082 in _start \(\)/);
-    expect(out, context).toMatch(/\* 1 +Thread 1 /);
+    // Each vCPU is a thread; the second one spins in its entry code while the first is debugged.
+    expect(out, context).toMatch(/\* 1 +Thread 1 \(vCPU 0\) 0x0*401082 in _start \(\)\n +2 +Thread 2 \(vCPU 1\) 0x0*401082 in _start \(\)/);
     expect(out, context).toMatch(/Breakpoint 1 at 0x401000: file gdb-target\/gdb_target\.c/);
     // First hit: step = 1, nothing counted yet; rip at the function.
-    expect(out, context).toMatch(/Breakpoint 1, gdb_tick \(step=1\)/);
+    expect(out, context).toMatch(/Breakpoint 1, gdb_tick \(step=step@entry=1\)/);
     expect(out, context).toMatch(/rip +0x401000 +0x401000 <gdb_tick>/);
     expect(out, context).toMatch(/\$1 = 1\n\$2 = 0\n/);
     // stepi moved past the first instruction.
     expect(out, context).toMatch(/\$3 = 0\n/);
     // Second hit: the breakpoint was put back after the step over it.
-    expect(out, context).toMatch(/Breakpoint 1, gdb_tick \(step=2\)/);
+    expect(out, context).toMatch(/Breakpoint 1, gdb_tick \(step=step@entry=2\)/);
     expect(out, context).toMatch(/\$4 = 2\n\$5 = 1\n\$6 = 0x2\n/);
-    expect(out, context).toMatch(/\[Inferior 1 \(process 1\) exited with code 03\]/);
+    // A hardware breakpoint (Z1), then a memory write: total = 100 + 3 + 4 + 5.
+    expect(out, context).toMatch(/Hardware assisted breakpoint 2 at 0x401000/);
+    expect(out, context).toMatch(/Breakpoint 2, gdb_tick \(step=step@entry=3\)/);
+    expect(out, context).toMatch(/\[Inferior 1 \(Remote target\) exited with code 03\]/);
     // The guest ran on to its own end: the rest of its output and its exit code.
-    expect(result.stdout, context).toContain('gdb-target: ticks=5 total=15\n');
+    expect(result.stdout, context).toContain('gdb-target: ticks=5 total=112\n');
     expect(result.status, context).toBe(3);
   }, 300_000);
 });
