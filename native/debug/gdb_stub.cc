@@ -24,6 +24,15 @@ using namespace gdb;
 
 namespace {
 
+/** The stop a debugger's kill asks for: 137 (128 + SIGKILL), as for a killed container. */
+StopRequest killed_by_debugger() {
+  StopRequest r;
+  r.kind = StopRequest::Kind::Killed;
+  r.exit_code = 137;
+  r.detail = "killed from gdb";
+  return r;
+}
+
 constexpr auto kPauseTimeout = std::chrono::seconds(5);
 constexpr uint8_t kInt3 = 0xCC;
 constexpr uint64_t kDr6Breakpoints = 0xF, kDr6SingleStep = 1ULL << 14;
@@ -363,7 +372,7 @@ std::optional<std::string> GdbStub::handle(std::string_view p, SessionEnd* end) 
       if (p == "vCont?") return "vCont;c;C;s;S";
       if (p.substr(0, 6) == "vCont;") return resume_packet(p.substr(6));
       if (p.substr(0, 5) == "vKill") {
-        machine_.stop();
+        machine_.request_stop(killed_by_debugger());
         *end = SessionEnd::Killed;
         return "OK";
       }
@@ -386,7 +395,7 @@ std::optional<std::string> GdbStub::handle(std::string_view p, SessionEnd* end) 
       *end = SessionEnd::Detached;
       return "OK";
     case 'k':
-      machine_.stop();
+      machine_.request_stop(killed_by_debugger());
       *end = SessionEnd::Killed;
       return std::nullopt;
     case 'q': {

@@ -20,9 +20,9 @@ interface Finished {
   stderr: string;
 }
 
-/** Starts `vmrun boot --gdb 0 --cpus 2 KERNEL` (vCPU 1 spins in the kernel's entry code, waiting for a stack that never comes); resolves the stub's address once vmrun prints it. */
-function bootWithGdb(kernel: string): { address: Promise<string>; done: Promise<Finished> } {
-  const child = spawn(process.execPath, [join(REPO, 'bin', 'run.js'), 'boot', '--gdb', '0', '--memory', '32M', '--cpus', '2', kernel], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `vmrun boot --gdb 0 --cpus N KERNEL`; resolves the stub's address once vmrun prints it. */
+function bootWithGdb(kernel: string, cpus: number): { address: Promise<string>; done: Promise<Finished> } {
+  const child = spawn(process.execPath, [join(REPO, 'bin', 'run.js'), 'boot', '--gdb', '0', '--memory', '32M', '--cpus', String(cpus), kernel], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let announce: (a: string) => void = () => {};
@@ -60,14 +60,22 @@ function gdbBatch(elf: string, commands: string[]): Promise<Finished> {
   });
 }
 
+/** Boots the test kernel under the stub and runs gdb's commands against it; both results. */
+async function debugSession(cpus: number, commands: string[]): Promise<{ gdb: Finished; vm: Finished; context: string }> {
+  const elf = hermitKernel('gdb-target');
+  const vm = bootWithGdb(elf, cpus);
+  const address = await vm.address;
+  expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+  const gdb = await gdbBatch(elf, [`target remote ${address}`, ...commands]);
+  const result = await vm.done;
+  const context = `gdb stdout:\n${gdb.stdout}\ngdb stderr:\n${gdb.stderr}\nvmrun stdout:\n${result.stdout}\nvmrun stderr:\n${result.stderr}`;
+  return { gdb, vm: result, context };
+}
+
 describe('vmrun boot --gdb', () => {
+  // Two vCPUs: vCPU 1 spins in the kernel's entry code, waiting for a stack that never comes.
   it('gdb breaks at a function, reads registers and variables, steps, and continues to the exit code', async () => {
-    const elf = hermitKernel('gdb-target');
-    const vm = bootWithGdb(elf);
-    const address = await vm.address;
-    expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
-    const gdb = await gdbBatch(elf, [
-      `target remote ${address}`,
+    const { gdb, vm: result, context } = await debugSession(2, [
       'info threads',
       'break gdb_tick',
       'continue',
@@ -87,9 +95,7 @@ describe('vmrun boot --gdb', () => {
       'delete',
       'continue',
     ]);
-    const result = await vm.done;
     const out = gdb.stdout;
-    const context = `gdb stdout:\n${out}\ngdb stderr:\n${gdb.stderr}\nvmrun stderr:\n${result.stderr}`;
     // Stopped before the first instruction, at the kernel's entry point.
     expect(out, context).toMatch(/0x0*401082 in _start \(\)/);
     // Each vCPU is a thread; the second one spins in its entry code while the first is debugged.
@@ -111,5 +117,18 @@ describe('vmrun boot --gdb', () => {
     // The guest ran on to its own end: the rest of its output and its exit code.
     expect(result.stdout, context).toContain('gdb-target: ticks=5 total=112\n');
     expect(result.status, context).toBe(3);
+  }, 300_000);
+
+  it('after a detach the guest runs on without its breakpoints; a kill ends it with 137', async () => {
+    const detached = await debugSession(1, ['break gdb_tick', 'continue', 'detach']);
+    expect(detached.gdb.stdout, detached.context).toMatch(/Breakpoint 1, gdb_tick \(step=step@entry=1\)/);
+    expect(detached.gdb.stdout, detached.context).toMatch(/\[Inferior 1 \(Remote target\) detached\]/);
+    expect(detached.vm.stdout, detached.context).toContain('gdb-target: ticks=5 total=15\n');
+    expect(detached.vm.status, detached.context).toBe(3);
+
+    const killed = await debugSession(1, ['kill']);
+    expect(killed.gdb.stdout + killed.gdb.stderr, killed.context).toMatch(/\[Inferior 1 \(Remote target\) killed\]/);
+    expect(killed.vm.stdout, killed.context).toBe('');
+    expect(killed.vm.status, killed.context).toBe(137);
   }, 300_000);
 });
