@@ -61,7 +61,8 @@ bool parse_address_length(std::string_view s, uint64_t* address, uint64_t* lengt
 
 }  // namespace
 
-GdbStub::GdbStub(Machine& machine, const GdbListenConfig& config, DebugTrapSupport traps) : machine_(machine), traps_(traps) {
+GdbStub::GdbStub(Machine& machine, const GdbListenConfig& config, DebugTrapSupport traps, std::string note)
+    : machine_(machine), traps_(traps), note_(std::move(note)) {
   const std::string where = config.host + ":" + std::to_string(config.port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -102,6 +103,7 @@ GdbStub::~GdbStub() {
 
 void GdbStub::start() {
   std::string line = "vmrun: gdb: the guest waits at its first instruction for a debugger on " + address_ + " (gdb: target remote " + address_ + ")\n";
+  if (!note_.empty()) line += "vmrun: gdb: " + note_ + "\n";
   if (!traps_.int3 || !traps_.hardware_breakpoints)
     line += std::string("vmrun: gdb: this host's KVM does not report ") + (!traps_.int3 && !traps_.hardware_breakpoints ? "int3 or debug-register breakpoints" : !traps_.int3 ? "int3" : "debug-register breakpoints") +
             " to the VMM (nested KVM under emulation does not): those breakpoints are emulated by single-stepping, which is slow\n";
@@ -274,7 +276,8 @@ GdbStub::SessionEnd GdbStub::session(int fd) {
             SessionEnd* endp = &end;
             reply = handle(e.payload, endp);
             ending = end != SessionEnd::Disconnected;
-          } catch (const VmrunError&) {
+          } catch (const std::exception&) {
+            // A backend call refused (a read-only register) or failed: the debugger sees an error.
             reply = "E0e";
           }
           if (reply) send_packet(fd, *reply);

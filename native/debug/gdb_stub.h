@@ -30,7 +30,7 @@ struct GdbListenConfig {
 class GdbStub {
  public:
   /** Binds and listens now, so a port in use fails the boot before the guest runs. */
-  GdbStub(Machine& machine, const GdbListenConfig& config, DebugTrapSupport traps);
+  GdbStub(Machine& machine, const GdbListenConfig& config, DebugTrapSupport traps, std::string note = {});
   ~GdbStub();
   GdbStub(const GdbStub&) = delete;
   GdbStub& operator=(const GdbStub&) = delete;
@@ -94,6 +94,7 @@ class GdbStub {
   int listen_fd_ = -1;
   int wake_fd_ = -1;
   std::string address_;
+  std::string note_;  // a line for the user beside the address (where a relocated kernel's symbols are)
   std::thread thread_;
   std::atomic<bool> shut_down_{false};
 

@@ -20,8 +20,8 @@ interface Finished {
   stderr: string;
 }
 
-/** Starts `vmrun boot --gdb 0 --cpus N KERNEL`; resolves the stub's address once vmrun prints it. */
-function bootWithGdb(kernel: string, cpus: number): { address: Promise<string>; done: Promise<Finished> } {
+/** Starts `vmrun boot --gdb 0 --cpus N KERNEL`; resolves the stub's address (and its stderr so far) once vmrun prints it. */
+function bootWithGdb(kernel: string, cpus: number): { address: Promise<string>; stderr: () => string; done: Promise<Finished> } {
   const child = spawn(process.execPath, [join(REPO, 'bin', 'run.js'), 'boot', '--gdb', '0', '--memory', '32M', '--cpus', String(cpus), kernel], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -41,11 +41,11 @@ function bootWithGdb(kernel: string, cpus: number): { address: Promise<string>; 
       resolve({ status, stdout, stderr });
     }),
   );
-  return { address, done };
+  return { address, stderr: () => stderr, done };
 }
 
-function gdbBatch(elf: string, commands: string[]): Promise<Finished> {
-  const args = ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'set confirm off', elf, ...commands.flatMap((c) => ['-ex', c])];
+function gdbBatch(elf: string | undefined, commands: string[]): Promise<Finished> {
+  const args = ['-nx', '-batch', '-ex', 'set pagination off', '-ex', 'set confirm off', ...(elf ? [elf] : []), ...commands.flatMap((c) => ['-ex', c])];
   return new Promise((resolve) => {
     const child = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -60,13 +60,23 @@ function gdbBatch(elf: string, commands: string[]): Promise<Finished> {
   });
 }
 
-/** Boots the test kernel under the stub and runs gdb's commands against it; both results. */
-async function debugSession(cpus: number, commands: string[]): Promise<{ gdb: Finished; vm: Finished; context: string }> {
-  const elf = hermitKernel('gdb-target');
+/**
+ * Boots a test kernel under the stub and runs gdb's commands against it; both results.
+ * `commands` may depend on what vmrun said on stderr (a relocated kernel's offset); gdb
+ * gets the ELF as its file unless `noFile`.
+ */
+async function debugSession(
+  kernel: string,
+  cpus: number,
+  commands: string[] | ((vmStderr: string) => string[]),
+  noFile = false,
+): Promise<{ gdb: Finished; vm: Finished; context: string }> {
+  const elf = hermitKernel(kernel);
   const vm = bootWithGdb(elf, cpus);
   const address = await vm.address;
   expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
-  const gdb = await gdbBatch(elf, [`target remote ${address}`, ...commands]);
+  const list = typeof commands === 'function' ? commands(vm.stderr()) : commands;
+  const gdb = await gdbBatch(noFile ? undefined : elf, [`target remote ${address}`, ...list]);
   const result = await vm.done;
   const context = `gdb stdout:\n${gdb.stdout}\ngdb stderr:\n${gdb.stderr}\nvmrun stdout:\n${result.stdout}\nvmrun stderr:\n${result.stderr}`;
   return { gdb, vm: result, context };
@@ -75,7 +85,7 @@ async function debugSession(cpus: number, commands: string[]): Promise<{ gdb: Fi
 describe('vmrun boot --gdb', () => {
   // Two vCPUs: vCPU 1 spins in the kernel's entry code, waiting for a stack that never comes.
   it('gdb breaks at a function, reads registers and variables, steps, and continues to the exit code', async () => {
-    const { gdb, vm: result, context } = await debugSession(2, [
+    const { gdb, vm: result, context } = await debugSession('gdb-target', 2, [
       'info threads',
       'break gdb_tick',
       'continue',
@@ -119,16 +129,28 @@ describe('vmrun boot --gdb', () => {
     expect(result.status, context).toBe(3);
   }, 300_000);
 
-  it('after a detach the guest runs on without its breakpoints; a kill ends it with 137', async () => {
-    const detached = await debugSession(1, ['break gdb_tick', 'continue', 'detach']);
+  it('after a detach the guest runs on without its breakpoints; a relocated kernel is found at the offset vmrun names; a kill ends it with 137', async () => {
+    const detached = await debugSession('gdb-target', 1, ['break gdb_tick', 'continue', 'detach']);
     expect(detached.gdb.stdout, detached.context).toMatch(/Breakpoint 1, gdb_tick \(step=step@entry=1\)/);
     expect(detached.gdb.stdout, detached.context).toMatch(/\[Inferior 1 \(Remote target\) detached\]/);
     expect(detached.vm.stdout, detached.context).toContain('gdb-target: ticks=5 total=15\n');
     expect(detached.vm.status, detached.context).toBe(3);
 
-    const killed = await debugSession(1, ['kill']);
+    // minimal.elf is a static PIE: under --gdb it is not placed at random, and vmrun says by how much it moved.
+    let offset = '';
+    const killed = await debugSession(
+      'minimal',
+      1,
+      (stderr) => {
+        offset = /symbol-file -o (0x[0-9a-f]+) /.exec(stderr)?.[1] ?? 'none';
+        return [`symbol-file -o ${offset} ${hermitKernel('minimal')}`, 'break kernel_main', 'continue', 'print $pc == kernel_main', 'kill'];
+      },
+      true,
+    );
+    expect(offset, killed.context).toBe('0x40000');
+    expect(killed.gdb.stdout, killed.context).toMatch(/Breakpoint 1, 0x0*4[0-9a-f]{4} in kernel_main \(\)\n\$1 = 1\n/);
     expect(killed.gdb.stdout + killed.gdb.stderr, killed.context).toMatch(/\[Inferior 1 \(Remote target\) killed\]/);
-    expect(killed.vm.stdout, killed.context).toBe('');
+    expect(killed.vm.stdout, killed.context).toBe('hermit: minimal\n');
     expect(killed.vm.status, killed.context).toBe(137);
   }, 300_000);
 });
