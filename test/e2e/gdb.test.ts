@@ -7,6 +7,7 @@
  * Run: scripts/e2e.sh test/e2e/gdb.test.ts
  */
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -129,28 +130,62 @@ describe('vmrun boot --gdb', () => {
     expect(result.status, context).toBe(3);
   }, 300_000);
 
-  it('after a detach the guest runs on without its breakpoints; a relocated kernel is found at the offset vmrun names; a kill ends it with 137', async () => {
-    const detached = await debugSession('gdb-target', 1, ['break gdb_tick', 'continue', 'detach']);
-    expect(detached.gdb.stdout, detached.context).toMatch(/Breakpoint 1, gdb_tick \(step=step@entry=1\)/);
-    expect(detached.gdb.stdout, detached.context).toMatch(/\[Inferior 1 \(Remote target\) detached\]/);
-    expect(detached.vm.stdout, detached.context).toContain('gdb-target: ticks=5 total=15\n');
-    expect(detached.vm.status, detached.context).toBe(3);
-
+  it('a relocatable kernel is debugged at the offset vmrun names; after a detach it runs on to its end', async () => {
     // minimal.elf is a static PIE: under --gdb it is not placed at random, and vmrun says by how much it moved.
     let offset = '';
-    const killed = await debugSession(
+    const detached = await debugSession(
       'minimal',
       1,
       (stderr) => {
         offset = /symbol-file -o (0x[0-9a-f]+) /.exec(stderr)?.[1] ?? 'none';
-        return [`symbol-file -o ${offset} ${hermitKernel('minimal')}`, 'break kernel_main', 'continue', 'print $pc == kernel_main', 'kill'];
+        return [`symbol-file -o ${offset} ${hermitKernel('minimal')}`, 'break kernel_main', 'continue', 'print $pc == kernel_main', 'detach'];
       },
       true,
     );
-    expect(offset, killed.context).toBe('0x40000');
-    expect(killed.gdb.stdout, killed.context).toMatch(/Breakpoint 1, 0x0*4[0-9a-f]{4} in kernel_main \(\)\n\$1 = 1\n/);
-    expect(killed.gdb.stdout + killed.gdb.stderr, killed.context).toMatch(/\[Inferior 1 \(Remote target\) killed\]/);
-    expect(killed.vm.stdout, killed.context).toBe('hermit: minimal\n');
-    expect(killed.vm.status, killed.context).toBe(137);
+    expect(offset, detached.context).toBe('0x40000');
+    expect(detached.gdb.stdout, detached.context).toMatch(/Breakpoint 1, 0x0*4[0-9a-f]{4} in kernel_main \(\)\n\$1 = 1\n/);
+    expect(detached.gdb.stdout, detached.context).toMatch(/\[Inferior 1 \(Remote target\) detached\]/);
+    // The breakpoint went with the debugger: the kernel ran on to its own end.
+    expect(detached.vm.stdout, detached.context).toBe('hermit: minimal\nhermit: exit 0\n');
+    expect(detached.vm.status, detached.context).toBe(0);
+  }, 300_000);
+
+  it('a hostile client gets answers, not a crash: bad checksums, an oversized packet, huge and unmapped reads; a kill then ends vmrun with 137', async () => {
+    const vm = bootWithGdb(hermitKernel('gdb-target'), 1);
+    const address = await vm.address;
+    const at = address.lastIndexOf(':');
+    const socket = connect(Number(address.slice(at + 1)), address.slice(0, at));
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    const frame = (p: string) => `$${p}#${(Buffer.from(p, 'latin1').reduce((a, b) => a + b, 0) & 0xff).toString(16).padStart(2, '0')}`;
+    /** Sends `bytes` and waits until what came back since then matches `reply`. */
+    const exchange = async (bytes: string, reply: RegExp): Promise<string> => {
+      const from = received.length;
+      socket.write(Buffer.from(bytes, 'latin1'));
+      const t0 = Date.now();
+      while (!reply.test(received.slice(from))) {
+        if (Date.now() - t0 > 60_000) throw new Error(`no ${reply} after ${JSON.stringify(bytes.slice(0, 80))}; got ${JSON.stringify(received.slice(from, from + 200))}\n${vm.stderr()}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return received.slice(from);
+    };
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    await exchange('$?#00', /^-$/); // a wrong checksum: a nack, nothing done
+    await exchange('not a packet at all ' + frame('?'), /^\+\$T05thread:1;#[0-9a-f]{2}$/); // bytes between packets are skipped
+    await exchange(`$${'A'.repeat(20000)}#00`, /^\+\$E01#a6$/); // over PacketSize: refused whole
+    const huge = await exchange(frame('m0,ffffffffffff'), /#[0-9a-f]{2}$/); // the length is capped at what a reply can hold
+    expect(huge).toMatch(/^\+\$[0-9a-f]{16380}#[0-9a-f]{2}$/);
+    await exchange(frame('mffffffffffff0000,10'), /^\+\$E0e#[0-9a-f]{2}$/); // not mapped
+    await exchange(frame('m401000,10000000000000000'), /^\+\$E01#[0-9a-f]{2}$/); // 17 hex digits
+    await exchange(frame('Xzz'), /^\+\$E01#[0-9a-f]{2}$/);
+    await exchange(frame('p999'), /^\+\$E01#[0-9a-f]{2}$/);
+    await exchange(frame('Hg99'), /^\+\$E01#[0-9a-f]{2}$/);
+    await exchange(frame('qXfer:features:read:target.xml:0,ffff'), /^\+\$l<\?xml[^]*<\/target>#[0-9a-f]{2}$/);
+    await exchange(frame('QStartNoAckMode'), /^\+\$OK#9a$/);
+    await exchange(frame('vKill;1'), /^\$OK#9a$/); // no ack any more
+    socket.end();
+    const result = await vm.done;
+    expect(result.stdout, result.stderr).toBe(''); // stopped before its first instruction
+    expect(result.status, result.stderr).toBe(137);
   }, 300_000);
 });
