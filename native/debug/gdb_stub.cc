@@ -273,8 +273,7 @@ GdbStub::SessionEnd GdbStub::session(int fd) {
           bool ending = false;
           std::optional<std::string> reply;
           try {
-            SessionEnd* endp = &end;
-            reply = handle(e.payload, endp);
+            reply = handle(e.payload, &end);
             ending = end != SessionEnd::Disconnected;
           } catch (const std::exception&) {
             // A backend call refused (a read-only register) or failed: the debugger sees an error.
