@@ -226,12 +226,12 @@ export class Machine extends EventEmitter {
   static boot(options: BootOptions): Machine {
     const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
     const cpus = options.cpus ?? 1;
+    const gdb = options.gdb === undefined ? undefined : checkGdbOptions(options.gdb);
     const network = options.network ? nativeNetworkConfig(options.network) : undefined;
     const disks = (options.disks ?? []).map((d, i) => ({ path: d.path, readOnly: d.readOnly === true, serial: d.serial ?? defaultDiskSerial(i) }));
     const sizes = checkDisks(disks);
     const volumes = checkVolumes(options.volumes ?? []);
     const virtiofsd = volumes.length > 0 ? findVirtiofsd() : '';
-    const gdb = options.gdb === undefined ? undefined : checkGdbOptions(options.gdb);
     const m = new Machine(
       {
         kernel: options.kernel,
