@@ -67,6 +67,8 @@ class NotifyEvent {
 struct GuestDebug {
   bool enabled = false;
   bool single_step = false;
+  /** With single_step: no interrupt is taken during the step (where the host can), so a step lands on the next instruction, not in a handler. */
+  bool block_interrupts = false;
   bool software_breakpoints = false;  // the guest's int3 exits to the VMM instead of the guest
   /** Execution breakpoints in the debug registers (DR0-DR3), by guest-virtual address. */
   uint64_t hardware_breakpoints[4] = {};

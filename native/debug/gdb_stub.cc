@@ -476,6 +476,9 @@ void GdbStub::resume(const std::vector<Action>& actions) {
     d.enabled = true;
     d.software_breakpoints = traps_.int3;
     d.single_step = actions[i] == Action::Step || (actions[i] == Action::Continue && emulating_);
+    // A step the debugger asked for runs the next instruction, not a timer interrupt's handler;
+    // breakpoint emulation lets interrupts in, as the guest would see them without a debugger.
+    d.block_interrupts = actions[i] == Action::Step;
     d.hardware_breakpoint_count = static_cast<int>(hardware_.size());
     for (size_t b = 0; b < hardware_.size(); b++) d.hardware_breakpoints[b] = hardware_[b];
     machine_.vcpu(static_cast<int>(i)).set_guest_debug(d);

@@ -148,6 +148,9 @@ void KvmVcpu::set_guest_debug(const GuestDebug& d) {
   if (d.enabled) {
     g.control = KVM_GUESTDBG_ENABLE;
     if (d.single_step) g.control |= KVM_GUESTDBG_SINGLESTEP;
+    // KVM_CAP_SET_GUEST_DEBUG2 lists the control bits this KVM takes (5.15+); others refuse the call.
+    if (d.single_step && d.block_interrupts && (hypervisor_.check_extension(KVM_CAP_SET_GUEST_DEBUG2) & KVM_GUESTDBG_BLOCKIRQ))
+      g.control |= KVM_GUESTDBG_BLOCKIRQ;
     if (d.software_breakpoints) g.control |= KVM_GUESTDBG_USE_SW_BP;
     if (d.hardware_breakpoint_count > 0) {
       g.control |= KVM_GUESTDBG_USE_HW_BP;
