@@ -13,7 +13,7 @@ cd -- "$(dirname -- "$0")/.."
 PACKAGES="cmake g++ make libzstd-dev \
   linux-source-6.1 bc flex bison libelf-dev libssl-dev lz4 xz-utils cpio \
   busybox-static musl-tools kmod qemu-system-x86 qemu-utils docker-registry skopeo umoci apache2-utils \
-  libslirp-dev clang libclang-rt-14-dev ninja-build"
+  libslirp-dev clang libclang-rt-14-dev ninja-build gdb"
 
 missing=""
 for p in $PACKAGES; do

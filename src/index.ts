@@ -4,6 +4,7 @@
  */
 export { Machine, DEFAULT_MEMORY, vsockLimits, type BootOptions, type VsockOptions } from './machine/machine.js';
 export { type MachineExit } from './machine/exit.js';
+export { parseGdbAddress, type GdbOptions } from './machine/gdb.js';
 export { inspectHost, type HostReport } from './host/doctor.js';
 export { VmrunError, isVmrunError, VMRUN_FAILURE_EXIT_CODE, type VmrunErrorKind } from './errors.js';
 export { parseSize, formatBytes } from './units.js';

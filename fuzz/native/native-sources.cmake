@@ -16,3 +16,5 @@ list(FILTER VMRUN_PORTABLE_SOURCES EXCLUDE REGEX ".*/loaders/hermit/hermit_boot\
 list(FILTER VMRUN_PORTABLE_SOURCES EXCLUDE REGEX ".*/devices/virtio/.*")
 # The fuzz target bodies, replayed on their corpora by the unit tests.
 file(GLOB VMRUN_FUZZ_TARGETS CONFIGURE_DEPENDS ${VMRUN_NATIVE}/../fuzz/native/*.cc)
+# The gdb stub's packet framing (its socket code needs a machine; the framing does not).
+list(APPEND VMRUN_PORTABLE_SOURCES ${VMRUN_NATIVE}/debug/gdb_packet.cc)

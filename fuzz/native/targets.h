@@ -18,6 +18,8 @@ void kernel_loaders(const uint8_t* data, size_t size);
 void uhyve_hypercalls(const uint8_t* data, size_t size);
 /** A snapshot's MEMORY_INDEX and the zstd frames it points at. */
 void memory_index(const uint8_t* data, size_t size);
+/** Bytes a debugger sends the gdb stub: packet framing, checksums, escapes. */
+void gdb_packets(const uint8_t* data, size_t size);
 
 }  // namespace vmrun::fuzz
 

@@ -11,7 +11,9 @@
 
 #include "arch/aarch64/cpu_state.h"
 #include "arch/x86_64/cpu_state.h"
+#include "arch/x86_64/gdb_registers.h"
 #include "backend/vcpu_exit.h"
+#include "common/error.h"
 #include "memory/guest_memory.h"
 
 namespace vmrun {
@@ -61,6 +63,25 @@ class NotifyEvent {
   virtual int event_fd() const = 0;
 };
 
+/** What a debugger asks of a vCPU's debug facilities (KVM_SET_GUEST_DEBUG). */
+struct GuestDebug {
+  bool enabled = false;
+  bool single_step = false;
+  /** With single_step: no interrupt is taken during the step (where the host can), so a step lands on the next instruction, not in a handler. */
+  bool block_interrupts = false;
+  bool software_breakpoints = false;  // the guest's int3 exits to the VMM instead of the guest
+  /** Execution breakpoints in the debug registers (DR0-DR3), by guest-virtual address. */
+  uint64_t hardware_breakpoints[4] = {};
+  int hardware_breakpoint_count = 0;
+};
+
+/** Which debug traps reach the VMM on this host, as a probe guest found out. */
+struct DebugTrapSupport {
+  bool int3 = false;                  // int3 with software breakpoints on
+  bool hardware_breakpoints = false;  // an execution breakpoint in DR0
+  bool single_step = false;           // the trap flag
+};
+
 /** A saved vCPU state decoded once and checked against this host, ready to apply (the backend's own type). */
 class LoadedVcpuState {
  public:
@@ -96,6 +117,13 @@ class Vcpu {
   virtual void set_general_registers(const x86::GeneralRegisters& regs) = 0;
   virtual x86::PagingState paging_state() = 0;
 
+  /** Sets the vCPU's debug traps (gdb stub); the vCPU must not be running. */
+  virtual void set_guest_debug(const GuestDebug&) { throw_no_debug(); }
+  /** The registers a debugger sees; the vCPU must not be running. */
+  virtual x86::DebugRegisterFile debug_registers() { throw_no_debug(); }
+  /** Applies a debugger's register changes (general, rip, rflags, x87, SSE; segment selectors and bases must be unchanged). */
+  virtual void set_debug_registers(const x86::DebugRegisterFile&) { throw_no_debug(); }
+
   /** Full architectural state for a snapshot; the vCPU must not be running. */
   virtual StateBlob save_state() = 0;
   /**
@@ -106,6 +134,9 @@ class Vcpu {
   virtual std::unique_ptr<LoadedVcpuState> load_state(const StateBlob& blob) = 0;
   /** Applies a state this vCPU's load_state() returned; the vCPU must not be running. */
   virtual void restore_state(const LoadedVcpuState& state) = 0;
+
+ private:
+  [[noreturn]] static void throw_no_debug() { throw VmrunError(ErrorCode::Host, "this backend has no debugger support"); }
 };
 
 /** One virtual machine: memory, interrupt controller, clock, vCPUs. */
@@ -145,6 +176,8 @@ class Hypervisor {
   /** The most vCPUs one VM may have (0 if unknown). */
   virtual int max_vcpus() = 0;
   virtual std::unique_ptr<Vm> create_vm() = 0;
+  /** Runs a tiny probe guest to learn which debug traps reach the VMM (none by default). */
+  virtual DebugTrapSupport probe_debug_traps() { return {}; }
 };
 
 /**

@@ -18,6 +18,7 @@ struct VcpuExit {
     FailEntry,         // the hardware refused to enter the guest (bad state)
     Interrupted,       // kicked by the VMM (pause, stop, snapshot): not the guest's doing
     Unknown,           // an exit reason the backend does not know
+    Debug,             // a debug trap the VMM asked for (breakpoint, single step): debug_exception, address = pc
   };
   Kind kind = Kind::Unknown;
 
@@ -28,6 +29,10 @@ struct VcpuExit {
   uint32_t size = 0;   // access width in bytes
   uint32_t count = 1;  // PortIo: repetitions (string I/O); data holds size*count bytes
   uint64_t address = 0;
+
+  // Debug: the exception vector (1 = #DB, 3 = #BP) and DR6 (which breakpoint, single step)
+  uint32_t debug_exception = 0;
+  uint64_t debug_dr6 = 0;
 
   // Failures: what the user needs to see
   uint32_t raw_reason = 0;   // backend-specific exit reason number

@@ -130,6 +130,16 @@ MachineConfig machine_config_from(const Napi::Object& o) {
   }
   c.disks = disk_configs_from(o);
   c.volumes = volume_configs_from(o);
+  if (o.Has("gdb") && !o.Get("gdb").IsUndefined()) {
+    if (!o.Get("gdb").IsObject()) type_error(o, "gdb", "an object {host?, port}");
+    Napi::Object g = o.Get("gdb").As<Napi::Object>();
+    double port = get_number(g, "port", -1);
+    if (port < 0 || port > 65535 || port != static_cast<double>(static_cast<int>(port))) type_error(g, "gdb.port", "an integer 0-65535");
+    GdbListenConfig gdb;
+    gdb.host = get_string(g, "host", "127.0.0.1");
+    gdb.port = static_cast<uint16_t>(port);
+    c.gdb = gdb;
+  }
   return c;
 }
 

@@ -32,6 +32,7 @@ Napi::Function MachineBinding::define(Napi::Env env) {
                          InstanceMethod<&MachineBinding::set_console_input_open>("setConsoleInputOpen"),
                          InstanceMethod<&MachineBinding::stats>("stats"),
                          InstanceMethod<&MachineBinding::ports>("ports"),
+                         InstanceMethod<&MachineBinding::gdb_address>("gdbAddress"),
                          InstanceMethod<&MachineBinding::guest_ram_mapping>("guestRamMapping"),
                          InstanceMethod<&MachineBinding::capture_state>("captureState"),
                          InstanceMethod<&MachineBinding::save_snapshot>("saveSnapshot"),
@@ -230,6 +231,11 @@ Napi::Value MachineBinding::set_console_input_open(const Napi::CallbackInfo& inf
 Napi::Value MachineBinding::stats(const Napi::CallbackInfo& info) {
   if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
   return stats_to(info.Env(), machine_->stats());
+}
+
+Napi::Value MachineBinding::gdb_address(const Napi::CallbackInfo& info) {
+  if (!machine_) throw Napi::Error::New(info.Env(), "machine disposed");
+  return Napi::String::New(info.Env(), machine_->gdb_address());
 }
 
 Napi::Value MachineBinding::guest_ram_mapping(const Napi::CallbackInfo& info) {

@@ -33,6 +33,7 @@ class MachineBinding : public Napi::ObjectWrap<MachineBinding> {
   Napi::Value write_console(const Napi::CallbackInfo& info);
   Napi::Value set_console_input_open(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
+  Napi::Value gdb_address(const Napi::CallbackInfo& info);
   Napi::Value ports(const Napi::CallbackInfo& info);
   /** {address, bytes}: where guest RAM is mapped in this process (for /proc/self/smaps accounting). */
   Napi::Value guest_ram_mapping(const Napi::CallbackInfo& info);

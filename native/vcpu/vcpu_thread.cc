@@ -94,6 +94,10 @@ void VcpuThread::dispatch(const VcpuExit& exit) {
     case K::Interrupted:
       vcpu_->clear_kick();
       return;
+    case K::Debug:
+      if (host_.debug_exit(vcpu_->index(), exit)) return;
+      report_failure(exit);
+      return;
     case K::Halt:
       // With the in-kernel LAPIC, KVM waits on HLT itself; seeing one means the vCPU
       // halted with interrupts off for good. Yield instead of spinning.

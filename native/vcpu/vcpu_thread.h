@@ -32,6 +32,8 @@ class VcpuHost : public VmControl {
   virtual void vcpu_finished(int vcpu) = 0;
   /** Called by each vCPU thread just before it first enters the guest. */
   virtual void entering_guest(int vcpu) = 0;
+  /** A debug exit (breakpoint, single step): true if a debugger took it. */
+  virtual bool debug_exit(int, const VcpuExit&) { return false; }
   /** Per-kind exit counters, for --stats. */
   virtual void count_exit(VcpuExit::Kind kind) = 0;
 };

@@ -181,8 +181,12 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
 
   // The loader decides each vCPU's start state; Linux APs wait for the guest's INIT/SIPI.
   std::vector<std::optional<x86::StartState>> starts(static_cast<size_t>(config.cpus));
+  std::string gdb_note;
   if (format == KernelFormat::HermitElf) {
     HermitBootPlan plan = prepare_hermit_boot(kernel, config, m->memory_, *m, *m->console_, m->console_input_);
+    if (plan.load_bias)
+      gdb_note = "the kernel is relocatable and was moved by " + hex(plan.load_bias) + " (always, under --gdb): load its symbols with gdb's symbol-file -o " +
+                 hex(plan.load_bias) + " " + config.kernel_path;
     for (int i = 0; i < config.cpus; i++) starts[static_cast<size_t>(i)] = plan.start_state_for(i);
     m->port_io_handler_ = std::move(plan.hypercalls);
   } else {
@@ -196,6 +200,8 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     if (starts[static_cast<size_t>(i)]) vcpu->set_start_state(*starts[static_cast<size_t>(i)]);
     m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
+  // Last: it listens now (a port in use fails the boot) and needs the vCPUs.
+  if (config.gdb) m->gdb_ = std::make_unique<GdbStub>(*m, *config.gdb, m->hypervisor_->probe_debug_traps(), gdb_note);
   return m;
 }
 

@@ -37,6 +37,8 @@ struct MachineConfig {
   std::vector<virtio::blk::DiskConfig> disks;
   /** virtio-fs volumes served by virtiofsd (Linux guests); guest RAM is then a shared memfd. */
   std::vector<virtio::fs::VolumeConfig> volumes;
+  /** A gdb stub: the guest waits at its first instruction for a debugger there. */
+  std::optional<GdbListenConfig> gdb;
 };
 
 /** What the builder learned about the kernel, for the host to report. */

@@ -8,6 +8,7 @@
 namespace vmrun {
 
 Machine::~Machine() {
+  if (gdb_) gdb_->shut_down();
   stop();
   for (auto& v : vcpus_) v->join();
   // The console writer drains before the callbacks' owner goes away.
@@ -19,6 +20,12 @@ void Machine::start() {
   if (started_) return;
   started_ = true;
   started_at_ = std::chrono::steady_clock::now();
+  if (gdb_) {
+    // Every vCPU parks before its first instruction until the debugger lets it run.
+    pause_held_[static_cast<size_t>(PauseHolder::Debugger)] = true;
+    debug_hold_.assign(vcpus_.size(), 0);
+    gdb_->start();
+  }
   for (auto& v : vcpus_) v->start();
 }
 
@@ -54,19 +61,38 @@ void Machine::resume(PauseHolder holder) {
   state_changed_.notify_all();
 }
 
-bool Machine::wait_while_paused(int, const std::function<void()>& before_park) {
+bool Machine::wait_while_paused(int vcpu, const std::function<void()>& before_park) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!paused_locked()) return !stop_.load();
+  auto held = [&] { return paused_locked() || (static_cast<size_t>(vcpu) < debug_hold_.size() && debug_hold_[static_cast<size_t>(vcpu)]); };
+  if (!held()) return !stop_.load();
   // Unlocked: completing the I/O may dispatch a device access that asks for a stop.
   lock.unlock();
   before_park();
   lock.lock();
   parked_++;
   state_changed_.notify_all();
-  state_changed_.wait(lock, [&] { return !paused_locked() || stop_.load(); });
+  state_changed_.wait(lock, [&] { return !held() || stop_.load(); });
   parked_--;
   return !stop_.load();
 }
+
+void Machine::hold_for_debugger() {
+  std::lock_guard<std::mutex> lock(mu_);
+  pause_held_[static_cast<size_t>(PauseHolder::Debugger)] = true;
+  for (auto& v : vcpus_) v->kick();
+}
+
+void Machine::release_for_debugger(const std::vector<bool>& run) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < debug_hold_.size() && i < run.size(); i++) debug_hold_[i] = run[i] ? 0 : 1;
+  pause_held_[static_cast<size_t>(PauseHolder::Debugger)] = false;
+  if (!paused_locked())
+    for (const auto& bus : {&port_bus_, &mmio_bus_})
+      for (const auto& d : bus->devices()) d->resume_work();
+  state_changed_.notify_all();
+}
+
+bool Machine::debug_exit(int vcpu, const VcpuExit& exit) { return gdb_ && gdb_->on_debug_exit(vcpu, exit); }
 
 void Machine::stop() {
   StopRequest r;
@@ -99,6 +125,7 @@ void Machine::vcpu_finished(int) {
   }
   // Output the guest wrote before it stopped goes out before the exit is reported.
   console_->flush();
+  if (gdb_) gdb_->machine_stopped(final_request);
   if (callbacks_.stopped) callbacks_.stopped(final_request);
 }
 
@@ -143,7 +170,7 @@ void Machine::restore_state(const MachineState& s, bool catch_up_wall_clock) {
 
 static const char* exit_kind_name(size_t i) {
   static const char* names[] = {"port-io", "mmio", "halt", "shutdown", "system-reset", "system-shutdown",
-                                "emulation-failure", "internal-error", "fail-entry", "interrupted", "unknown"};
+                                "emulation-failure", "internal-error", "fail-entry", "interrupted", "unknown", "debug"};
   return i < sizeof(names) / sizeof(names[0]) ? names[i] : "other";
 }
 

@@ -20,6 +20,7 @@
 #include "devices/legacy/uart_16550.h"
 #include "devices/virtio/net/network_config.h"
 #include "snapshot/memory_image.h"
+#include "debug/gdb_stub.h"
 #include "vcpu/vcpu_thread.h"
 
 namespace vmrun {
@@ -73,7 +74,7 @@ struct SnapshotCapture {
  * taken while the user has the machine paused leaves it paused, and one holder's resume
  * never releases another's pause.
  */
-enum class PauseHolder { User, Snapshot };
+enum class PauseHolder { User, Snapshot, Debugger };
 
 class Machine : public VcpuHost {
  public:
@@ -113,6 +114,15 @@ class Machine : public VcpuHost {
   /** True for guests whose host-side state vmrun cannot save yet (Hermit hypercall files). */
   bool has_unsaved_host_state() const { return port_io_handler_ != nullptr; }
 
+  /** The gdb stub's address ("HOST:PORT"), empty without one. */
+  std::string gdb_address() const { return gdb_ ? gdb_->address() : std::string(); }
+  /** vCPU `i`'s backend object, for the debugger (only while the vCPU is parked). */
+  Vcpu& vcpu(int i) { return vcpus_[static_cast<size_t>(i)]->vcpu(); }
+  /** A vCPU thread stopped for the debugger: every vCPU parks (the Debugger pause) until release_for_debugger. */
+  void hold_for_debugger();
+  /** Releases the Debugger pause; vCPU i runs again only if run[i] (the others stay parked). */
+  void release_for_debugger(const std::vector<bool>& run);
+
   MachineStats stats() const;
   /** The ports the network device publishes (empty without one). */
   const std::vector<PortForward>& published_ports() const { return published_ports_; }
@@ -129,6 +139,7 @@ class Machine : public VcpuHost {
   void count_exit(VcpuExit::Kind kind) override;
   void entering_guest(int vcpu) override;
   void request_stop(const StopRequest& request) override;
+  bool debug_exit(int vcpu, const VcpuExit& exit) override;
 
  private:
   friend class MachineBuilder;
@@ -150,7 +161,9 @@ class Machine : public VcpuHost {
   mutable std::mutex mu_;
   std::condition_variable state_changed_;
   std::atomic<bool> stop_{false};
-  std::array<bool, 2> pause_held_{};  // by PauseHolder
+  std::array<bool, 3> pause_held_{};  // by PauseHolder
+  std::vector<char> debug_hold_;      // per vCPU: left parked by the debugger (single-stepping another)
+  std::unique_ptr<GdbStub> gdb_;      // with --gdb; built last, shut down first
   std::mutex save_mu_;                // one save at a time
   int parked_ = 0;
   int finished_ = 0;

@@ -30,7 +30,8 @@ export function describeExit(stop: NativeStop, opts: { shutdownIsNormal?: boolea
     return { ...base, exitCode: stop.reason === 'exit-code' ? stop.exitCode : 0, message: '' };
   }
   if (stop.reason === 'triple-fault' && opts.shutdownIsNormal) return { ...base, exitCode: 0, message: '' };
-  if (stop.reason === 'killed') return { ...base, exitCode: opts.killedExitCode ?? 137, message: stop.detail };
+  // A kill from inside the addon that names its own status (gdb's kill: 137), else the one the host chose.
+  if (stop.reason === 'killed') return { ...base, exitCode: stop.exitCode || (opts.killedExitCode ?? 137), message: stop.detail };
   if (stop.reason === 'emulation-failure') {
     const what = describeRejectedInstruction(stop.instruction);
     return {

@@ -23,6 +23,7 @@ import { checkDisks, checkSnapshotDisks, defaultDiskSerial, type DiskOptions } f
 import { chooseCloneIdentity, type CloneIdentity } from './clone-identity.js';
 import { guestRamMemory, type GuestRamMemory } from '../host/process-memory.js';
 import { checkVolumes, findVirtiofsd, volumeTag, type VolumeOptions } from './volumes.js';
+import { checkGdbOptions, type GdbOptions } from './gdb.js';
 
 /** How to boot a kernel directly (vmrun boot, and the layers above it). */
 export interface BootOptions {
@@ -72,6 +73,11 @@ export interface BootOptions {
   vsock?: VsockOptions;
   /** Unread `output` kept before further console output is dropped (default 8 MiB; docs/console-output.md). */
   outputBufferBytes?: number;
+  /**
+   * A gdb remote stub on this TCP address (docs/gdb.md): every vCPU waits at its first
+   * instruction until a debugger attaches and continues; `gdbAddress` says where.
+   */
+  gdb?: GdbOptions;
 }
 
 /**
@@ -229,6 +235,7 @@ export class Machine extends EventEmitter {
   static boot(options: BootOptions): Machine {
     const memoryBytes = typeof options.memory === 'number' ? options.memory : parseSize(options.memory ?? DEFAULT_MEMORY, '--memory');
     const cpus = options.cpus ?? 1;
+    const gdb = options.gdb === undefined ? undefined : checkGdbOptions(options.gdb);
     const network = options.network ? nativeNetworkConfig(options.network) : undefined;
     const disks = (options.disks ?? []).map((d, i) => ({ path: d.path, readOnly: d.readOnly === true, serial: d.serial ?? defaultDiskSerial(i) }));
     const sizes = checkDisks(disks);
@@ -248,6 +255,7 @@ export class Machine extends EventEmitter {
         aslr: options.aslr,
         consoleInput: options.consoleInput,
         debug: options.debug,
+        gdb,
         network,
         vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
         ...(disks.length > 0 ? { disks } : {}),
@@ -490,6 +498,12 @@ export class Machine extends EventEmitter {
     this.assertAlive();
     const { address, bytes } = this.native.guestRamMapping();
     return { guestRam: await guestRamMemory(process.pid, address, bytes) };
+  }
+
+  /** Where the gdb stub listens ("HOST:PORT", the real port when 0 was asked for); undefined without one. */
+  get gdbAddress(): string | undefined {
+    this.assertAlive();
+    return this.native.gdbAddress() || undefined;
   }
 
   /** Exit counts by kind, console bytes, run time, and when the guest first ran. */

@@ -96,6 +96,8 @@ export interface NativeMachineConfig {
   debug?: boolean;
   /** Host input is attached from the start (see Machine.setConsoleInputOpen). */
   consoleInput?: boolean;
+  /** A gdb stub listening there (boot only); the vCPUs wait at their first instruction. */
+  gdb?: { host: string; port: number };
 }
 
 /** A published port as the addon takes it (native PortForward). */
@@ -210,6 +212,8 @@ export interface NativeMachine {
   stats(): NativeStats;
   /** The ports the network device publishes (empty without one). */
   ports(): NativePortForward[];
+  /** "HOST:PORT" of the gdb stub, "" without one. */
+  gdbAddress(): string;
   /** Where guest RAM is mapped in this process: one mapping (file-backed after a restore). */
   guestRamMapping(): NativeRamMapping;
   captureState(): Promise<NativeMachineState>;

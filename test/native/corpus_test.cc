@@ -32,3 +32,4 @@ TEST("fuzz corpus: state codecs") { CHECK(replay("state_codecs", vmrun::fuzz::st
 TEST("fuzz corpus: kernel loaders") { CHECK(replay("kernel_loaders", vmrun::fuzz::kernel_loaders) > 0); }
 TEST("fuzz corpus: uhyve hypercalls") { CHECK(replay("uhyve_hypercalls", vmrun::fuzz::uhyve_hypercalls) > 0); }
 TEST("fuzz corpus: memory index") { CHECK(replay("memory_index", vmrun::fuzz::memory_index) > 0); }
+TEST("fuzz corpus: gdb packets") { CHECK(replay("gdb_packets", vmrun::fuzz::gdb_packets) > 0); }

@@ -18,6 +18,7 @@ class KvmHypervisor : public Hypervisor {
   HostReport report() override;
   int max_vcpus() override { return check_extension(KVM_CAP_MAX_VCPUS); }
   std::unique_ptr<Vm> create_vm() override;
+  DebugTrapSupport probe_debug_traps() override;
 
   int fd() const { return fd_.get(); }
   int check_extension(long cap) const;

@@ -99,6 +99,14 @@ VcpuExit KvmRunArea::translate_exit() {
     case KVM_EXIT_INTR:
       e.kind = VcpuExit::Kind::Interrupted;
       break;
+    case KVM_EXIT_DEBUG:
+      e.kind = VcpuExit::Kind::Debug;
+#if defined(__x86_64__)
+      e.debug_exception = run_->debug.arch.exception;
+      e.debug_dr6 = run_->debug.arch.dr6;
+      e.address = run_->debug.arch.pc;
+#endif
+      break;
     case KVM_EXIT_SYSTEM_EVENT:
       e.kind = run_->system_event.type == KVM_SYSTEM_EVENT_RESET ? VcpuExit::Kind::SystemReset : VcpuExit::Kind::SystemShutdown;
       break;

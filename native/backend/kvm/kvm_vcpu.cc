@@ -143,6 +143,83 @@ x86::PagingState KvmVcpu::paging_state() {
   return {s.cr0, s.cr3, s.cr4, s.efer};
 }
 
+void KvmVcpu::set_guest_debug(const GuestDebug& d) {
+  kvm_guest_debug g{};
+  if (d.enabled) {
+    g.control = KVM_GUESTDBG_ENABLE;
+    if (d.single_step) g.control |= KVM_GUESTDBG_SINGLESTEP;
+    // KVM_CAP_SET_GUEST_DEBUG2 lists the control bits this KVM takes (5.15+); others refuse the call.
+    if (d.single_step && d.block_interrupts && (hypervisor_.check_extension(KVM_CAP_SET_GUEST_DEBUG2) & KVM_GUESTDBG_BLOCKIRQ))
+      g.control |= KVM_GUESTDBG_BLOCKIRQ;
+    if (d.software_breakpoints) g.control |= KVM_GUESTDBG_USE_SW_BP;
+    if (d.hardware_breakpoint_count > 0) {
+      g.control |= KVM_GUESTDBG_USE_HW_BP;
+      uint64_t dr7 = 0x400;  // bit 10 reads as one
+      for (int i = 0; i < d.hardware_breakpoint_count && i < 4; i++) {
+        g.arch.debugreg[i] = d.hardware_breakpoints[i];
+        dr7 |= 2ULL << (i * 2);  // Gn; R/Wn = 00 (execute) and LENn = 00 (one byte) stay zero
+      }
+      g.arch.debugreg[7] = dr7;
+    }
+  }
+  checked_ioctl(area_.fd(), KVM_SET_GUEST_DEBUG, &g, "SET_GUEST_DEBUG");
+}
+
+x86::DebugRegisterFile KvmVcpu::debug_registers() {
+  kvm_regs r{};
+  kvm_sregs s{};
+  kvm_fpu fpu{};
+  checked_ioctl(area_.fd(), KVM_GET_REGS, &r, "GET_REGS");
+  checked_ioctl(area_.fd(), KVM_GET_SREGS, &s, "GET_SREGS");
+  checked_ioctl(area_.fd(), KVM_GET_FPU, &fpu, "GET_FPU");
+  x86::DebugRegisterFile f;
+  const uint64_t gprs[16] = {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15};
+  std::memcpy(f.gpr, gprs, sizeof gprs);
+  f.rip = r.rip;
+  f.rflags = r.rflags;
+  const kvm_segment* segs[6] = {&s.cs, &s.ss, &s.ds, &s.es, &s.fs, &s.gs};
+  for (int i = 0; i < 6; i++) f.selector[i] = segs[i]->selector;
+  f.fs_base = s.fs.base;
+  f.gs_base = s.gs.base;
+  for (int i = 0; i < 8; i++) std::memcpy(f.st[i], fpu.fpr[i], 10);
+  f.fctrl = fpu.fcw;
+  f.fstat = fpu.fsw;
+  // FXSAVE's abridged tag (one bit per register: valid) as the full x87 tag word GDB shows.
+  f.ftag = 0;
+  for (int i = 0; i < 8; i++) f.ftag |= ((fpu.ftwx >> i) & 1 ? 0u : 3u) << (2 * i);
+  f.fioff = static_cast<uint32_t>(fpu.last_ip);
+  f.fooff = static_cast<uint32_t>(fpu.last_dp);
+  f.fop = fpu.last_opcode;
+  std::memcpy(f.xmm, fpu.xmm, sizeof f.xmm);
+  f.mxcsr = fpu.mxcsr;
+  return f;
+}
+
+void KvmVcpu::set_debug_registers(const x86::DebugRegisterFile& f) {
+  kvm_sregs s{};
+  checked_ioctl(area_.fd(), KVM_GET_SREGS, &s, "GET_SREGS");
+  const kvm_segment* segs[6] = {&s.cs, &s.ss, &s.ds, &s.es, &s.fs, &s.gs};
+  // A selector without its descriptor would leave the CPU's cached segment stale: refused.
+  for (int i = 0; i < 6; i++)
+    if (segs[i]->selector != f.selector[i]) throw VmrunError(ErrorCode::Usage, "segment registers cannot be changed from the debugger");
+  if (s.fs.base != f.fs_base || s.gs.base != f.gs_base) throw VmrunError(ErrorCode::Usage, "fs_base and gs_base cannot be changed from the debugger");
+  kvm_regs r{f.gpr[0], f.gpr[1], f.gpr[2], f.gpr[3], f.gpr[4], f.gpr[5], f.gpr[7], f.gpr[6], f.gpr[8], f.gpr[9], f.gpr[10], f.gpr[11], f.gpr[12], f.gpr[13], f.gpr[14], f.gpr[15], f.rip, f.rflags | 2};
+  checked_ioctl(area_.fd(), KVM_SET_REGS, &r, "SET_REGS");
+  kvm_fpu fpu{};
+  checked_ioctl(area_.fd(), KVM_GET_FPU, &fpu, "GET_FPU");
+  for (int i = 0; i < 8; i++) std::memcpy(fpu.fpr[i], f.st[i], 10);
+  fpu.fcw = static_cast<uint16_t>(f.fctrl);
+  fpu.fsw = static_cast<uint16_t>(f.fstat);
+  uint8_t abridged = 0;
+  for (int i = 0; i < 8; i++)
+    if (((f.ftag >> (2 * i)) & 3) != 3) abridged |= static_cast<uint8_t>(1 << i);
+  fpu.ftwx = abridged;
+  fpu.last_opcode = static_cast<uint16_t>(f.fop);
+  std::memcpy(fpu.xmm, f.xmm, sizeof f.xmm);
+  fpu.mxcsr = f.mxcsr;
+  checked_ioctl(area_.fd(), KVM_SET_FPU, &fpu, "SET_FPU");
+}
+
 StateBlob KvmVcpu::save_state() { return encode_vcpu_state(capture_vcpu_state(hypervisor_, area_.fd())); }
 
 std::unique_ptr<LoadedVcpuState> KvmVcpu::load_state(const StateBlob& blob) { return load_vcpu_state(hypervisor_, area_.fd(), blob); }

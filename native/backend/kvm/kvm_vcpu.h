@@ -27,6 +27,9 @@ class KvmVcpu : public Vcpu {
   x86::GeneralRegisters general_registers() override;
   void set_general_registers(const x86::GeneralRegisters& regs) override;
   x86::PagingState paging_state() override;
+  void set_guest_debug(const GuestDebug& debug) override;
+  x86::DebugRegisterFile debug_registers() override;
+  void set_debug_registers(const x86::DebugRegisterFile& file) override;
 
   StateBlob save_state() override;
   std::unique_ptr<LoadedVcpuState> load_state(const StateBlob& blob) override;

@@ -37,7 +37,8 @@ uint64_t choose_load_address(const hermit::HermitImage& image, const MachineConf
   uint64_t alignment = std::max(image.alignment, uint64_t{0x1000});
   uint64_t footprint = align_up(hermit::kKernelOffset, alignment) + image.mem_size;
   uint64_t base = 0;
-  if (config.aslr) {
+  // Under a debugger the kernel stays where the last run had it, so its symbols' offset holds.
+  if (config.aslr && !config.gdb) {
     // RAM cannot move here (uhyve moves all of it), so the kernel moves within it: a
     // 2 MiB-aligned base in the first quarter of RAM, leaving the rest for its heap.
     uint64_t slots = footprint < ram_end / 4 ? (ram_end / 4 - footprint) / hermit::kLargePageSize + 1 : 1;
@@ -120,6 +121,7 @@ HermitBootPlan prepare_hermit_boot(const std::vector<uint8_t>& kernel, const Mac
   tables.cr3 = hermit::write_page_tables(memory, last);
 
   HermitBootPlan plan;
+  plan.load_bias = image.position_independent ? load_address - image.first_vaddr : 0;
   for (int cpu = 0; cpu < config.cpus; cpu++) plan.vcpu_states.push_back(hermit::start_state(tables, loaded.entry, loaded.start, cpu));
   uhyve::GuestProgram program;
   program.argv.push_back(config.kernel_path);

@@ -20,6 +20,8 @@ struct MachineConfig;
 struct HermitBootPlan {
   std::vector<x86::StartState> vcpu_states;  // one per vCPU (they differ only in RSI)
   std::unique_ptr<PortIoHandler> hypercalls;
+  /** What a relocatable kernel's link-time addresses were moved by (0 for ET_EXEC): gdb's symbol-file -o. */
+  uint64_t load_bias = 0;
   std::optional<x86::StartState> start_state_for(int vcpu) const {
     if (vcpu < 0 || static_cast<size_t>(vcpu) >= vcpu_states.size()) return std::nullopt;
     return vcpu_states[static_cast<size_t>(vcpu)];
