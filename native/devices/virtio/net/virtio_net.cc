@@ -124,7 +124,9 @@ void VirtioNet::serve_tx() {
       used = true;
       if (budget == 1) more = true;
     }
-    if (used) q.signal_used();
+    // Signalled by flush_rx() later in this round, together with the replies the stack
+    // gives to these frames (ACKs): one interrupt for both queues, not two.
+    if (used) tx_unsignalled_ = true;
   });
   for (const auto& f : tx_batch_) {
     counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
@@ -142,9 +144,9 @@ void VirtioNet::queue_frame_for_guest(const uint8_t* frame, size_t len) {
 }
 
 void VirtioNet::flush_rx() {
-  if (pending_rx_.empty()) return;
+  if (pending_rx_.empty() && !tx_unsignalled_) return;
   link_->with_queues([&](VirtioQueues& q) {
-    bool used = false;
+    bool used = tx_unsignalled_;
     while (!pending_rx_.empty()) {
       DescriptorChain chain;
       if (q.pop(kRxQueue, &chain) != Virtqueue::Pop::Chain) break;  // no buffer yet: the guest's notify kicks us
@@ -167,6 +169,7 @@ void VirtioNet::flush_rx() {
     }
     if (used) q.signal_used();
   });
+  tx_unsignalled_ = false;  // signalled, or the device stopped (nothing left to tell the driver)
 }
 
 // The device's own state is its MAC only: its configuration comes from the snapshot's

@@ -77,6 +77,7 @@ class VirtioNet : public VirtioDevice {
   void run();
   void kick();
   void serve_tx();
+  /** Delivers waiting frames and signals this round's used buffers of both queues at once. */
   void flush_rx();
   void queue_frame_for_guest(const uint8_t* frame, size_t len);
 
@@ -93,6 +94,7 @@ class VirtioNet : public VirtioDevice {
   // Owned by the device thread.
   std::deque<std::vector<uint8_t>> pending_rx_;
   std::vector<std::vector<uint8_t>> tx_batch_;
+  bool tx_unsignalled_ = false;  // transmit buffers used this round, not yet signalled
 };
 
 }  // namespace vmrun::virtio::net
