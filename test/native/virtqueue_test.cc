@@ -256,3 +256,17 @@ TEST("event idx: the transport honours used_event only if the device offered it 
     CHECK_EQ(reg(t, mmio::kInterruptStatus), kInterruptUsedBuffer);
   }
 }
+
+TEST("event idx: a snapshot whose driver took event_idx is refused by a device that does not offer it") {
+  GuestMemory m = GuestMemory::anonymous(16ULL << 20);
+  DriverRing driver(m);
+  int interrupts = 0;
+  VirtioMmioTransport saved(std::make_unique<RingDevice>(true), m, std::make_unique<CountingInterrupt>(&interrupts));
+  drive_to_ok(saved, true);
+  StateBlob state = saved.save();
+  VirtioMmioTransport same(std::make_unique<RingDevice>(true), m, std::make_unique<CountingInterrupt>(&interrupts));
+  same.restore(state);
+  CHECK_EQ(reg(same, mmio::kStatus) & kStatusDriverOk, kStatusDriverOk);
+  VirtioMmioTransport other(std::make_unique<RingDevice>(false), m, std::make_unique<CountingInterrupt>(&interrupts));
+  CHECK_THROWS(other.restore(state), "the driver accepted features 0x20000000 that the device does not offer");
+}

@@ -316,8 +316,8 @@ void VirtioMmioTransport::restore(const StateBlob& state) {
     if (t.status & ~kKnownStatusBits) throw VmrunError(ErrorCode::Snapshot, what + ": unknown device status bits");
     // Features this device does not offer (a snapshot of another vmrun build) would be
     // promises it cannot keep: event_idx unhonoured leaves the driver waiting for a kick.
-    if (t.driver_features & ~(device_->features() | kFeatureVersion1))
-      throw VmrunError(ErrorCode::Snapshot, what + ": the driver accepted features " + hex(t.driver_features) + " the device does not offer");
+    if (const uint64_t unoffered = t.driver_features & ~(device_->features() | kFeatureVersion1))
+      throw VmrunError(ErrorCode::Snapshot, what + ": the driver accepted features " + hex(unoffered) + " that the device does not offer");
     size_t len;
     const uint8_t* p = r.expect(kTagQueues, &len);
     if (len != queues_.size() * sizeof(QueueState)) throw VmrunError(ErrorCode::Snapshot, what + ": the queue record has the wrong size");
