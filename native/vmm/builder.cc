@@ -118,6 +118,12 @@ std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optiona
     if (slot >= x86::kVirtioMmioSlots) throw VmrunError(ErrorCode::Internal, "more virtio devices than MMIO slots");
     const uint64_t base = x86::kVirtioMmioBase + slot * x86::kVirtioMmioSlotSize;
     const uint32_t gsi = x86::kVirtioMmioGsis[slot];
+    // Before the transport exists: constructing it attaches the device, which starts its thread.
+    if (device->takes_notify_events()) {
+      std::vector<std::unique_ptr<NotifyEvent>> events;
+      for (uint16_t q = 0; q < device->queue_count(); q++) events.push_back(m.vm_->create_notify_event(base + virtio::mmio::kQueueNotify, q));
+      device->use_notify_events(std::move(events));
+    }
     auto transport = std::make_shared<virtio::VirtioMmioTransport>(std::move(device), m.memory_, m.vm_->create_interrupt_event(gsi));
     m.mmio_bus_.add(base, x86::kVirtioMmioSlotSize, transport);
     m.virtio_.push_back(transport);

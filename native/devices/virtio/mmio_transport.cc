@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/hex.h"
 #include "common/state_codec.h"
 #include "devices/virtio/virtio_spec.h"
 
@@ -175,6 +176,7 @@ void VirtioMmioTransport::write_register(uint64_t offset, uint32_t value) {
         }
         q->config.ready = true;
         q->next_avail = q->next_used = 0;
+        q->forget_signalled();
       } else if (value == 0) {
         q->config.ready = false;
       }
@@ -208,8 +210,14 @@ void VirtioMmioTransport::write_status(uint32_t value) {
       fail_locked("the driver set DRIVER_OK before the features were accepted");
       return;
     }
+    apply_ring_features_locked();
     device_->activate(driver_features_);
   }
+}
+
+void VirtioMmioTransport::apply_ring_features_locked() {
+  const bool event_idx = (driver_features_ & kFeatureRingEventIdx) != 0;
+  for (auto& q : queues_) q.event_idx = event_idx;
 }
 
 void VirtioMmioTransport::reset_locked() {
@@ -255,6 +263,12 @@ void VirtioMmioTransport::push_used(uint16_t index, uint16_t head, uint32_t writ
 
 void VirtioMmioTransport::signal_used() {
   if (!live_locked()) return;
+  // One decision per queue (each moves its own signalled index), then one interrupt:
+  // with event_idx, none if no queue's used index passed the driver's used_event.
+  bool wanted = false;
+  for (auto& q : queues_)
+    if (q.config.ready && q.take_used_signal(memory_)) wanted = true;
+  if (!wanted) return;
   interrupt_status_ |= kInterruptUsedBuffer;
   interrupt_->trigger();
 }
@@ -320,6 +334,10 @@ void VirtioMmioTransport::restore(const StateBlob& state) {
       throw VmrunError(ErrorCode::Snapshot, what + ": saved for virtio device type " + std::to_string(t.device_type) + ", this slot holds " + std::to_string(device_->device_type()));
     if (t.queue_count != queues_.size()) throw VmrunError(ErrorCode::Snapshot, what + ": " + std::to_string(t.queue_count) + " queues, the device has " + std::to_string(queues_.size()));
     if (t.status & ~kKnownStatusBits) throw VmrunError(ErrorCode::Snapshot, what + ": unknown device status bits");
+    // Features this device does not offer (a snapshot of another vmrun build) would be
+    // promises it cannot keep: event_idx unhonoured leaves the driver waiting for a kick.
+    if (const uint64_t unoffered = t.driver_features & ~(device_->features() | kFeatureVersion1))
+      throw VmrunError(ErrorCode::Snapshot, what + ": the driver accepted features " + hex(unoffered) + " that the device does not offer");
     size_t len;
     const uint8_t* p = r.expect(kTagQueues, &len);
     if (len != queues_.size() * sizeof(QueueState)) throw VmrunError(ErrorCode::Snapshot, what + ": the queue record has the wrong size");
@@ -352,7 +370,10 @@ void VirtioMmioTransport::restore(const StateBlob& state) {
   }
   device_->restore(device_state);
   std::lock_guard<std::mutex> lock(mu_);
-  if (live_locked()) device_->activate(driver_features_);
+  if (live_locked()) {
+    apply_ring_features_locked();
+    device_->activate(driver_features_);
+  }
 }
 
 }  // namespace vmrun::virtio

@@ -42,6 +42,8 @@ class VirtioMmioTransport : public Device, private VirtioLink, private VirtioQue
   void write_register(uint64_t offset, uint32_t value);
   void write_status(uint32_t value);
   void reset_locked();
+  /** Tells the queues which ring features (event_idx) the driver accepted; at DRIVER_OK. */
+  void apply_ring_features_locked();
   void fail_locked(const std::string& why);
   Virtqueue* selected_queue();
   bool live_locked() const;

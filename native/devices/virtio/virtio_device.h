@@ -8,6 +8,10 @@
 #include <functional>
 #include <string>
 
+#include <memory>
+#include <vector>
+
+#include "backend/hypervisor.h"
 #include "devices/device.h"
 #include "devices/virtio/virtqueue.h"
 #include "memory/guest_memory.h"
@@ -61,6 +65,16 @@ class VirtioDevice {
   virtual uint32_t config_size() const = 0;
   virtual void read_config(uint32_t offset, uint8_t* data, uint32_t size) = 0;
   virtual void write_config(uint32_t /*offset*/, const uint8_t* /*data*/, uint32_t /*size*/) {}
+
+  /**
+   * Whether the device's own thread takes its queue notifications as eventfds that
+   * the hypervisor signals on a QueueNotify write, with no exit to the VMM (KVM
+   * ioeventfds; one per queue). Worth it for busy queues: an exit to user space costs
+   * a vCPU far more than one the kernel handles, above all under nested virtualization.
+   */
+  virtual bool takes_notify_events() const { return false; }
+  /** Before attach(), if takes_notify_events(): the events, indexed by queue; notify() still sees writes they did not match. */
+  virtual void use_notify_events(std::vector<std::unique_ptr<NotifyEvent>> /*events*/) {}
 
   /** Called once, before the guest runs: how the device reaches its queues. */
   virtual void attach(VirtioLink* link) = 0;

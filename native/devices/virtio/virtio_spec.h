@@ -16,6 +16,12 @@ constexpr uint32_t kStatusFailed = 128;
 
 // Reserved feature bits (spec 6).
 constexpr uint64_t kFeatureVersion1 = 1ULL << 32;
+/**
+ * VIRTIO_F_EVENT_IDX (spec 2.7.7, 2.7.10): the driver's used_event says after which
+ * used buffer it wants an interrupt, the device's avail_event after which available
+ * buffer it wants a notification. A device opts in by offering it (VirtioDevice::features).
+ */
+constexpr uint64_t kFeatureRingEventIdx = 1ULL << 29;
 
 // Split virtqueue descriptor flags (spec 2.7.5).
 constexpr uint16_t kDescNext = 1;

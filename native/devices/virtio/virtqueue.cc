@@ -27,6 +27,9 @@ static_assert(sizeof(UsedElement) == 8);
 
 constexpr uint64_t kAvailIdxOffset = 2, kAvailRingOffset = 4;
 constexpr uint64_t kUsedIdxOffset = 2, kUsedRingOffset = 4;
+// used_event follows the available ring's entries, avail_event the used ring's (spec 2.7.6, 2.7.8).
+uint64_t used_event_offset(uint16_t size) { return kAvailRingOffset + 2ULL * size; }
+uint64_t avail_event_offset(uint16_t size) { return kUsedRingOffset + 8ULL * size; }
 constexpr uint16_t kKnownDescFlags = kDescNext | kDescWrite | kDescIndirect;
 
 uint64_t desc_table_bytes(uint16_t size) { return 16ULL * size; }
@@ -102,8 +105,8 @@ Virtqueue::Pop Virtqueue::pop(const GuestMemory& memory, DescriptorChain* chain,
     *why = "available ring is outside guest RAM";
     return Pop::Broken;
   }
+  if (avail_idx == next_avail && (!event_idx || arm_notification(memory, &avail_idx))) return Pop::Empty;
   const uint16_t pending = static_cast<uint16_t>(avail_idx - next_avail);
-  if (pending == 0) return Pop::Empty;
   if (pending > size) {
     *why = "available index " + std::to_string(avail_idx) + " is " + std::to_string(pending) + " entries ahead of the device, more than the queue size " + std::to_string(size);
     return Pop::Broken;
@@ -186,9 +189,42 @@ bool Virtqueue::push_used(const GuestMemory& memory, uint16_t head, uint32_t wri
   return true;
 }
 
+// The device is about to wait for the driver: it asks to be notified of the buffer
+// after the last one it took (avail_event = next_avail), then looks once more, since
+// the driver may have added one before it could see the request (spec 2.7.10).
+// Returns true if the ring is still empty; otherwise `*avail_idx` is the new index.
+// While the device is busy it leaves avail_event behind, so the driver does not kick.
+bool Virtqueue::arm_notification(const GuestMemory& memory, uint16_t* avail_idx) {
+  uint8_t* event = memory.range(config.used_ring + avail_event_offset(config.size), 2);
+  if (!event) return true;  // check_layout() covered it; nothing to arm otherwise
+  __atomic_store_n(reinterpret_cast<uint16_t*>(event), next_avail, __ATOMIC_RELAXED);
+  // The store must be visible before the index is read again (a store-load order).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!load_u16(memory, config.avail_ring + kAvailIdxOffset, avail_idx)) return true;
+  return *avail_idx == next_avail;
+}
+
+bool Virtqueue::take_used_signal(const GuestMemory& memory) {
+  if (!event_idx) return true;
+  const uint16_t old = signalled_used_;
+  const bool valid = signalled_valid_;
+  signalled_used_ = next_used;
+  signalled_valid_ = true;
+  if (!valid) return true;
+  if (old == next_used) return false;  // nothing new since the last decision
+  // The used index (published by push_used) must be visible before used_event is read,
+  // or the driver may re-arm in between and wait for an interrupt that never comes.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  uint16_t used_event;
+  if (!load_u16(memory, config.avail_ring + used_event_offset(config.size), &used_event)) return true;
+  return vring_need_event(used_event, next_used, old);
+}
+
 void Virtqueue::reset() {
   config = VirtqueueConfig{};
   next_avail = next_used = 0;
+  event_idx = false;
+  signalled_valid_ = false;
 }
 
 }  // namespace vmrun::virtio

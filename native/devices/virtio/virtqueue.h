@@ -48,6 +48,15 @@ struct VirtqueueConfig {
   uint64_t used_ring = 0;   // "device area"
 };
 
+/**
+ * vring_need_event (spec 2.7.7.2, 2.7.10.1): whether moving a ring index from
+ * `old_idx` to `new_idx` passed `event_idx`, i.e. event_idx is in [old_idx, new_idx)
+ * modulo 2^16. Both indexes wrap at 65536, hence the unsigned 16-bit differences.
+ */
+constexpr bool vring_need_event(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx) {
+  return static_cast<uint16_t>(new_idx - event_idx - 1) < static_cast<uint16_t>(new_idx - old_idx);
+}
+
 class Virtqueue {
  public:
   explicit Virtqueue(uint16_t max_size) : max_size_(max_size) {}
@@ -57,6 +66,12 @@ class Virtqueue {
   /** The device's next index into the available ring, and the used ring's index. */
   uint16_t next_avail = 0;
   uint16_t next_used = 0;
+  /**
+   * VIRTIO_F_EVENT_IDX was negotiated: pop() asks for a notification (avail_event)
+   * only when it finds the ring empty, and take_used_signal() honours used_event.
+   * Without it every batch of used buffers interrupts and every buffer is notified.
+   */
+  bool event_idx = false;
 
   /** Why the programmed size or ring addresses cannot be used ("" if they can). */
   std::string check_layout(const GuestMemory& memory) const;
@@ -72,11 +87,25 @@ class Virtqueue {
   void unpop() { next_avail--; }
   /** Puts a chain back in the used ring with `written` bytes written; false if the ring is not RAM. */
   bool push_used(const GuestMemory& memory, uint16_t head, uint32_t written);
+  /**
+   * Whether the driver wants an interrupt for the buffers pushed since the last call
+   * (spec 2.7.7.2): always without event_idx; with it, only if the used index passed
+   * the driver's used_event since the last interrupt decision. Call once per batch.
+   */
+  bool take_used_signal(const GuestMemory& memory);
+  /** The queue became ready (or was restored): the next batch always interrupts. */
+  void forget_signalled() { signalled_valid_ = false; }
   /** Back to the state after a device reset. */
   void reset();
 
  private:
+  bool arm_notification(const GuestMemory& memory, uint16_t* avail_idx);
+
   uint16_t max_size_;
+  // The used index at the last interrupt decision (vhost's signalled_used); not in
+  // snapshots: after a restore the first batch interrupts, which is always allowed.
+  uint16_t signalled_used_ = 0;
+  bool signalled_valid_ = false;
 };
 
 }  // namespace vmrun::virtio

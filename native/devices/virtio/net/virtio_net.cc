@@ -69,7 +69,10 @@ void VirtioNet::attach(VirtioLink* link) {
   thread_ = std::thread([this] { run(); });
 }
 
-void VirtioNet::activate(uint64_t) { kick(); }
+void VirtioNet::activate(uint64_t driver_features) {
+  guest_csum_ = (driver_features & kFeatureGuestCsum) != 0;
+  kick();
+}
 void VirtioNet::notify(uint16_t) { kick(); }
 void VirtioNet::kick() { signal_eventfd(kick_fd_); }
 // Nothing tied to the queues lives here: frames waiting for the guest are simply delivered
@@ -82,14 +85,17 @@ void VirtioNet::run() {
     fds.clear();
     fds.push_back({stop_fd_, POLLIN, 0});
     fds.push_back({kick_fd_, POLLIN, 0});
+    for (const auto& e : notify_events_) fds.push_back({e->event_fd(), POLLIN, 0});
+    const size_t first_network_fd = fds.size();
     int timeout = -1;
     network_->fill_poll(fds, &timeout);
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) n = -1;
     if (fds[0].revents) return;
-    if (fds[1].revents) drain_eventfd(kick_fd_);
+    for (size_t i = 1; i < first_network_fd; i++)
+      if (fds[i].revents) drain_eventfd(fds[i].fd);
     serve_tx();
-    network_->dispatch(fds, 2, n < 0);
+    network_->dispatch(fds, first_network_fd, n < 0);
     flush_rx();
     counters_.policy_dropped.store(network_->dropped_by_policy(), std::memory_order_relaxed);
   }
@@ -118,7 +124,9 @@ void VirtioNet::serve_tx() {
       used = true;
       if (budget == 1) more = true;
     }
-    if (used) q.signal_used();
+    // Signalled by flush_rx() later in this round, together with the replies the stack
+    // gives to these frames (ACKs): one interrupt for both queues, not two.
+    if (used) tx_unsignalled_ = true;
   });
   for (const auto& f : tx_batch_) {
     counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
@@ -136,9 +144,9 @@ void VirtioNet::queue_frame_for_guest(const uint8_t* frame, size_t len) {
 }
 
 void VirtioNet::flush_rx() {
-  if (pending_rx_.empty()) return;
+  if (pending_rx_.empty() && !tx_unsignalled_) return;
   link_->with_queues([&](VirtioQueues& q) {
-    bool used = false;
+    bool used = tx_unsignalled_;
     while (!pending_rx_.empty()) {
       DescriptorChain chain;
       if (q.pop(kRxQueue, &chain) != Virtqueue::Pop::Chain) break;  // no buffer yet: the guest's notify kicks us
@@ -148,6 +156,7 @@ void VirtioNet::flush_rx() {
         counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);  // a buffer too small for it: the frame goes
       } else {
         uint8_t header[kNetHeaderBytes] = {};
+        if (guest_csum_) header[0] = kHeaderDataValid;
         header[10] = 1;  // num_buffers = 1 (little-endian u16)
         chain.write(0, header, sizeof header);
         chain.write(kNetHeaderBytes, frame.data(), frame.size());
@@ -160,6 +169,7 @@ void VirtioNet::flush_rx() {
     }
     if (used) q.signal_used();
   });
+  tx_unsignalled_ = false;  // signalled, or the device stopped (nothing left to tell the driver)
 }
 
 // The device's own state is its MAC only: its configuration comes from the snapshot's
