@@ -73,7 +73,9 @@ export function createJobDir() {
  * `command` with `env` (minus host-session variables) as the caller's uid/gid. With
  * `privateTmp`, TMPDIR is a directory in L1's own tmpfs instead of the host's.
  * @param {JobFiles} job
- * @param {{ command: string[], cwd: string, env: NodeJS.ProcessEnv, uid: number, gid: number, groups: number[], privateTmp: boolean }} spec
+ * With `kvmHold`, that program (probes/kvm-hold.c, built for L1) runs as root in the
+ * background for the command's whole life.
+ * @param {{ command: string[], cwd: string, env: NodeJS.ProcessEnv, uid: number, gid: number, groups: number[], privateTmp: boolean, kvmHold?: string }} spec
  */
 export function writeRunScript(job, spec) {
   const env = Object.entries(spec.env)
@@ -99,6 +101,7 @@ export function writeRunScript(job, spec) {
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     `mkdir -p -m 0700 ${runtimeDir} && chown ${spec.uid}:${spec.gid} ${runtimeDir} || exit 125`,
     ...(spec.privateTmp ? [`mkdir -p -m 0700 ${tmpDir} && chown ${spec.uid}:${spec.gid} ${tmpDir} || exit 125`] : []),
+    ...(spec.kvmHold ? [`${shellQuote(spec.kvmHold)} </dev/null >/dev/null 2>>${shellQuote(job.stderr)} &`] : []),
     `cd ${shellQuote(spec.cwd)} || exit 125`,
     // env -i: exactly the caller's environment, whatever the names (npm sets some a
     // shell could not export); env then finds the command on the caller's PATH.

@@ -37,7 +37,6 @@ image_dir=""
 wedge_after_s=""
 no_heartbeat_port=""
 root_mode="host"
-kvm_hold=""
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     nested_kvm.job=*) job="${arg#nested_kvm.job=}" ;;
@@ -46,7 +45,6 @@ for arg in $(cat /proc/cmdline); do
     nested_kvm.wedge=*) wedge_after_s="${arg#nested_kvm.wedge=}" ;;
     nested_kvm.no_heartbeat_port=1) no_heartbeat_port=1 ;;
     nested_kvm.root=l1) root_mode="l1" ;;
-    nested_kvm.kvm_hold=*) kvm_hold="${arg#nested_kvm.kvm_hold=}" ;;
   esac
 done
 [ -n "$job" ] || fail "no nested_kvm.job= on the kernel command line"
@@ -152,23 +150,6 @@ save_kernel_symbols() {
   grep -E '^[0-9a-f]+ [tTwW] [^[:space:]]+$' /proc/kallsyms >"$tmp" &&
     mv "$tmp" "/host$image_dir/kallsyms" || rm -f "$tmp"
 }
-
-# The VM holder (probes/kvm-hold.c, a host binary: it runs in the host's tree) keeps
-# KVM's static keys from flipping with every VM, which has wedged L1 under TCG in the
-# INT3 handshake of kernel text patching. L1 booted on one CPU (maxcpus=1), so the one
-# flip the holder causes patches code no other CPU is running; then the rest come up.
-if [ -n "$kvm_hold" ]; then
-  chroot /host "$kvm_hold" >/kvm-hold.out 2>&1 </dev/null &
-  waited=0
-  while ! grep -q '^held$' /kvm-hold.out 2>/dev/null && [ "$waited" -lt 200 ]; do
-    usleep 50000
-    waited=$((waited + 1))
-  done
-  grep -q '^held$' /kvm-hold.out || say "warning: the KVM VM holder did not start: $(cat /kvm-hold.out)"
-  for cpu in /sys/devices/system/cpu/cpu[0-9]*; do
-    [ -f "$cpu/online" ] && [ "$(cat "$cpu/online")" = 0 ] && { echo 1 >"$cpu/online" || say "warning: could not bring ${cpu##*/} online"; }
-  done
-fi
 
 say "kvm-ready"
 if [ -n "$image_dir" ] && [ ! -s "/host$image_dir/kallsyms" ]; then save_kernel_symbols & fi

@@ -13,7 +13,7 @@ import { findCommand } from './host-tools.js';
  * serial ports write (console, heartbeat), QEMU's QMP socket, the heartbeat interval,
  * and the test hook that wedges L1 after some seconds (0: never).
  * @typedef {{ arch: import('./l1-arch.js').L1Arch, kernel: string, initramfs: string, memoryMiB: number, cpus: number, verbose: boolean, jobDir: string,
- *   imageDir: string, consoleLog: string, heartbeatLog: string, qmpSocket: string, heartbeatS: number, wedgeAfterS: number, kvmHold?: string }} L1Launch
+ *   imageDir: string, consoleLog: string, heartbeatLog: string, qmpSocket: string, heartbeatS: number, wedgeAfterS: number }} L1Launch
  */
 
 /**
@@ -39,10 +39,6 @@ export function qemuArguments(launch) {
     ...(arch.hasHeartbeatPort ? [] : ['nested_kvm.no_heartbeat_port=1']),
     ...(arch.chrootIntoHost ? [] : ['nested_kvm.root=l1']),
     ...(launch.wedgeAfterS > 0 ? [`nested_kvm.wedge=${launch.wedgeAfterS}`] : []),
-    // With a VM holder (probes/kvm-hold.c), L1 boots on one CPU: its init starts the
-    // holder, whose VM flips KVM's static keys while no other CPU runs the code being
-    // patched, and only then brings the other CPUs up.
-    ...(launch.kvmHold ? ['maxcpus=1', `nested_kvm.kvm_hold=${launch.kvmHold}`] : []),
   ];
   // Running as root, files L1 creates get L1's owners; as a user, QEMU cannot chown,
   // and security_model=none makes it ignore that instead of failing the write.

@@ -78,6 +78,7 @@ export async function runInL1(options) {
       gid: process.getgid?.() ?? 0,
       groups: process.getgroups?.() ?? [],
       privateTmp: options.privateTmp,
+      kvmHold: arch.chrootIntoHost ? buildKvmHold(job.dir) : undefined,
     });
     const qemuStart = performance.now();
     let kvmReadyAt = 0;
@@ -127,7 +128,6 @@ export async function runInL1(options) {
       heartbeatLog: job.heartbeat,
       qmpSocket: job.qmpSocket,
       heartbeatS: HEARTBEAT_INTERVAL_S,
-      kvmHold: arch.chrootIntoHost ? buildKvmHold(job.dir) : undefined,
       wedgeAfterS: wedgeAfterS > 0 ? Math.ceil(wedgeAfterS) : 0,
     }), (chunk) => {
       if (options.verbose) process.stderr.write(chunk);

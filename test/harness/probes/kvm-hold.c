@@ -10,7 +10,6 @@
  * and under QEMU's TCG that has wedged L1 with every vCPU spinning in exc_int3 at
  * __schedule+0x2ab (docs/testing.md, "The L1 stall of issue 16"). With this VM held,
  * the counts never fall to 0, so the test VMs that come and go patch nothing.
- * L1's init starts it before bringing up L1's other CPUs, and waits for its "held".
  * Exit status 1 (with a line on stderr) if it could not hold a VM.
  */
 #include <fcntl.h>
@@ -30,7 +29,5 @@ int main(void) {
     perror("kvm-hold: cannot create the VM it holds");
     return 1;
   }
-  puts("held");
-  fflush(stdout);
   for (;;) pause();
 }
