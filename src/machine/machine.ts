@@ -259,7 +259,7 @@ export class Machine extends EventEmitter {
         network,
         vsock: options.vsock ? { cid: options.vsock.cid, socketPath: options.vsock.socketPath } : undefined,
         ...(disks.length > 0 ? { disks } : {}),
-            ...(volumes.length > 0 ? { volumes: nativeVolumes(volumes) } : {}),
+        ...(volumes.length > 0 ? { volumes: nativeVolumes(volumes) } : {}),
       },
       {
         memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,

@@ -81,8 +81,16 @@ int volumes_detach(char *const *records, size_t count, char *err, size_t errlen)
 
 int volumes_attach(char *const *records, size_t count, char *err, size_t errlen) {
   if (!detached) return 0;
-  for (size_t i = 0; i < count; i++)
-    if (mount_one(records[i], err, errlen) != 0) return -1;
+  for (size_t i = 0; i < count; i++) {
+    if (mount_one(records[i], err, errlen) == 0) continue;
+    /* All or none: unmount those just mounted, so a second ATTACH does not stack mounts. */
+    for (size_t j = i; j > 0; j--) {
+      struct volume v;
+      char ignored[200];
+      if (parse_record(records[j - 1], &v, ignored, sizeof ignored) == 0) umount2(v.path, 0);
+    }
+    return -1;
+  }
   detached = 0;
   return 0;
 }
