@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "devices/legacy/cmos_rtc_state.h"
 #include "devices/legacy/uart_16550_state.h"
+#include "hypercalls/guest_files_state.h"
 #include "targets.h"
 
 namespace vmrun::fuzz {
@@ -19,6 +20,10 @@ void state_codecs(const uint8_t* data, size_t size) {
   }
   try {
     if (encode_cmos_rtc_state(decode_cmos_rtc_state(blob, "cmos state")) != blob) std::abort();
+  } catch (const VmrunError&) {
+  }
+  try {
+    if (uhyve::encode_guest_files_state(uhyve::decode_guest_files_state(blob, "uhyve-files state")) != blob) std::abort();
   } catch (const VmrunError&) {
   }
   try {

@@ -96,6 +96,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   temp_limits.Set("files", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFiles)));
   temp_limits.Set("fileBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempFileBytes)));
   temp_limits.Set("totalBytes", Napi::Number::New(env, static_cast<double>(uhyve::kMaxTempBytes)));
+  temp_limits.Set("snapshotBytes", Napi::Number::New(env, static_cast<double>(uhyve::GuestFilesState::kMaxSavedTempBytes)));
   exports.Set("hermitTempFileLimits", temp_limits);
   exports.Set("guestNetwork", guest_addresses_to(env));
   exports.Set("vsockLimits", vsock_limits_to(env));

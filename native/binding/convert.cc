@@ -161,6 +161,8 @@ RestoreConfig restore_config_from(const Napi::Object& o) {
   c.vsock = vsock_config_from(o);
   c.disks = disk_configs_from(o);
   c.volumes = volume_configs_from(o);
+  c.kernel_format = get_string(r, "kernelFormat", "linux-elf");
+  c.file_mappings = get_string_array(o, "fileMappings");
   if (!r.Get("state").IsObject()) type_error(r, "state", "an object");
   auto st = r.Get("state").As<Napi::Object>();
   c.state.vm = blob_from(st.Get("vm"), "vm");

@@ -20,7 +20,6 @@ namespace vmrun::uhyve {
 
 namespace {
 
-constexpr size_t kMaxOpenFiles = 1024;
 // Permission bits only: no setuid, setgid or sticky bit on a file a guest creates.
 constexpr int kGuestModeBits = 0777;
 
@@ -62,12 +61,14 @@ std::vector<std::string> normalise_guest_path(const std::string& path) {
   return parts;
 }
 
-std::vector<FileMapping> parse_file_mappings(const std::vector<std::string>& specs) {
+std::string canonical_guest_path(const std::string& path) { return "/" + join(normalise_guest_path(path), 0); }
+
+std::vector<FileMapping> parse_file_mappings(const std::vector<std::string>& specs, const std::string& label) {
   std::vector<FileMapping> out;
   std::set<std::string> guests;
   for (const std::string& spec : specs) {
     auto fail = [&](ErrorCode code, const std::string& why) {
-      throw VmrunError(code, "--file-mapping " + spec + ": " + why);
+      throw VmrunError(code, label + " " + spec + ": " + why);
     };
     size_t colon = spec.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size()) fail(ErrorCode::Usage, "expected HOST_PATH:GUEST_PATH");
@@ -150,14 +151,14 @@ GuestFiles::Resolved GuestFiles::resolve(const std::vector<std::string>& parts) 
   return best;
 }
 
-int32_t GuestFiles::install(int fd, bool temporary) {
+int32_t GuestFiles::install(int fd, const std::string& guest_path, int32_t flags, bool temporary) {
   if (fds_.size() >= kMaxOpenFiles) {
     ::close(fd);
     return -EMFILE;
   }
   while (fds_.count(next_fd_) || next_fd_ < 3) next_fd_ = next_fd_ == INT32_MAX ? 3 : next_fd_ + 1;
   int32_t guest_fd = next_fd_++;
-  fds_[guest_fd] = OpenFile{fd, temporary};
+  fds_[guest_fd] = OpenFile{fd, temporary, guest_path, flags};
   return guest_fd;
 }
 
@@ -202,28 +203,32 @@ int64_t GuestFiles::temporary_write_allowance(int fd, uint64_t wanted) const {
   return static_cast<int64_t>(allowed);
 }
 
-int32_t GuestFiles::create_temporary(const std::string& key, int32_t flags, int32_t mode) {
+int GuestFiles::ensure_temp_dir() {
+  if (temp_dir_fd_ >= 0) return 0;
+  const char* base = getenv("TMPDIR");
+  std::string pattern = std::string(base && *base ? base : "/tmp") + "/vmrun-hermit-XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) return -errno;
+  temp_dir_ = buf.data();
+  temp_dir_fd_ = ::open(temp_dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (temp_dir_fd_ < 0) {
-    const char* base = getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/vmrun-hermit-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    if (!mkdtemp(buf.data())) return -errno;
-    temp_dir_ = buf.data();
-    temp_dir_fd_ = ::open(temp_dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (temp_dir_fd_ < 0) {
-      int err = errno;
-      rmdir(temp_dir_.c_str());
-      temp_dir_.clear();
-      return -err;
-    }
+    int err = errno;
+    rmdir(temp_dir_.c_str());
+    temp_dir_.clear();
+    return -err;
   }
+  return 0;
+}
+
+int32_t GuestFiles::create_temporary(const std::string& key, int32_t flags, int32_t mode) {
+  if (int rc = ensure_temp_dir(); rc < 0) return rc;
   if (temp_files_.size() >= kMaxTempFiles) return -ENOSPC;
   // A fresh name the guest cannot choose or predict, created exclusively.
   std::string name = "file-" + std::to_string(++temp_counter_);
   int fd = openat(temp_dir_fd_, name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & kGuestModeBits);
   if (fd < 0) return -errno;
-  int32_t guest_fd = install(fd, true);
+  int32_t guest_fd = install(fd, key, flags, true);
   if (guest_fd < 0) {
     unlinkat(temp_dir_fd_, name.c_str(), 0);
     return guest_fd;
@@ -241,13 +246,24 @@ int32_t GuestFiles::open(const std::string& guest_path, int32_t flags, int32_t m
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = temp_files_.find(key); it != temp_files_.end()) {
     int fd = openat(temp_dir_fd_, it->second.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode & kGuestModeBits);
-    return fd < 0 ? -errno : install(fd, true);
+    return fd < 0 ? -errno : install(fd, key, flags, true);
   }
   Resolved r = resolve(parts);
   if (!r.found) return (flags & kOpenCreat) ? create_temporary(key, flags, mode) : -ENOENT;
-  int fd = r.dir_fd >= 0 ? openat2_beneath(r.dir_fd, r.relative, flags, mode)
-                         : ::open(r.host_file.c_str(), flags | O_CLOEXEC, mode & kGuestModeBits);
-  return fd < 0 ? -errno : install(fd);
+  int fd = open_resolved(r, flags, mode);
+  return fd < 0 ? -errno : install(fd, key, flags);
+}
+
+int GuestFiles::open_resolved(const Resolved& r, int32_t flags, int32_t mode) const {
+  return r.dir_fd >= 0 ? openat2_beneath(r.dir_fd, r.relative, flags, mode)
+                       : ::open(r.host_file.c_str(), flags | O_CLOEXEC, mode & kGuestModeBits);
+}
+
+std::string GuestFiles::host_path_of(const Resolved& r) const {
+  if (r.dir_fd < 0) return r.host_file;
+  for (size_t i = 0; i < mappings_.size(); i++)
+    if (mapping_dir_fds_[i] == r.dir_fd) return r.relative.empty() ? mappings_[i].host : mappings_[i].host + "/" + r.relative;
+  return r.relative;
 }
 
 int32_t GuestFiles::close(int32_t fd) {

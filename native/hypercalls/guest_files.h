@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "hypercalls/guest_files_state.h"
+
 namespace vmrun::uhyve {
 
 /**
@@ -25,6 +27,8 @@ namespace vmrun::uhyve {
 constexpr size_t kMaxTempFiles = 64;
 constexpr uint64_t kMaxTempFileBytes = 256ULL << 20;
 constexpr uint64_t kMaxTempBytes = 1ULL << 30;
+/** Descriptors a guest may hold open at once (past it an open gives -EMFILE). */
+constexpr size_t kMaxOpenFiles = 1024;
 
 /** One --file-mapping: a host file or directory and where the guest sees it. */
 struct FileMapping {
@@ -33,11 +37,13 @@ struct FileMapping {
   bool is_directory = false;
 };
 
-/** Parses and checks "HOST:GUEST" strings; throws VmrunError naming the bad one. */
-std::vector<FileMapping> parse_file_mappings(const std::vector<std::string>& specs);
+/** Parses and checks "HOST:GUEST" strings; throws VmrunError naming the bad one (after `label`). */
+std::vector<FileMapping> parse_file_mappings(const std::vector<std::string>& specs, const std::string& label = "--file-mapping");
 
 /** Splits a guest path into normalised components: "." dropped, ".." popped (never above "/"). */
 std::vector<std::string> normalise_guest_path(const std::string& path);
+/** The same as one absolute path ("/a/b"): how the guest's private files are keyed. */
+std::string canonical_guest_path(const std::string& path);
 
 class GuestFiles {
  public:
@@ -54,6 +60,19 @@ class GuestFiles {
   int64_t lseek(int32_t fd, int64_t offset, int32_t whence);
   int32_t unlink(const std::string& guest_path);
 
+  /**
+   * The open descriptors and private files, for a snapshot (the vCPUs are parked).
+   * Throws VmrunError(Usage) when the private files hold more than a snapshot keeps.
+   */
+  GuestFilesState save() const;
+  /**
+   * Reopens what `save` recorded, on a GuestFiles fresh from the same mappings: each
+   * mapped file by its guest path under the same isolation rules, at its offset; the
+   * private files written back. Throws VmrunError(Snapshot) in one line when a mapped
+   * file vanished or changed since the save; what was reopened is closed again.
+   */
+  void restore(const GuestFilesState& state);
+
   /** Guest directories the kernel should send file hypercalls for (FDT /uhyve,mounts). */
   std::vector<std::string> mount_points() const;
   /** The private directory for created files ("" until the guest created one); for tests and logs. */
@@ -67,11 +86,19 @@ class GuestFiles {
     bool found = false;
   };
   Resolved resolve(const std::vector<std::string>& components) const;
+  /** Opens a resolved mapped path under its mapping's isolation rules; a host fd or -1 (errno set). */
+  int open_resolved(const Resolved& r, int32_t flags, int32_t mode) const;
+  /** The host path behind a resolved guest path, for messages. */
+  std::string host_path_of(const Resolved& r) const;
   struct OpenFile {
     int fd = -1;
     bool temporary = false;  // one of the guest's private files: writes are bounded
+    std::string guest_path;  // normalised; how a restore finds a mapped file again
+    int32_t flags = 0;       // as opened (masked guest flags)
   };
-  int32_t install(int host_fd, bool temporary = false);
+  int32_t install(int host_fd, const std::string& guest_path, int32_t flags, bool temporary = false);
+  /** Creates the private directory on first use; 0 or -errno. */
+  int ensure_temp_dir();
   int host_fd(int32_t guest_fd) const;
   /** Bytes the private files hold now (named ones and unlinked ones still open). */
   uint64_t temporary_bytes() const;

@@ -67,6 +67,12 @@ bool UhyveHypercalls::handle(Vcpu& vcpu, const VcpuExit& exit) {
   return true;
 }
 
+StateBlob UhyveHypercalls::save() { return encode_guest_files_state(files_->save()); }
+
+void UhyveHypercalls::restore(const StateBlob& state) {
+  files_->restore(decode_guest_files_state(state, std::string("the Hermit guest's file state (") + kStateName + ")"));
+}
+
 void UhyveHypercalls::handle_v1(Vcpu& vcpu, uint16_t port, uint64_t gpa, uint8_t byte) {
   switch (port) {
     case v1::kUart:

@@ -33,6 +33,11 @@ class UhyveHypercalls : public PortIoHandler {
   UhyveHypercalls(const GuestMemory& memory, VmControl& control, ConsoleOutput& console, std::shared_ptr<ConsoleInput> input,
                   std::unique_ptr<GuestFiles> files, GuestProgram program);
   bool handle(Vcpu& vcpu, const VcpuExit& exit) override;
+  /** The guest's open host files and private files (GuestFilesState). */
+  std::string state_name() const override { return kStateName; }
+  StateBlob save() override;
+  void restore(const StateBlob& state) override;
+  static constexpr const char* kStateName = "uhyve-files";
 
   /** True for a port that is a v1 or v2 hypercall. */
   static bool is_hypercall_port(uint16_t port);

@@ -20,6 +20,7 @@
 #include "devices/virtio/virtio_spec.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/net/virtio_net.h"
+#include "hypercalls/uhyve_hypercalls.h"
 #include "loaders/hermit/hermit_boot.h"
 #include "loaders/linux/linux_loader.h"
 #include "vmm/irq_line.h"
@@ -170,6 +171,8 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     throw VmrunError(ErrorCode::Usage, "networking is for Linux guests; " + config.kernel_path + " is a Hermit kernel");
   if (!config.disks.empty() && format == KernelFormat::HermitElf)
     throw VmrunError(ErrorCode::Usage, "disks are for Linux guests; " + config.kernel_path + " is a Hermit kernel");
+  if (!config.file_mappings.empty() && format != KernelFormat::HermitElf)
+    throw VmrunError(ErrorCode::Usage, "--file-mapping is for Hermit kernels; " + config.kernel_path + " is a Linux kernel (give Linux guests volumes)");
   if (!config.volumes.empty() && format == KernelFormat::HermitElf)
     throw VmrunError(ErrorCode::Usage, "volumes are for Linux guests; " + config.kernel_path + " is a Hermit kernel");
   for (const auto& path : config.initrd_paths) {
@@ -215,6 +218,11 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
   validate_shape(config.memory_size, config.cpus);
   if (config.state.vcpus.size() != static_cast<size_t>(config.cpus))
     throw VmrunError(ErrorCode::Snapshot, "the snapshot's vCPU state count does not match its configuration");
+  const bool hermit = config.kernel_format == "hermit";
+  if (hermit && (config.vsock || config.network || !config.disks.empty() || !config.volumes.empty()))
+    throw VmrunError(ErrorCode::Snapshot, "the snapshot describes a Hermit guest with virtio devices, which Hermit guests do not have");
+  if (!hermit && !config.file_mappings.empty())
+    throw VmrunError(ErrorCode::Snapshot, "the snapshot gives file mappings to a Linux guest, which has none");
   int fd = open(config.ram_image_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw VmrunError(ErrorCode::NotFound, errno_message("cannot open the RAM image " + config.ram_image_path, errno));
   struct stat st {};
@@ -233,7 +241,14 @@ std::unique_ptr<Machine> MachineBuilder::restore(const RestoreConfig& config, Ma
 
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
   StepTimer t(m->setup_ms_);
-  attach_virtio_devices(*m, config.vsock, config.network, config.disks, config.volumes);
+  if (hermit) {
+    // The hypercall handler comes back empty; restore_state reopens the guest's files.
+    auto files = std::make_unique<uhyve::GuestFiles>(uhyve::parse_file_mappings(config.file_mappings, "the snapshot's file mapping"));
+    m->port_io_handler_ = std::make_unique<uhyve::UhyveHypercalls>(m->memory_, *m, *m->console_, m->console_input_, std::move(files),
+                                                                   uhyve::GuestProgram{});
+  } else {
+    attach_virtio_devices(*m, config.vsock, config.network, config.disks, config.volumes);
+  }
   t.step("virtio-devices");
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForRestore);

@@ -69,13 +69,17 @@ struct RestoreConfig {
    * private copy-on-write mapping's writes), not the image mapped in place.
    */
   std::vector<virtio::fs::VolumeConfig> volumes;
+  /** "hermit" for a Hermit guest (its hypercalls come back, with its open files); else a Linux-protocol guest. */
+  std::string kernel_format;
+  /** A Hermit guest's file mappings (HOST:GUEST) as it was booted with. */
+  std::vector<std::string> file_mappings;
 };
 
 class MachineBuilder {
  public:
   /** Boots a kernel (Linux or Hermit, detected from the file). */
   static std::unique_ptr<Machine> boot(const MachineConfig& config, MachineCallbacks callbacks, BootInfo* info);
-  /** Recreates a saved Linux-protocol machine; its vCPUs start where they were saved. */
+  /** Recreates a saved machine (Linux-protocol or Hermit); its vCPUs start where they were saved. */
   static std::unique_ptr<Machine> restore(const RestoreConfig& config, MachineCallbacks callbacks);
 
  private:

@@ -146,6 +146,8 @@ MachineState Machine::capture_state() {
   s.vm = vm_->save_state();
   for (const auto& bus : {&port_bus_, &mmio_bus_})
     for (const auto& d : bus->devices()) s.devices.emplace_back(d->name(), d->save());
+  if (port_io_handler_ && !port_io_handler_->state_name().empty())
+    s.devices.emplace_back(port_io_handler_->state_name(), port_io_handler_->save());
   return s;
 }
 
@@ -162,6 +164,10 @@ void Machine::restore_state(const MachineState& s, bool catch_up_wall_clock) {
   for (const auto& bus : {&port_bus_, &mmio_bus_})
     for (const auto& d : bus->devices()) by_name[d->name()] = d;
   for (const auto& [name, blob] : s.devices) {
+    if (port_io_handler_ && name == port_io_handler_->state_name()) {
+      port_io_handler_->restore(blob);
+      continue;
+    }
     auto it = by_name.find(name);
     if (it == by_name.end()) throw VmrunError(ErrorCode::Snapshot, "the snapshot holds state for a device this machine lacks: " + name);
     it->second->restore(blob);
@@ -184,8 +190,6 @@ void Machine::entering_guest(int vcpu) {
 
 SnapshotCapture Machine::save_snapshot(int fd, uint64_t data_offset, bool stop_after, int zstd_level) {
   using clock = std::chrono::steady_clock;
-  if (has_unsaved_host_state())
-    throw VmrunError(ErrorCode::Usage, "snapshots of Hermit guests are not supported yet (their open host files cannot be saved)");
   // A second save waits for the first: both would hold and release the one snapshot pause.
   std::lock_guard<std::mutex> one_save(save_mu_);
   if (stop_requested()) throw VmrunError(ErrorCode::Usage, "the machine has stopped: there is nothing left to save");

@@ -111,8 +111,6 @@ class Machine : public VcpuHost {
    * a time: a second waits for the first.
    */
   SnapshotCapture save_snapshot(int fd, uint64_t data_offset, bool stop_after, int zstd_level);
-  /** True for guests whose host-side state vmrun cannot save yet (Hermit hypercall files). */
-  bool has_unsaved_host_state() const { return port_io_handler_ != nullptr; }
 
   /** The gdb stub's address ("HOST:PORT"), empty without one. */
   std::string gdb_address() const { return gdb_ ? gdb_->address() : std::string(); }

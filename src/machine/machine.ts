@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import {
   addon, type NativeMachine, type NativeMachineConfig, type NativeMachineState, type NativeStats, type NativeStop, type NativeVsockLimits,
@@ -18,7 +18,7 @@ import type { PortMapping } from '../network/publish.js';
 // Only the dialer and the client: the tar helpers (and their modules) stay out of every machine's start.
 import { waitForAgent } from '../agent/dial.js';
 import type { AgentClient, ExecOptions, GuestProcess } from '../agent/client.js';
-import type { SnapshotDisk, SnapshotVolume } from '../snapshot/metadata.js';
+import type { SnapshotDisk, SnapshotFileMapping, SnapshotVolume } from '../snapshot/metadata.js';
 import { checkDisks, checkSnapshotDisks, defaultDiskSerial, type DiskOptions } from './disks.js';
 import { chooseCloneIdentity, type CloneIdentity } from './clone-identity.js';
 import { guestRamMemory, type GuestRamMemory } from '../host/process-memory.js';
@@ -159,6 +159,8 @@ interface MachineIdentity {
   vsock?: { cid: number };
   /** The network device's set-up, if the machine has one (a restored clone gets its own MAC). */
   network?: SavedNetwork;
+  /** A Hermit guest's file mappings: a restore reopens its files through them. */
+  fileMappings?: SnapshotFileMapping[];
 }
 
 /**
@@ -240,6 +242,7 @@ export class Machine extends EventEmitter {
     const disks = (options.disks ?? []).map((d, i) => ({ path: d.path, readOnly: d.readOnly === true, serial: d.serial ?? defaultDiskSerial(i) }));
     const sizes = checkDisks(disks);
     const volumes = checkVolumes(options.volumes ?? []);
+    const fileMappings = (options.fileMappings ?? []).map(splitFileMapping);
     const m = new Machine(
       {
         kernel: options.kernel,
@@ -264,6 +267,7 @@ export class Machine extends EventEmitter {
       {
         memoryBytes, cpus, kernel: options.kernel, cmdline: options.cmdline, image: options.image,
         ...(volumes.length > 0 ? { volumes } : {}),
+        ...(fileMappings.length > 0 ? { fileMappings } : {}),
         vsock: options.vsock ? { cid: options.vsock.cid } : undefined,
         network: network ? savedNetwork(network) : undefined,
         ...(disks.length > 0 ? { disks: disks.map((d, i) => ({ ...d, bytes: sizes[i]! })) } : {}),
@@ -357,6 +361,7 @@ export class Machine extends EventEmitter {
         network,
         ...(machine.disks ? { disks: machine.disks.map(({ path: p, readOnly, serial }) => ({ path: p, readOnly, serial })) } : {}),
         ...(machine.volumes ? { volumes: nativeVolumes(checkVolumes(machine.volumes)) } : {}),
+        ...(machine.fileMappings ? { fileMappings: machine.fileMappings.map((f) => `${f.hostPath}:${f.guestPath}`) } : {}),
       },
       {
         memoryBytes: machine.memoryBytes, cpus: machine.cpus, kernel: machine.kernel, cmdline: machine.cmdline, image: machine.image,
@@ -364,6 +369,7 @@ export class Machine extends EventEmitter {
         network: network ? savedNetwork(network) : undefined,
         ...(machine.disks ? { disks: machine.disks } : {}),
         ...(machine.volumes ? { volumes: machine.volumes } : {}),
+        ...(machine.fileMappings ? { fileMappings: machine.fileMappings } : {}),
       },
       options.outputBufferBytes,
     );
@@ -579,6 +585,16 @@ async function planRestore(path: string): Promise<RestorePlan> {
   // Disk files are not in the snapshot: they must be where and as large as they were.
   if (machine.disks) checkSnapshotDisks(machine.disks);
   return { path, machine, state: snap.opened.state, ramImage: image.path };
+}
+
+/**
+ * A Hermit file mapping as a snapshot records it: the host path made absolute (the
+ * addon resolves it again, and checks it, at every boot and restore).
+ */
+function splitFileMapping(spec: string): SnapshotFileMapping {
+  const colon = spec.indexOf(':');
+  // Malformed specs are the addon's to refuse, in its words.
+  return colon > 0 ? { hostPath: resolvePath(spec.slice(0, colon)), guestPath: spec.slice(colon + 1) } : { hostPath: spec, guestPath: '' };
 }
 
 /** The addon's volume records: tags by position (the guest mounts by tag), one virtiofsd each. */

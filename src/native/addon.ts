@@ -246,7 +246,7 @@ interface NativeAddon {
   /** The VMM's limits (native/vmm/builder.h, native/arch/x86_64/mptable.h). */
   limits: NativeLimits;
   /** Bounds on the private files a Hermit guest creates (native/hypercalls/guest_files.h). */
-  hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number };
+  hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number; snapshotBytes: number };
   guestNetwork: NativeGuestNetwork;
   vsockLimits: NativeVsockLimits;
   /** The command line vmrun starts virtiofsd with (socket as fd 3) for a read-write volume. */

@@ -21,6 +21,11 @@ export interface SnapshotMetadata {
      * for the save and mounts them again after it and after a restore (docs/snapshots.md).
      */
     volumes?: SnapshotVolume[];
+    /**
+     * A Hermit guest's file mappings: host paths, never copied. The files it had open
+     * are reopened by restore and must be as they were at the save (docs/snapshots.md).
+     */
+    fileMappings?: SnapshotFileMapping[];
     /** The machine's virtio-vsock device (restored in the same MMIO slot, with a new host socket). */
     vsock?: { cid: number };
     /** The machine's virtio-net device: mode, published ports, DNS relay (a restored clone draws a new MAC). */
@@ -45,6 +50,12 @@ export interface SnapshotVolume {
   hostDir: string;
   guestDir: string;
   readOnly: boolean;
+}
+
+/** A Hermit guest's mapping of a host file or directory into its file hypercalls. */
+export interface SnapshotFileMapping {
+  hostPath: string;
+  guestPath: string;
 }
 
 type Json = Record<string, unknown>;
@@ -93,6 +104,7 @@ export function decodeSnapshotMetadata(doc: unknown, invalid: (why: string) => n
       ...(machine.network === undefined ? {} : { network: decodeNetwork(object(machine.network, 'machine.network'), { object, string, number }, invalid) }),
       ...(machine.disks === undefined ? {} : { disks: decodeDisks(machine.disks, { object, string, number }, invalid) }),
       ...(machine.volumes === undefined ? {} : { volumes: decodeVolumes(machine.volumes, { object, string, number }, invalid) }),
+      ...(machine.fileMappings === undefined ? {} : { fileMappings: decodeFileMappings(machine.fileMappings, { object, string, number }, invalid) }),
     },
     host: { cpuModel: string(host, 'cpuModel', 'host.'), cpuVendor: string(host, 'cpuVendor', 'host.'), virtualization: string(host, 'virtualization', 'host.') },
     ram: {
@@ -158,5 +170,15 @@ function decodeVolumes(volumes: unknown, read: FieldReaders, invalid: (why: stri
     const v = read.object(entry, `machine.volumes[${i}]`);
     if (typeof v.readOnly !== 'boolean') invalid(`the metadata field "${at}readOnly" is not a boolean`);
     return { hostDir: read.string(v, 'hostDir', at), guestDir: read.string(v, 'guestDir', at), readOnly: v.readOnly as boolean };
+  });
+}
+
+/** A Hermit guest's saved file mappings, each field's type checked (their limits are snapshot-file.ts's). */
+function decodeFileMappings(mappings: unknown, read: FieldReaders, invalid: (why: string) => never): SnapshotFileMapping[] {
+  if (!Array.isArray(mappings)) invalid('the metadata field "machine.fileMappings" is not a list');
+  return (mappings as unknown[]).map((entry, i) => {
+    const at = `machine.fileMappings[${i}].`;
+    const m = read.object(entry, `machine.fileMappings[${i}]`);
+    return { hostPath: read.string(m, 'hostPath', at), guestPath: read.string(m, 'guestPath', at) };
   });
 }

@@ -12,7 +12,7 @@ import {
   DATA_OFFSET, FLAG_CHECKSUMMED_PER_CHUNK, FORMAT_MAJOR, FORMAT_MINOR, HEADER_SIZE, LIMITS, SectionKind, TABLE_ENTRY_SIZE, decodeHeader, decodeTable, encodeHeader, encodeTable, sectionLabel,
   type Header, type SectionEntry,
 } from './format.js';
-import { decodeSnapshotMetadata, type SnapshotDisk, type SnapshotMetadata, type SnapshotVolume } from './metadata.js';
+import { decodeSnapshotMetadata, type SnapshotDisk, type SnapshotFileMapping, type SnapshotMetadata, type SnapshotVolume } from './metadata.js';
 
 export type { NativeSnapshotCapture };
 
@@ -172,6 +172,7 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
     machine.cpus <= limits.maxCpus &&
     (machine.disks === undefined || validDisks(machine.disks, limits.virtioDevices)) &&
     (machine.volumes === undefined || validVolumes(machine.volumes, limits.virtioDevices)) &&
+    (machine.fileMappings === undefined || validFileMappings(machine.fileMappings, machine.kernelFormat)) &&
     (machine.vsock === undefined || validVsockCid(machine.vsock.cid));
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
@@ -193,6 +194,19 @@ function validDisks(disks: unknown, maxDevices: number): boolean {
 /** Volumes a snapshot can record: absolute host and guest paths, no more than a VM's virtio devices. */
 function validVolumes(volumes: SnapshotVolume[], maxDevices: number): boolean {
   return volumes.length <= maxDevices && volumes.every((v) => v.hostDir.startsWith('/') && v.guestDir.startsWith('/') && !v.hostDir.includes('\0'));
+}
+
+/** More file mappings than any Hermit guest is booted with: a bound on what a crafted file makes a restore open. */
+const MAX_FILE_MAPPINGS = 256;
+
+/** A Hermit guest's file mappings: absolute paths, a host path the native HOST:GUEST form can carry. */
+function validFileMappings(mappings: SnapshotFileMapping[], kernelFormat: string): boolean {
+  const path = (p: string): boolean => p.startsWith('/') && !p.includes('\0');
+  return (
+    kernelFormat === 'hermit' &&
+    mappings.length <= MAX_FILE_MAPPINGS &&
+    mappings.every((m) => path(m.hostPath) && path(m.guestPath) && !m.hostPath.includes(':'))
+  );
 }
 
 /** A saved vsock CID within the addon's limits (the device refuses others). */
