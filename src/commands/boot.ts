@@ -36,8 +36,8 @@ export default class Boot extends VmrunCommand {
     }),
     stats: Flags.boolean({ description: 'print exit counts and run time on stderr at the end' }),
     interactive: Flags.boolean({ char: 'i', description: 'forward standard input to the guest console' }),
-    env: Flags.string({ char: 'e', description: 'Hermit: environment variable KEY=VALUE for the application, or "host" for the host\'s environment (repeatable)', multiple: true }),
-    'file-mapping': Flags.string({ description: 'Hermit: make host file or directory HOST visible to the guest at GUEST, as HOST:GUEST (repeatable)', multiple: true }),
+    env: Flags.string({ char: 'e', description: 'Hermit: environment variable KEY=VALUE for the application, or "host" for the host\'s environment (repeatable)', multiple: true, multipleNonGreedy: true }),
+    'file-mapping': Flags.string({ description: 'Hermit: make host file or directory HOST visible to the guest at GUEST, as HOST:GUEST (repeatable)', multiple: true, multipleNonGreedy: true }),
     debug: Flags.boolean({ description: 'Hermit: show on stderr the boot info and the arguments and environment as the guest received them' }),
     gdb: Flags.string({
       description:

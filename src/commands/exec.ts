@@ -21,7 +21,7 @@ export default class Exec extends VmrunCommand {
   static override flags = {
     interactive: Flags.boolean({ char: 'i', description: 'keep standard input open to the command' }),
     tty: Flags.boolean({ char: 't', description: 'give the command a terminal' }),
-    env: Flags.string({ char: 'e', description: "set an environment variable (KEY=VAL, or KEY to pass the host's value)", multiple: true }),
+    env: Flags.string({ char: 'e', description: "set an environment variable (KEY=VAL, or KEY to pass the host's value)", multiple: true, multipleNonGreedy: true }),
     workdir: Flags.string({ char: 'w', description: 'working directory inside the guest (absolute)' }),
     user: Flags.string({ char: 'u', description: 'user: name|uid[:group|gid]' }),
   };

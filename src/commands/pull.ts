@@ -20,7 +20,7 @@ export default class Pull extends VmrunCommand {
   };
   static override flags = {
     platform: Flags.string({ description: 'platform to pull from a multi-platform image, os/arch[/variant] (default: this host)' }),
-    'insecure-registry': Flags.string({ description: 'registry host[:port] that may be reached over plain HTTP', multiple: true }),
+    'insecure-registry': Flags.string({ description: 'registry host[:port] that may be reached over plain HTTP', multiple: true, multipleNonGreedy: true }),
     quiet: Flags.boolean({ char: 'q', description: 'print only the image name' }),
     concurrency: Flags.integer({ description: 'layers downloaded in parallel', default: 3, min: 1, max: 16 }),
   };
