@@ -314,6 +314,8 @@ export class Machine extends EventEmitter {
     const plan = await planRestore(path);
     const shared = count > 1 ? plan.machine.disks?.find((d) => !d.readOnly) : undefined;
     if (shared) throw new VmrunError('usage', `the snapshot ${path} has the writable disk ${shared.path}: its clones would all write it`);
+    const mapped = count > 1 ? plan.machine.fileMappings?.[0] : undefined;
+    if (mapped) throw new VmrunError('usage', `the snapshot ${path} is a Hermit guest with the host path ${mapped.hostPath} mapped in: its clones would all use its files`);
     if (options.vsockSocketPath && !plan.machine.vsock) throw new VmrunError('usage', `the snapshot ${path} has no vsock device`);
     if (plan.machine.volumes && !options.vsockSocketPath) throw new VmrunError('usage', `the snapshot ${path} has volumes, which each clone's guest agent mounts again: give the clones vsock socket paths`);
     const cids = new Set<number>();

@@ -17,5 +17,4 @@ describe('repeatable flags before the positional arguments', () => {
     expect(r.stderr).toBe('vmrun: /nonexistent/kvm does not exist: this host has no KVM (enable virtualization, or load kvm_intel/kvm_amd)\n');
     expect(r.status).toBe(125);
   });
-
 });

@@ -71,6 +71,18 @@ describe('limits and layout exported by the addon', () => {
     expect(() => openSnapshotFile(notBoolean)).toThrow(/"machine.volumes\[0\].readOnly" is not a boolean/);
   });
 
+  it('the snapshot reader takes a Hermit guest\'s file mappings, absolute and on a Hermit machine only', async () => {
+    const mappings = [{ hostPath: '/srv/data', guestPath: '/data' }];
+    const hermit = await syntheticSnapshot('mappings.vmsnap', 1, limits.minMemoryBytes, { kernelFormat: 'hermit', fileMappings: mappings });
+    expect(openSnapshotFile(hermit).metadata.machine.fileMappings).toEqual(mappings);
+    const linux = await syntheticSnapshot('mappings-linux.vmsnap', 1, limits.minMemoryBytes, { fileMappings: mappings });
+    expect(() => openSnapshotFile(linux)).toThrow(/the metadata does not describe a machine/);
+    const relative = await syntheticSnapshot('mappings-relative.vmsnap', 1, limits.minMemoryBytes, { kernelFormat: 'hermit', fileMappings: [{ hostPath: 'srv', guestPath: '/data' }] });
+    expect(() => openSnapshotFile(relative)).toThrow(/the metadata does not describe a machine/);
+    const notString = await syntheticSnapshot('mappings-type.vmsnap', 1, limits.minMemoryBytes, { kernelFormat: 'hermit', fileMappings: [{ hostPath: 7, guestPath: '/data' }] });
+    expect(() => openSnapshotFile(notString)).toThrow(/"machine.fileMappings\[0\].hostPath" is not a string/);
+  });
+
   it('the VMM refuses one vCPU more than the limit, naming the same limit', () => {
     expect(() => Machine.boot({ kernel: join(GUESTS, 'hello.elf'), cpus: limits.maxCpus + 1, memory: '32M' })).toThrow(
       new RegExp(`--cpus ${limits.maxCpus + 1} is out of range \\(1-${limits.maxCpus}\\)`),
