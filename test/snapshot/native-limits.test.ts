@@ -6,7 +6,7 @@ import { addon, type NativeSnapshotCapture } from '../../src/native/addon.js';
 import { openSnapshotFile, writeSnapshotFile } from '../../src/snapshot/snapshot-file.js';
 import type { SnapshotMetadata } from '../../src/snapshot/metadata.js';
 import { Machine } from '../../src/index.js';
-import { GUESTS } from '../helpers/cli.js';
+import { GUESTS, vmrun } from '../helpers/cli.js';
 
 // The limits and the MEMORY_INDEX layout are the addon's: TypeScript reads them from
 // addon().limits / addon().layout instead of keeping copies. These tests check that
@@ -75,6 +75,9 @@ describe('limits and layout exported by the addon', () => {
     const mappings = [{ hostPath: '/srv/data', guestPath: '/data' }];
     const hermit = await syntheticSnapshot('mappings.vmsnap', 1, limits.minMemoryBytes, { kernelFormat: 'hermit', fileMappings: mappings });
     expect(openSnapshotFile(hermit).metadata.machine.fileMappings).toEqual(mappings);
+    const inspected = await vmrun(['snapshot', 'inspect', hermit]);
+    expect(inspected.stdout).toContain('\nFiles:        /srv/data at /data\n');
+    expect(inspected.status).toBe(0);
     const linux = await syntheticSnapshot('mappings-linux.vmsnap', 1, limits.minMemoryBytes, { fileMappings: mappings });
     expect(() => openSnapshotFile(linux)).toThrow(/the metadata does not describe a machine/);
     const relative = await syntheticSnapshot('mappings-relative.vmsnap', 1, limits.minMemoryBytes, { kernelFormat: 'hermit', fileMappings: [{ hostPath: 'srv', guestPath: '/data' }] });

@@ -32,6 +32,10 @@ export default class SnapshotInspect extends VmrunCommand {
       this.log(`${i === 0 ? 'Volumes:' : ''.padEnd(8)}      ${v.hostDir} at ${v.guestDir}${v.readOnly ? ' (read-only)' : ''}`);
     }
     if (m.machine.volumes?.length) this.log('              volume contents are not part of the snapshot: restore serves these host directories as they are then');
+    for (const [i, f] of (m.machine.fileMappings ?? []).entries()) {
+      this.log(`${i === 0 ? 'Files:' : ''.padEnd(6)}        ${f.hostPath} at ${f.guestPath}`);
+    }
+    if (m.machine.fileMappings?.length) this.log('              mapped files are not part of the snapshot: restore reopens the ones the guest had open and needs them unchanged');
     this.log(`Host CPU:     ${m.host.cpuModel}`);
     this.log(`RAM:          ${formatBytes(m.ram.touchedBytes)} touched, ${formatBytes(m.ram.savedBytes)} non-zero, ${formatBytes(m.ram.compressedBytes)} compressed in ${m.ram.chunks} chunks`);
     this.log(`Save:         guest paused ${m.timings.pausedMs} ms, compressed and written in ${m.timings.writeMs} ms`);
