@@ -4,6 +4,7 @@
 // blocks, the buffers they point at and, with paging on, the page tables (CR3 = 0x1000).
 #include <cstring>
 
+#include "arch/x86_64/vcpu.h"
 #include "common/error.h"
 #include "devices/console_input.h"
 #include "devices/console_output.h"
@@ -27,7 +28,7 @@ const uint16_t kPorts[] = {
 };
 
 /** A vCPU that is only registers: what the hypercall handler reads and writes. */
-class RegistersOnlyVcpu : public Vcpu {
+class RegistersOnlyVcpu : public X86Vcpu {
  public:
   x86::GeneralRegisters regs{};
   x86::PagingState paging{};
@@ -38,7 +39,6 @@ class RegistersOnlyVcpu : public Vcpu {
   VcpuExit complete_pending_io() override { return {}; }
   void bind_to_current_thread() override {}
   void set_start_state(const x86::StartState&) override {}
-  void set_start_state(const aarch64::StartState&) override {}
   x86::GeneralRegisters general_registers() override { return regs; }
   void set_general_registers(const x86::GeneralRegisters& r) override { regs = r; }
   x86::PagingState paging_state() override { return paging; }

@@ -1,17 +1,15 @@
-// The one interface every hypervisor backend implements (KVM x86_64, KVM arm64 in its
-// first steps; Apple's Hypervisor.framework later): a host handle, VMs, vCPUs and their
-// state. Code above this line (vmm/, devices/, loaders/) never includes a backend's
-// headers. Still arch-flavoured (issue 14): the start states of both architectures and
-// x86's registers are here; a backend refuses the other architecture's.
+// The one interface every hypervisor backend implements (KVM x86_64, KVM arm64; Apple's
+// Hypervisor.framework later): a host handle, VMs, vCPUs and their state, with no
+// architecture in its signatures. What only one architecture has (x86's registers and
+// page tables, arm64's boot registers) is the arch-specific vCPU interface under
+// arch/<arch>/vcpu.h, reached through Vcpu::x86() / Vcpu::arm64() (docs/backends.md).
+// Code above this line (vmm/, devices/, loaders/) never includes a backend's headers.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "arch/aarch64/cpu_state.h"
-#include "arch/x86_64/cpu_state.h"
-#include "arch/x86_64/gdb_registers.h"
 #include "backend/vcpu_exit.h"
 #include "common/error.h"
 #include "memory/guest_memory.h"
@@ -82,6 +80,9 @@ struct DebugTrapSupport {
   bool single_step = false;           // the trap flag
 };
 
+class X86Vcpu;
+class Arm64Vcpu;
+
 /** A saved vCPU state decoded once and checked against this host, ready to apply (the backend's own type). */
 class LoadedVcpuState {
  public:
@@ -110,19 +111,15 @@ class Vcpu {
   /** Must be called once on the vCPU thread before the first run(). */
   virtual void bind_to_current_thread() = 0;
 
-  virtual void set_start_state(const x86::StartState& state) = 0;
-  /** arm64: PC and x0-x3 for vCPU 0 (Linux's boot protocol); the others wait for PSCI CPU_ON. */
-  virtual void set_start_state(const aarch64::StartState& state) = 0;
-  virtual x86::GeneralRegisters general_registers() = 0;
-  virtual void set_general_registers(const x86::GeneralRegisters& regs) = 0;
-  virtual x86::PagingState paging_state() = 0;
+  /** Where the vCPU executes (RIP, PC), for reports; the vCPU must not be running. */
+  virtual uint64_t instruction_pointer() = 0;
+  /** The x86-64 interface of this vCPU (arch/x86_64/vcpu.h); nullptr on another architecture. */
+  virtual X86Vcpu* x86() { return nullptr; }
+  /** The arm64 interface of this vCPU (arch/aarch64/vcpu.h); nullptr on another architecture. */
+  virtual Arm64Vcpu* arm64() { return nullptr; }
 
   /** Sets the vCPU's debug traps (gdb stub); the vCPU must not be running. */
   virtual void set_guest_debug(const GuestDebug&) { throw_no_debug(); }
-  /** The registers a debugger sees; the vCPU must not be running. */
-  virtual x86::DebugRegisterFile debug_registers() { throw_no_debug(); }
-  /** Applies a debugger's register changes (general, rip, rflags, x87, SSE; segment selectors and bases must be unchanged). */
-  virtual void set_debug_registers(const x86::DebugRegisterFile&) { throw_no_debug(); }
 
   /** Full architectural state for a snapshot; the vCPU must not be running. */
   virtual StateBlob save_state() = 0;
@@ -135,7 +132,7 @@ class Vcpu {
   /** Applies a state this vCPU's load_state() returned; the vCPU must not be running. */
   virtual void restore_state(const LoadedVcpuState& state) = 0;
 
- private:
+ protected:
   [[noreturn]] static void throw_no_debug() { throw VmrunError(ErrorCode::Host, "this backend has no debugger support"); }
 };
 

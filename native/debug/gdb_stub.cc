@@ -15,6 +15,7 @@
 
 #include "arch/x86_64/gdb_registers.h"
 #include "arch/x86_64/page_walk.h"
+#include "arch/x86_64/vcpu.h"
 #include "common/error.h"
 #include "vmm/machine.h"
 
@@ -513,7 +514,7 @@ void GdbStub::release_all() {
 }
 
 std::string GdbStub::read_registers(int vcpu) {
-  x86::DebugRegisterFile f = machine_.vcpu(vcpu).debug_registers();
+  x86::DebugRegisterFile f = x86_vcpu(machine_.vcpu(vcpu)).debug_registers();
   std::vector<uint8_t> bytes(x86::gdb_register_file_size());
   size_t at = 0;
   for (int n = 0; n < x86::kGdbRegisterCount; n++) {
@@ -526,21 +527,21 @@ std::string GdbStub::read_registers(int vcpu) {
 std::string GdbStub::write_registers(int vcpu, std::string_view hex) {
   auto bytes = from_hex(hex);
   if (!bytes || bytes->size() > x86::gdb_register_file_size()) return "E01";
-  x86::DebugRegisterFile f = machine_.vcpu(vcpu).debug_registers();
+  x86::DebugRegisterFile f = x86_vcpu(machine_.vcpu(vcpu)).debug_registers();
   size_t at = 0;
   // A shorter G sets the registers it covers (GDB sends all of them).
   for (int n = 0; n < x86::kGdbRegisterCount && at + x86::gdb_register_size(n) <= bytes->size(); n++) {
     x86::write_gdb_register(f, n, bytes->data() + at);
     at += x86::gdb_register_size(n);
   }
-  machine_.vcpu(vcpu).set_debug_registers(f);
+  x86_vcpu(machine_.vcpu(vcpu)).set_debug_registers(f);
   return "OK";
 }
 
 std::string GdbStub::read_register(int vcpu, std::string_view args) {
   auto n = parse_hex_number(args);
   if (!n || *n >= static_cast<uint64_t>(x86::kGdbRegisterCount)) return "E01";
-  x86::DebugRegisterFile f = machine_.vcpu(vcpu).debug_registers();
+  x86::DebugRegisterFile f = x86_vcpu(machine_.vcpu(vcpu)).debug_registers();
   uint8_t bytes[16];
   x86::read_gdb_register(f, static_cast<int>(*n), bytes);
   return to_hex(bytes, x86::gdb_register_size(static_cast<int>(*n)));
@@ -551,15 +552,15 @@ std::string GdbStub::write_register(int vcpu, std::string_view args) {
   auto n = parse_hex_number(number);
   auto bytes = from_hex(value);
   if (!n || *n >= static_cast<uint64_t>(x86::kGdbRegisterCount) || !bytes || bytes->size() != x86::gdb_register_size(static_cast<int>(*n))) return "E01";
-  x86::DebugRegisterFile f = machine_.vcpu(vcpu).debug_registers();
+  x86::DebugRegisterFile f = x86_vcpu(machine_.vcpu(vcpu)).debug_registers();
   x86::write_gdb_register(f, static_cast<int>(*n), bytes->data());
-  machine_.vcpu(vcpu).set_debug_registers(f);
+  x86_vcpu(machine_.vcpu(vcpu)).set_debug_registers(f);
   return "OK";
 }
 
 size_t GdbStub::access_memory(uint64_t address, uint8_t* data, size_t len, bool write) {
   // Virtual addresses as the selected vCPU sees them (its page tables; physical with paging off).
-  const x86::PagingState paging = machine_.vcpu(g_vcpu_).paging_state();
+  const x86::PagingState paging = x86_vcpu(machine_.vcpu(g_vcpu_)).paging_state();
   const GuestMemory& mem = machine_.memory();
   size_t done = 0;
   while (done < len) {
@@ -639,7 +640,7 @@ std::string GdbStub::insert_breakpoint(std::string_view args, bool insert) {
     return "OK";
   }
   if (it != patched_.end()) return "OK";
-  auto pa = x86::translate(machine_.memory(), machine_.vcpu(g_vcpu_).paging_state(), *address);
+  auto pa = x86::translate(machine_.memory(), x86_vcpu(machine_.vcpu(g_vcpu_)).paging_state(), *address);
   uint8_t original;
   if (!pa || !machine_.memory().read(*pa, &original, 1)) return "E0e";
   machine_.memory().write(*pa, &kInt3, 1);

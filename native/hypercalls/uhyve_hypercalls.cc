@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "arch/x86_64/vcpu.h"
 #include "common/hex.h"
 #include "hypercalls/guest_buffer.h"
 #include "hypercalls/uhyve_abi.h"
@@ -58,7 +59,7 @@ bool UhyveHypercalls::handle(Vcpu& vcpu, const VcpuExit& exit) {
     return true;
   }
   if (exit.port >= v2::kExit) {
-    handle_v2(vcpu, exit.port, vcpu.general_registers().rdi);
+    handle_v2(vcpu, exit.port, x86_vcpu(vcpu).general_registers().rdi);
     return true;
   }
   uint32_t value = 0;
@@ -82,7 +83,7 @@ void UhyveHypercalls::handle_v1(Vcpu& vcpu, uint16_t port, uint64_t gpa, uint8_t
       v1::Write w;
       if (!load(vcpu, "Write", port, gpa, w)) return;
       // Packed fields are copied before std::min takes them by reference (UBSan: misaligned).
-      auto spans = virtual_spans(memory_, vcpu.paging_state(), w.buf, std::min(static_cast<uint64_t>(w.len), kMaxTransfer));
+      auto spans = virtual_spans(memory_, x86_vcpu(vcpu).paging_state(), w.buf, std::min(static_cast<uint64_t>(w.len), kMaxTransfer));
       // v1 Write has no result field: uhyve kernels read the count back from `len`.
       w.len = static_cast<uint64_t>(write_to(vcpu, w.fd, spans));
       store(gpa, w);
@@ -91,7 +92,7 @@ void UhyveHypercalls::handle_v1(Vcpu& vcpu, uint16_t port, uint64_t gpa, uint8_t
     case v1::kRead: {
       v1::Read r;
       if (!load(vcpu, "Read", port, gpa, r)) return;
-      r.ret = read_from(r.fd, virtual_spans(memory_, vcpu.paging_state(), r.buf, std::min(static_cast<uint64_t>(r.len), kMaxTransfer)));
+      r.ret = read_from(r.fd, virtual_spans(memory_, x86_vcpu(vcpu).paging_state(), r.buf, std::min(static_cast<uint64_t>(r.len), kMaxTransfer)));
       store(gpa, r);
       return;
     }
@@ -220,7 +221,7 @@ void UhyveHypercalls::handle_v2(Vcpu& vcpu, uint16_t port, uint64_t arg) {
       StopRequest r;
       r.kind = StopRequest::Kind::GuestError;
       r.vcpu = vcpu.index();
-      r.rip = vcpu.general_registers().rip;
+      r.rip = x86_vcpu(vcpu).general_registers().rip;
       r.detail = "the Hermit guest used uhyve's shared-memory hypercall (port " + hex(port) + "), which vmrun does not provide";
       control_.request_stop(r);
       return;
@@ -347,7 +348,7 @@ void UhyveHypercalls::refuse(Vcpu& vcpu, const std::string& what, uint16_t port,
   r.kind = StopRequest::Kind::GuestError;
   r.vcpu = vcpu.index();
   try {
-    r.rip = vcpu.general_registers().rip;
+    r.rip = x86_vcpu(vcpu).general_registers().rip;
   } catch (...) {
   }
   r.detail = "the Hermit guest's " + what + " hypercall (port " + hex(port) + ") points at " + hex(address) +

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "arch/x86_64/page_walk.h"
+#include "arch/x86_64/vcpu.h"
 #include "common/error.h"
 #include "common/hex.h"
 
@@ -113,7 +114,7 @@ void VcpuThread::report_failure(const VcpuExit& exit) {
   StopRequest r;
   r.vcpu = vcpu_->index();
   try {
-    r.rip = vcpu_->general_registers().rip;
+    r.rip = vcpu_->instruction_pointer();
   } catch (...) {
   }
   switch (exit.kind) {
@@ -132,10 +133,10 @@ void VcpuThread::report_failure(const VcpuExit& exit) {
     case K::EmulationFailure: {
       r.kind = StopRequest::Kind::EmulationFailure;
       r.instruction.assign(exit.instruction, exit.instruction + exit.instruction_length);
-      if (r.instruction.empty()) {
+      if (r.instruction.empty() && vcpu_->x86()) {
         // Older KVMs do not report the bytes: fetch them through the guest's page tables.
         uint8_t bytes[15];
-        size_t n = x86::read_guest_virtual(host_.memory(), vcpu_->paging_state(), r.rip, bytes, sizeof bytes);
+        size_t n = x86::read_guest_virtual(host_.memory(), vcpu_->x86()->paging_state(), r.rip, bytes, sizeof bytes);
         r.instruction.assign(bytes, bytes + n);
       }
       r.detail = "KVM could not emulate the instruction at RIP " + hex(r.rip) + (r.instruction.empty() ? "" : " (bytes " + hex_bytes(r.instruction.data(), r.instruction.size()) + ")");

@@ -8,6 +8,7 @@
 
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/mptable.h"
+#include "arch/x86_64/vcpu.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "common/hex.h"
@@ -206,7 +207,7 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   }
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForBoot);
-    if (starts[static_cast<size_t>(i)]) vcpu->set_start_state(*starts[static_cast<size_t>(i)]);
+    if (starts[static_cast<size_t>(i)]) x86_vcpu(*vcpu).set_start_state(*starts[static_cast<size_t>(i)]);
     m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
   // Last: it listens now (a port in use fails the boot) and needs the vCPUs.

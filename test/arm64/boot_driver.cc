@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "arch/aarch64/layout.h"
+#include "arch/aarch64/vcpu.h"
 #include "backend/hypervisor.h"
 #include "common/error.h"
 #include "common/file.h"
@@ -174,7 +175,7 @@ int run(const Options& o) {
   std::vector<std::unique_ptr<VcpuThread>> vcpus;
   for (int i = 0; i < o.cpus; i++) {
     auto vcpu = vm->create_vcpu(i, o.cpus, VcpuSetup::ForBoot);
-    if (i == 0) vcpu->set_start_state(loaded.start);
+    if (i == 0) arm64_vcpu(*vcpu).set_start_state(loaded.start);
     vcpus.push_back(std::make_unique<VcpuThread>(std::move(vcpu), host));
   }
   char line[512];

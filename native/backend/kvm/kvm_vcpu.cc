@@ -88,10 +88,6 @@ static kvm_segment to_kvm(const x86::Segment& s) {
   return k;
 }
 
-void KvmVcpu::set_start_state(const aarch64::StartState&) {
-  throw VmrunError(ErrorCode::Internal, "an arm64 start state given to an x86_64 vCPU");
-}
-
 void KvmVcpu::set_start_state(const x86::StartState& st) {
   kvm_sregs sregs{};
   checked_ioctl(area_.fd(), KVM_GET_SREGS, &sregs, "GET_SREGS");

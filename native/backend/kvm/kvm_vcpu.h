@@ -3,7 +3,7 @@
 #pragma once
 #include "backend/kvm/kvm_uapi.h"
 
-#include "backend/hypervisor.h"
+#include "arch/x86_64/vcpu.h"
 #include "backend/kvm/kvm_run_area.h"
 
 namespace vmrun::kvm {
@@ -11,7 +11,7 @@ namespace vmrun::kvm {
 class KvmHypervisor;
 class KvmVm;
 
-class KvmVcpu : public Vcpu {
+class KvmVcpu : public X86Vcpu {
  public:
   KvmVcpu(KvmHypervisor& hypervisor, KvmVm& vm, int index, int count, VcpuSetup setup);
 
@@ -23,7 +23,6 @@ class KvmVcpu : public Vcpu {
   void bind_to_current_thread() override { area_.bind_to_current_thread(); }
 
   void set_start_state(const x86::StartState& state) override;
-  void set_start_state(const aarch64::StartState& state) override;
   x86::GeneralRegisters general_registers() override;
   void set_general_registers(const x86::GeneralRegisters& regs) override;
   x86::PagingState paging_state() override;

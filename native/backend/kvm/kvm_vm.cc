@@ -38,32 +38,10 @@ void KvmVm::set_irq_line(uint32_t gsi, bool level) {
   checked_ioctl(fd_.get(), KVM_IRQ_LINE, &irq, "IRQ_LINE");
 }
 
-namespace {
-/** An eventfd KVM signals on a matching MMIO write (ioeventfd); it stays bound until the VM goes. */
-class KvmIoeventfd : public NotifyEvent {
- public:
-  explicit KvmIoeventfd(Fd fd) : fd_(std::move(fd)) {}
-  int event_fd() const override { return fd_.get(); }
-
- private:
-  Fd fd_;
-};
-}  // namespace
 
 std::unique_ptr<InterruptEvent> KvmVm::create_interrupt_event(uint32_t gsi) { return create_irqfd(fd_.get(), gsi); }
 
-std::unique_ptr<NotifyEvent> KvmVm::create_notify_event(uint64_t address, uint32_t value) {
-  Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (fd.get() < 0) throw VmrunError(ErrorCode::Host, errno_message("eventfd for an MMIO notification", errno));
-  kvm_ioeventfd io{};
-  io.datamatch = value;
-  io.addr = address;
-  io.len = 4;
-  io.fd = fd.get();
-  io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
-  checked_ioctl(fd_.get(), KVM_IOEVENTFD, &io, "IOEVENTFD");
-  return std::make_unique<KvmIoeventfd>(std::move(fd));
-}
+std::unique_ptr<NotifyEvent> KvmVm::create_notify_event(uint64_t address, uint32_t value) { return create_ioeventfd(fd_.get(), address, value); }
 
 StateBlob KvmVm::save_state() { return save_vm_state(fd_.get()); }
 

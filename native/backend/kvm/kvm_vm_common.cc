@@ -60,7 +60,29 @@ class KvmIrqfd : public InterruptEvent {
  private:
   Fd fd_;  // closing it unbinds it from the GSI
 };
+/** An eventfd KVM signals on a matching MMIO write (ioeventfd); it stays bound until the VM goes. */
+class KvmIoeventfd : public NotifyEvent {
+ public:
+  explicit KvmIoeventfd(Fd fd) : fd_(std::move(fd)) {}
+  int event_fd() const override { return fd_.get(); }
+
+ private:
+  Fd fd_;
+};
 }  // namespace
+
+std::unique_ptr<NotifyEvent> create_ioeventfd(int vm_fd, uint64_t address, uint32_t value) {
+  Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (fd.get() < 0) throw VmrunError(ErrorCode::Host, errno_message("eventfd for an MMIO notification", errno));
+  kvm_ioeventfd io{};
+  io.datamatch = value;
+  io.addr = address;
+  io.len = 4;
+  io.fd = fd.get();
+  io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+  checked_ioctl(vm_fd, KVM_IOEVENTFD, &io, "IOEVENTFD");
+  return std::make_unique<KvmIoeventfd>(std::move(fd));
+}
 
 std::unique_ptr<InterruptEvent> create_irqfd(int vm_fd, uint32_t gsi) {
   Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -1,5 +1,6 @@
 // KVM steps that are the same on every architecture: opening /dev/kvm with its API
-// version checked, registering guest RAM as memory slots, and irqfd interrupt events.
+// version checked, registering guest RAM as memory slots, irqfd interrupt events and
+// ioeventfd notifications.
 #pragma once
 #include <memory>
 #include <string>
@@ -17,5 +18,7 @@ int check_kvm_extension(int fd, long cap);
 void map_guest_memory(int vm_fd, const GuestMemory& memory);
 /** An eventfd bound to `gsi` with KVM_IRQFD: each trigger pulses the line, with no exit. */
 std::unique_ptr<InterruptEvent> create_irqfd(int vm_fd, uint32_t gsi);
+/** An eventfd KVM signals, with no exit, when the guest writes `value` to the 4-byte MMIO register at `address` (KVM_IOEVENTFD). */
+std::unique_ptr<NotifyEvent> create_ioeventfd(int vm_fd, uint64_t address, uint32_t value);
 
 }  // namespace vmrun::kvm

@@ -147,6 +147,7 @@ void KvmArm64Vm::set_irq_line(uint32_t gsi, bool level) {
 
 // With no routing table set, KVM's irqfd GSI n is SPI n on arm64.
 std::unique_ptr<InterruptEvent> KvmArm64Vm::create_interrupt_event(uint32_t gsi) { return create_irqfd(fd_.get(), gsi); }
+std::unique_ptr<NotifyEvent> KvmArm64Vm::create_notify_event(uint64_t address, uint32_t value) { return create_ioeventfd(fd_.get(), address, value); }
 
 static VmrunError no_arm64_snapshots() {
   return VmrunError(ErrorCode::Usage, "snapshots of arm64 VMs are not implemented yet (the GIC and timer state is named in arch/aarch64/interrupt_state.h)");
@@ -179,11 +180,7 @@ void KvmArm64Vcpu::set_start_state(const aarch64::StartState& s) {
   for (size_t i = 0; i < 4; i++) set_register(core_register(offsetof(kvm_regs, regs.regs) + i * sizeof(uint64_t)), x[i]);
 }
 
-static VmrunError not_x86() { return VmrunError(ErrorCode::Internal, "x86 register state asked of an arm64 vCPU"); }
-void KvmArm64Vcpu::set_start_state(const x86::StartState&) { throw not_x86(); }
-x86::GeneralRegisters KvmArm64Vcpu::general_registers() { throw not_x86(); }
-void KvmArm64Vcpu::set_general_registers(const x86::GeneralRegisters&) { throw not_x86(); }
-x86::PagingState KvmArm64Vcpu::paging_state() { throw not_x86(); }
+uint64_t KvmArm64Vcpu::instruction_pointer() { return get_register(core_register(offsetof(kvm_regs, regs.pc))); }
 
 StateBlob KvmArm64Vcpu::save_state() { throw no_arm64_snapshots(); }
 std::unique_ptr<LoadedVcpuState> KvmArm64Vcpu::load_state(const StateBlob&) { throw no_arm64_snapshots(); }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "arch/aarch64/vcpu.h"
 #include "backend/hypervisor.h"
 #include "backend/kvm/kvm_fd.h"
 #include "backend/kvm/kvm_run_area.h"
@@ -40,6 +41,7 @@ class KvmArm64Vm : public Vm {
   /** `gsi` is the SPI number (interrupt ID - 32), as the device tree gives it. */
   void set_irq_line(uint32_t gsi, bool level) override;
   std::unique_ptr<InterruptEvent> create_interrupt_event(uint32_t gsi) override;
+  std::unique_ptr<NotifyEvent> create_notify_event(uint64_t address, uint32_t value) override;
   StateBlob save_state() override;
   void restore_state(const StateBlob& blob, bool catch_up_wall_clock) override;
 
@@ -50,7 +52,7 @@ class KvmArm64Vm : public Vm {
   kvm_vcpu_init preferred_{};
 };
 
-class KvmArm64Vcpu : public Vcpu {
+class KvmArm64Vcpu : public Arm64Vcpu {
  public:
   KvmArm64Vcpu(int vm_fd, size_t mmap_size, int index, const kvm_vcpu_init& init);
   int index() const override { return index_; }
@@ -61,11 +63,7 @@ class KvmArm64Vcpu : public Vcpu {
   void bind_to_current_thread() override { area_.bind_to_current_thread(); }
 
   void set_start_state(const aarch64::StartState& state) override;
-  // x86 state: refused (the interface still carries it, issue 14).
-  void set_start_state(const x86::StartState& state) override;
-  x86::GeneralRegisters general_registers() override;
-  void set_general_registers(const x86::GeneralRegisters& regs) override;
-  x86::PagingState paging_state() override;
+  uint64_t instruction_pointer() override;
 
   StateBlob save_state() override;
   std::unique_ptr<LoadedVcpuState> load_state(const StateBlob& blob) override;
