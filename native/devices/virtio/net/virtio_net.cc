@@ -70,7 +70,8 @@ void VirtioNet::attach(VirtioLink* link) {
 }
 
 void VirtioNet::activate(uint64_t driver_features) {
-  guest_csum_ = (driver_features & kFeatureGuestCsum) != 0;
+  rx_mode_.data_valid = (driver_features & kFeatureGuestCsum) != 0;
+  rx_mode_.mergeable = (driver_features & kFeatureMrgRxbuf) != 0;
   kick();
 }
 void VirtioNet::notify(uint16_t) { kick(); }
@@ -148,22 +149,12 @@ void VirtioNet::flush_rx() {
   link_->with_queues([&](VirtioQueues& q) {
     bool used = tx_unsignalled_;
     while (!pending_rx_.empty()) {
-      DescriptorChain chain;
-      if (q.pop(kRxQueue, &chain) != Virtqueue::Pop::Chain) break;  // no buffer yet: the guest's notify kicks us
       const auto& frame = pending_rx_.front();
-      uint32_t written = 0;
-      if (chain.writable_length < kNetHeaderBytes + frame.size()) {
-        counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);  // a buffer too small for it: the frame goes
-      } else {
-        uint8_t header[kNetHeaderBytes] = {};
-        if (guest_csum_) header[0] = kHeaderDataValid;
-        header[10] = 1;  // num_buffers = 1 (little-endian u16)
-        chain.write(0, header, sizeof header);
-        chain.write(kNetHeaderBytes, frame.data(), frame.size());
-        written = static_cast<uint32_t>(kNetHeaderBytes + frame.size());
-        counters_.rx_frames.fetch_add(1, std::memory_order_relaxed);
-      }
-      q.push_used(kRxQueue, chain.head, written);
+      RxOutcome r = rx_placer_.deliver(q, kRxQueue, frame.data(), frame.size(), rx_mode_);
+      // No buffer yet: the guest's notify kicks us. Stopped: the device waits for a reset.
+      if (r == RxOutcome::NoBuffers || r == RxOutcome::Stopped) break;
+      if (r == RxOutcome::Delivered) counters_.rx_frames.fetch_add(1, std::memory_order_relaxed);
+      else counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);  // buffers too small for it: the frame goes
       used = true;
       pending_rx_.pop_front();
     }

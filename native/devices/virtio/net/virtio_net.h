@@ -6,7 +6,8 @@
 // VM), STATUS (link up), EVENT_IDX (the driver kicks and takes interrupts only when
 // the other side asks, what makes throughput under emulation) and GUEST_CSUM (received
 // frames come from the host's TCP/IP stack with valid checksums: the guest need not
-// check them again). Every chain the guest hands over is walked by the transport's
+// check them again) and MRG_RXBUF (the guest posts page-sized receive buffers and a
+// frame may span several; rx_frames.h places them). Every chain the guest hands over is walked by the transport's
 // checked walker; a frame with a bad length is dropped and counted.
 #pragma once
 #include <atomic>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "devices/virtio/net/network_config.h"
+#include "devices/virtio/net/rx_frames.h"
 #include "devices/virtio/net/user_network.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio/virtio_spec.h"
@@ -26,8 +28,6 @@ namespace vmrun::virtio::net {
 constexpr uint32_t kDeviceType = 1;
 constexpr uint16_t kQueueSize = 256;
 constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
-/** virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers. */
-constexpr uint32_t kNetHeaderBytes = 12;
 /** Largest Ethernet frame either way (MTU 1500 + header, with room for a VLAN tag). */
 constexpr uint32_t kMaxFrameBytes = 1518;
 /** Frames from the back end waiting for guest receive buffers; more are dropped (TCP resends). */
@@ -35,10 +35,9 @@ constexpr size_t kMaxPendingRx = 1024;
 
 constexpr uint64_t kFeatureGuestCsum = 1ULL << 1;
 constexpr uint64_t kFeatureMac = 1ULL << 5;
+constexpr uint64_t kFeatureMrgRxbuf = 1ULL << 15;
 constexpr uint64_t kFeatureStatus = 1ULL << 16;
 constexpr uint16_t kStatusLinkUp = 1;
-/** virtio_net_hdr flags: the packet's checksum was validated (spec 5.1.6.4). */
-constexpr uint8_t kHeaderDataValid = 2;
 
 /** Counters, for tests and stats. */
 struct NetCounters {
@@ -56,7 +55,7 @@ class VirtioNet : public VirtioDevice {
 
   std::string name() const override { return "virtio-net"; }
   uint32_t device_type() const override { return kDeviceType; }
-  uint64_t features() const override { return kFeatureGuestCsum | kFeatureMac | kFeatureStatus | kFeatureRingEventIdx; }
+  uint64_t features() const override { return kFeatureGuestCsum | kFeatureMac | kFeatureMrgRxbuf | kFeatureStatus | kFeatureRingEventIdx; }
   uint16_t queue_count() const override { return 2; }
   uint16_t queue_max_size(uint16_t) const override { return kQueueSize; }
   uint32_t config_size() const override { return 8; }  // mac[6], status
@@ -87,12 +86,13 @@ class VirtioNet : public VirtioDevice {
   int kick_fd_ = -1;
   int stop_fd_ = -1;
   std::vector<std::unique_ptr<NotifyEvent>> notify_events_;  // set before the thread starts
-  bool guest_csum_ = false;  // negotiated GUEST_CSUM; under the transport's lock
+  RxMode rx_mode_;  // from the negotiated features (GUEST_CSUM, MRG_RXBUF); under the transport's lock
   std::thread thread_;
   NetCounters counters_;
 
   // Owned by the device thread.
   std::deque<std::vector<uint8_t>> pending_rx_;
+  RxPlacer rx_placer_;
   std::vector<std::vector<uint8_t>> tx_batch_;
   bool tx_unsignalled_ = false;  // transmit buffers used this round, not yet signalled
 };
