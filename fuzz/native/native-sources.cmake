@@ -14,6 +14,10 @@ list(APPEND VMRUN_PORTABLE_SOURCES ${VMRUN_NATIVE}/backend/kvm/x86_64/vcpu_state
 list(FILTER VMRUN_PORTABLE_SOURCES EXCLUDE REGEX ".*/loaders/hermit/hermit_boot\\.cc$")
 # Devices arriving in their own folders bring their own tests.
 list(FILTER VMRUN_PORTABLE_SOURCES EXCLUDE REGEX ".*/devices/virtio/.*")
+# Except the split virtqueue, the virtio-mmio transport and virtio-net's receive path,
+# which the unit tests and the virtio_net_rx fuzz target drive (no libslirp, no KVM).
+list(APPEND VMRUN_PORTABLE_SOURCES ${VMRUN_NATIVE}/devices/virtio/virtqueue.cc ${VMRUN_NATIVE}/devices/virtio/mmio_transport.cc
+  ${VMRUN_NATIVE}/devices/virtio/net/rx_frames.cc)
 # The fuzz target bodies, replayed on their corpora by the unit tests.
 file(GLOB VMRUN_FUZZ_TARGETS CONFIGURE_DEPENDS ${VMRUN_NATIVE}/../fuzz/native/*.cc)
 # The gdb stub's packet framing (its socket code needs a machine; the framing does not).

@@ -20,6 +20,8 @@ void uhyve_hypercalls(const uint8_t* data, size_t size);
 void memory_index(const uint8_t* data, size_t size);
 /** Bytes a debugger sends the gdb stub: packet framing, checksums, escapes. */
 void gdb_packets(const uint8_t* data, size_t size);
+/** virtio-net receive rings a hostile driver writes: descriptors, available ring, indexes near the wrap. */
+void virtio_net_rx(const uint8_t* data, size_t size);
 
 }  // namespace vmrun::fuzz
 

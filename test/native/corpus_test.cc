@@ -33,3 +33,4 @@ TEST("fuzz corpus: kernel loaders") { CHECK(replay("kernel_loaders", vmrun::fuzz
 TEST("fuzz corpus: uhyve hypercalls") { CHECK(replay("uhyve_hypercalls", vmrun::fuzz::uhyve_hypercalls) > 0); }
 TEST("fuzz corpus: memory index") { CHECK(replay("memory_index", vmrun::fuzz::memory_index) > 0); }
 TEST("fuzz corpus: gdb packets") { CHECK(replay("gdb_packets", vmrun::fuzz::gdb_packets) > 0); }
+TEST("fuzz corpus: virtio-net receive rings") { CHECK(replay("virtio_net_rx", vmrun::fuzz::virtio_net_rx) > 0); }

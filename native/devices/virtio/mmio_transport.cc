@@ -261,6 +261,11 @@ void VirtioMmioTransport::push_used(uint16_t index, uint16_t head, uint32_t writ
   if (!queues_[index].push_used(memory_, head, written)) fail_locked("queue " + std::to_string(index) + ": the used ring is not writable");
 }
 
+void VirtioMmioTransport::push_used(uint16_t index, const UsedBuffer* buffers, size_t count) {
+  if (!live_locked() || index >= queues_.size()) return;
+  if (!queues_[index].push_used(memory_, buffers, count)) fail_locked("queue " + std::to_string(index) + ": the used ring is not writable");
+}
+
 void VirtioMmioTransport::signal_used() {
   if (!live_locked()) return;
   // One decision per queue (each moves its own signalled index), then one interrupt:

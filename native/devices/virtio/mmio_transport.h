@@ -59,6 +59,7 @@ class VirtioMmioTransport : public Device, private VirtioLink, private VirtioQue
   Virtqueue::Pop pop(uint16_t index, DescriptorChain* chain) override;
   void unpop(uint16_t index) override { queues_.at(index).unpop(); }
   void push_used(uint16_t index, uint16_t head, uint32_t written) override;
+  void push_used(uint16_t index, const UsedBuffer* buffers, size_t count) override;
   void signal_used() override;
   void fail(const std::string& why) override { fail_locked(why); }
 

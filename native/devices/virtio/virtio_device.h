@@ -31,6 +31,8 @@ class VirtioQueues {
   virtual void unpop(uint16_t index) = 0;
   /** Returns a chain to the driver; `written` bytes went into its writable part. */
   virtual void push_used(uint16_t index, uint16_t head, uint32_t written) = 0;
+  /** Returns several chains in order, published to the driver at once (one used-index update). */
+  virtual void push_used(uint16_t index, const UsedBuffer* buffers, size_t count) = 0;
   /** Interrupts the driver for the used buffers pushed so far (once per batch). */
   virtual void signal_used() = 0;
   /** Marks the device DEVICE_NEEDS_RESET (config interrupt): it stops until the driver resets it. */

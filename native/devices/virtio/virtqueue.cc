@@ -177,14 +177,22 @@ Virtqueue::Pop Virtqueue::pop(const GuestMemory& memory, DescriptorChain* chain,
 }
 
 bool Virtqueue::push_used(const GuestMemory& memory, uint16_t head, uint32_t written) {
+  const UsedBuffer one{head, written};
+  return push_used(memory, &one, 1);
+}
+
+bool Virtqueue::push_used(const GuestMemory& memory, const UsedBuffer* buffers, size_t count) {
   const uint16_t size = config.size;
   if (!config.ready || size == 0) return false;
-  UsedElement e{head, written};
-  if (!memory.write_obj(config.used_ring + kUsedRingOffset + 8ULL * (next_used % size), e)) return false;
   uint8_t* idx = memory.range(config.used_ring + kUsedIdxOffset, 2);
   if (!idx) return false;
-  next_used++;
-  // The element must be visible before the index that publishes it.
+  uint16_t at = next_used;
+  for (size_t i = 0; i < count; i++, at++) {
+    UsedElement e{buffers[i].head, buffers[i].written};
+    if (!memory.write_obj(config.used_ring + kUsedRingOffset + 8ULL * (at % size), e)) return false;
+  }
+  next_used = at;
+  // The elements must be visible before the index that publishes them.
   __atomic_store_n(reinterpret_cast<uint16_t*>(idx), next_used, __ATOMIC_RELEASE);
   return true;
 }

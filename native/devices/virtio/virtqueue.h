@@ -39,6 +39,12 @@ class DescriptorChain {
   std::vector<iovec> writable_iovecs(uint64_t offset, uint64_t max) const;
 };
 
+/** One element for the used ring: a chain's head and how many bytes went into its writable part. */
+struct UsedBuffer {
+  uint16_t head;
+  uint32_t written;
+};
+
 /** What the driver programmed through the transport. */
 struct VirtqueueConfig {
   uint16_t size = 0;
@@ -87,6 +93,12 @@ class Virtqueue {
   void unpop() { next_avail--; }
   /** Puts a chain back in the used ring with `written` bytes written; false if the ring is not RAM. */
   bool push_used(const GuestMemory& memory, uint16_t head, uint32_t written);
+  /**
+   * Puts `count` chains in the used ring in order and publishes them with one update
+   * of the used index, so the driver sees all of them or none: what a frame merged
+   * over several receive buffers needs (spec 5.1.6.4). False if the ring is not RAM.
+   */
+  bool push_used(const GuestMemory& memory, const UsedBuffer* buffers, size_t count);
   /**
    * Whether the driver wants an interrupt for the buffers pushed since the last call
    * (spec 2.7.7.2): always without event_idx; with it, only if the used index passed

@@ -35,6 +35,19 @@ struct GuestAddresses {
   uint32_t guest;      // 10.0.2.15
 };
 
+/**
+ * The link's MTU: the guest learns it from the net device (VIRTIO_NET_F_MTU) and the
+ * user-mode stack uses it for its side of the link. Larger than Ethernet's so the guest
+ * and the stack handle one packet where they handled eleven, but not 65520 (podman's
+ * slirp4netns and passt): slirp's TCP does no window scaling, so the guest offers at
+ * most 64 KiB of window, and Linux offers it in whole segments. With 65480-byte segments
+ * that is one segment in flight, stop and wait; with 16344 it is four
+ * (docs/networking.md has the measurements).
+ */
+constexpr uint32_t kLinkMtu = 16384;
+/** What a guest whose driver did not take the MTU may send and receive: Ethernet's 1500. */
+constexpr uint32_t kDefaultMtu = 1500;
+
 /** The addresses every vmrun guest gets (exported to TypeScript by the binding). */
 GuestAddresses default_guest_addresses();
 

@@ -132,6 +132,11 @@ UserNetwork::UserNetwork(const NetworkConfig& config, FrameSink to_guest)
   sc.disable_host_loopback = false;  // the gateway address is the host's 127.0.0.1: the point of host.vmrun.internal
   sc.enable_emu = false;
   sc.disable_dhcp = true;  // vmrun-init configures eth0 statically
+  // The link's MTU both ways (network_config.h). TCP segments follow the MSS each side
+  // announces, so a guest that kept 1500 still gets 1460-byte segments; only datagrams
+  // from the outside larger than that would reach it unfragmented (and be dropped).
+  sc.if_mtu = kLinkMtu;
+  sc.if_mru = kLinkMtu;
   slirp_ = slirp_new(&sc, &callbacks, this);
   if (!slirp_) throw VmrunError(ErrorCode::Host, "the user-mode network (libslirp) could not start");
 

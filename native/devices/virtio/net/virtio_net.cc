@@ -57,10 +57,12 @@ VirtioNet::~VirtioNet() {
 }
 
 void VirtioNet::read_config(uint32_t offset, uint8_t* data, uint32_t size) {
-  uint8_t space[8] = {};
+  uint8_t space[12] = {};
   std::memcpy(space, config_.mac.data(), 6);
   uint16_t status = kStatusLinkUp;
   std::memcpy(space + 6, &status, 2);
+  uint16_t mtu = kLinkMtu;
+  std::memcpy(space + 10, &mtu, 2);
   for (uint32_t i = 0; i < size; i++) data[i] = offset + i < sizeof space ? space[offset + i] : 0;
 }
 
@@ -70,7 +72,11 @@ void VirtioNet::attach(VirtioLink* link) {
 }
 
 void VirtioNet::activate(uint64_t driver_features) {
-  guest_csum_ = (driver_features & kFeatureGuestCsum) != 0;
+  rx_mode_.data_valid = (driver_features & kFeatureGuestCsum) != 0;
+  rx_mode_.mergeable = (driver_features & kFeatureMrgRxbuf) != 0;
+  // Spec 5.1.6.2: with VIRTIO_NET_F_MTU the driver sends nothing larger than the MTU;
+  // without it, nothing larger than Ethernet's, and larger frames are malformed.
+  tx_max_frame_ = ((driver_features & kFeatureMtu) ? kLinkMtu : kDefaultMtu) + kLinkHeaderBytes;
   kick();
 }
 void VirtioNet::notify(uint16_t) { kick(); }
@@ -113,7 +119,7 @@ void VirtioNet::serve_tx() {
       Virtqueue::Pop r = q.pop(kTxQueue, &chain);
       if (r != Virtqueue::Pop::Chain) break;
       uint64_t len = chain.readable_length;
-      if (len < kNetHeaderBytes + kMinFrameBytes || len > kNetHeaderBytes + kMaxFrameBytes) {
+      if (len < kNetHeaderBytes + kMinFrameBytes || len > kNetHeaderBytes + tx_max_frame_) {
         counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
       } else {
         std::vector<uint8_t> frame(len - kNetHeaderBytes);
@@ -136,11 +142,12 @@ void VirtioNet::serve_tx() {
 }
 
 void VirtioNet::queue_frame_for_guest(const uint8_t* frame, size_t len) {
-  if (len > kMaxFrameBytes || pending_rx_.size() >= kMaxPendingRx) {
+  if (len > kMaxFrameBytes || pending_rx_.size() >= kMaxPendingRx || pending_rx_bytes_ + len > kMaxPendingRxBytes) {
     counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   pending_rx_.emplace_back(frame, frame + len);
+  pending_rx_bytes_ += len;
 }
 
 void VirtioNet::flush_rx() {
@@ -148,23 +155,14 @@ void VirtioNet::flush_rx() {
   link_->with_queues([&](VirtioQueues& q) {
     bool used = tx_unsignalled_;
     while (!pending_rx_.empty()) {
-      DescriptorChain chain;
-      if (q.pop(kRxQueue, &chain) != Virtqueue::Pop::Chain) break;  // no buffer yet: the guest's notify kicks us
       const auto& frame = pending_rx_.front();
-      uint32_t written = 0;
-      if (chain.writable_length < kNetHeaderBytes + frame.size()) {
-        counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);  // a buffer too small for it: the frame goes
-      } else {
-        uint8_t header[kNetHeaderBytes] = {};
-        if (guest_csum_) header[0] = kHeaderDataValid;
-        header[10] = 1;  // num_buffers = 1 (little-endian u16)
-        chain.write(0, header, sizeof header);
-        chain.write(kNetHeaderBytes, frame.data(), frame.size());
-        written = static_cast<uint32_t>(kNetHeaderBytes + frame.size());
-        counters_.rx_frames.fetch_add(1, std::memory_order_relaxed);
-      }
-      q.push_used(kRxQueue, chain.head, written);
+      RxOutcome r = rx_placer_.deliver(q, kRxQueue, frame.data(), frame.size(), rx_mode_);
+      // No buffer yet: the guest's notify kicks us. Stopped: the device waits for a reset.
+      if (r == RxOutcome::NoBuffers || r == RxOutcome::Stopped) break;
+      if (r == RxOutcome::Delivered) counters_.rx_frames.fetch_add(1, std::memory_order_relaxed);
+      else counters_.rx_dropped.fetch_add(1, std::memory_order_relaxed);  // buffers too small for it: the frame goes
       used = true;
+      pending_rx_bytes_ -= frame.size();
       pending_rx_.pop_front();
     }
     if (used) q.signal_used();

@@ -3,10 +3,11 @@
 // served on the device's own thread, which polls the back end's sockets, its timers
 // and the queues' notifications (KVM ioeventfds: a kick costs the guest no exit to
 // user space); no frame ever crosses into JS. Features: MAC (the host picks one per
-// VM), STATUS (link up), EVENT_IDX (the driver kicks and takes interrupts only when
+// VM), STATUS (link up), MTU (16384, network_config.h), EVENT_IDX (the driver kicks and takes interrupts only when
 // the other side asks, what makes throughput under emulation) and GUEST_CSUM (received
 // frames come from the host's TCP/IP stack with valid checksums: the guest need not
-// check them again). Every chain the guest hands over is walked by the transport's
+// check them again) and MRG_RXBUF (the guest posts page-sized receive buffers and a
+// frame may span several; rx_frames.h places them). Every chain the guest hands over is walked by the transport's
 // checked walker; a frame with a bad length is dropped and counted.
 #pragma once
 #include <atomic>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "devices/virtio/net/network_config.h"
+#include "devices/virtio/net/rx_frames.h"
 #include "devices/virtio/net/user_network.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio/virtio_spec.h"
@@ -26,19 +28,20 @@ namespace vmrun::virtio::net {
 constexpr uint32_t kDeviceType = 1;
 constexpr uint16_t kQueueSize = 256;
 constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
-/** virtio_net_hdr_v1: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers. */
-constexpr uint32_t kNetHeaderBytes = 12;
-/** Largest Ethernet frame either way (MTU 1500 + header, with room for a VLAN tag). */
-constexpr uint32_t kMaxFrameBytes = 1518;
-/** Frames from the back end waiting for guest receive buffers; more are dropped (TCP resends). */
+/** An Ethernet header with room for a VLAN tag: the largest frame is the MTU plus this. */
+constexpr uint32_t kLinkHeaderBytes = 18;
+/** Largest frame either way: the link's MTU (network_config.h) plus the link header. */
+constexpr uint32_t kMaxFrameBytes = kLinkMtu + kLinkHeaderBytes;
+/** Frames from the back end waiting for guest receive buffers, and their bytes; more are dropped (TCP resends). */
 constexpr size_t kMaxPendingRx = 1024;
+constexpr size_t kMaxPendingRxBytes = 4 << 20;
 
 constexpr uint64_t kFeatureGuestCsum = 1ULL << 1;
+constexpr uint64_t kFeatureMtu = 1ULL << 3;
 constexpr uint64_t kFeatureMac = 1ULL << 5;
+constexpr uint64_t kFeatureMrgRxbuf = 1ULL << 15;
 constexpr uint64_t kFeatureStatus = 1ULL << 16;
 constexpr uint16_t kStatusLinkUp = 1;
-/** virtio_net_hdr flags: the packet's checksum was validated (spec 5.1.6.4). */
-constexpr uint8_t kHeaderDataValid = 2;
 
 /** Counters, for tests and stats. */
 struct NetCounters {
@@ -56,10 +59,10 @@ class VirtioNet : public VirtioDevice {
 
   std::string name() const override { return "virtio-net"; }
   uint32_t device_type() const override { return kDeviceType; }
-  uint64_t features() const override { return kFeatureGuestCsum | kFeatureMac | kFeatureStatus | kFeatureRingEventIdx; }
+  uint64_t features() const override { return kFeatureGuestCsum | kFeatureMtu | kFeatureMac | kFeatureMrgRxbuf | kFeatureStatus | kFeatureRingEventIdx; }
   uint16_t queue_count() const override { return 2; }
   uint16_t queue_max_size(uint16_t) const override { return kQueueSize; }
-  uint32_t config_size() const override { return 8; }  // mac[6], status
+  uint32_t config_size() const override { return 12; }  // mac[6], status, max_virtqueue_pairs (no MQ: unused), mtu
   void read_config(uint32_t offset, uint8_t* data, uint32_t size) override;
   void attach(VirtioLink* link) override;
   void activate(uint64_t driver_features) override;
@@ -87,12 +90,16 @@ class VirtioNet : public VirtioDevice {
   int kick_fd_ = -1;
   int stop_fd_ = -1;
   std::vector<std::unique_ptr<NotifyEvent>> notify_events_;  // set before the thread starts
-  bool guest_csum_ = false;  // negotiated GUEST_CSUM; under the transport's lock
+  RxMode rx_mode_;  // from the negotiated features (GUEST_CSUM, MRG_RXBUF); under the transport's lock
+  /** The largest frame the guest may send: the link's MTU if its driver took VIRTIO_NET_F_MTU, else 1500 (+ header). Same lock. */
+  uint32_t tx_max_frame_ = kDefaultMtu + kLinkHeaderBytes;
   std::thread thread_;
   NetCounters counters_;
 
   // Owned by the device thread.
   std::deque<std::vector<uint8_t>> pending_rx_;
+  size_t pending_rx_bytes_ = 0;
+  RxPlacer rx_placer_;
   std::vector<std::vector<uint8_t>> tx_batch_;
   bool tx_unsignalled_ = false;  // transmit buffers used this round, not yet signalled
 };
