@@ -451,6 +451,35 @@ LoadedSnapshot load_snapshot(const std::string& path) {
   return s;
 }
 
+/**
+ * One line per vCPU on what its saved state says about time and interrupts: MP state,
+ * the virtual timer (when it fires, relative to the saved counter) and the timer PPI's
+ * GIC state. For the figures and for debugging a restore that does not wake.
+ */
+void describe_saved_state(const std::vector<Section>& sections) {
+  const Section* gic = nullptr;
+  for (const auto& sec : sections)
+    if (sec.kind == kVmState) gic = &sec;
+  if (!gic) return;
+  const aarch64::InterruptState g = aarch64::decode_interrupt_state(gic->bytes);
+  constexpr uint32_t kTimerPpi = 16 + aarch64::kTimerVirtPpi;  // interrupt ID 27
+  for (const auto& sec : sections) {
+    if (sec.kind != kVcpuState || sec.index >= g.cpus.size()) continue;
+    const auto v = kvm::arm64::decode_vcpu_state(sec.bytes, "vCPU state");
+    const auto& c = g.cpus[sec.index];
+    const double fire_ms = static_cast<double>(static_cast<int64_t>(v.timer.cval - g.guest_counter)) * 1000.0 / static_cast<double>(g.counter_frequency_hz);
+    char line[400];
+    std::snprintf(line, sizeof line,
+                  "saved vCPU %u: MP state %u, %zu registers, CNTV_CTL 0x%llx, CNTV_CVAL %+.1f ms from the saved counter; PPI %u: line %u pending %u active %u enabled %u; "
+                  "ICC_PMR 0x%llx ICC_AP1R0 0x%llx ICC_IGRPEN1 %llu",
+                  sec.index, v.mp_state, v.registers.size(), static_cast<unsigned long long>(v.timer.ctl), fire_ms, kTimerPpi,
+                  (c.redistributor.private_line_level >> kTimerPpi) & 1, (c.redistributor.ispendr0 >> kTimerPpi) & 1, (c.redistributor.isactiver0 >> kTimerPpi) & 1,
+                  (c.redistributor.isenabler0 >> kTimerPpi) & 1, static_cast<unsigned long long>(c.cpu_interface.pmr),
+                  static_cast<unsigned long long>(c.cpu_interface.ap1r[0]), static_cast<unsigned long long>(c.cpu_interface.igrpen1));
+    say(line);
+  }
+}
+
 // ---- Running ----
 
 int run(const Options& o) {
@@ -563,10 +592,13 @@ int run(const Options& o) {
       m.memory_bytes = memory_bytes;
       m.saved_at_unix_ns = unix_ns();
       sections.push_back({kMachine, 0, encode_machine(m)});
+      // The VM's state first: it reads the guest counter before anything else.
+      StateBlob vm_state = vm->save_state();
       for (int i = 0; i < cpus; i++) sections.push_back({kVcpuState, static_cast<uint32_t>(i), vcpus[i]->vcpu().save_state()});
-      sections.push_back({kVmState, 0, vm->save_state()});
+      sections.push_back({kVmState, 0, std::move(vm_state)});
       sections.push_back({kUartState, 0, uart->save()});
       const double capture_ms = ms_since(t1);
+      describe_saved_state(sections);
       const auto t2 = Clock::now();
       write_state_file(o.snapshot, sections);
       const uint64_t ram_written = write_ram(o.snapshot + ".ram", memory);
