@@ -69,7 +69,7 @@ describe('arm64 snapshots on KVM arm64 (aarch64 harness, 6.1 L1)', () => {
           `--cmdline 'console=ttyS0 quiet panic=-1 vmrun_test.count=${COUNT}' ` +
           `--save-after-line 'vmrun-arm64-count ${SAVE_AFTER} ' --snapshot ${snap} 2>${err}; s=$?; cat ${err} >&2; echo; echo "status-save $s"`,
         `sleep ${ON_DISK_S}`,
-        `'${DRIVER}' --restore ${snap} --timeout 600; s=$?; echo; echo "status-restore $s"`,
+        `'${DRIVER}' --restore ${snap} --timeout 120; s=$?; echo; echo "status-restore $s"`,
         // One byte in the middle of the GIC section, XOR 0x10.
         `line=$(grep 'snapshot section GIC state' ${err})`,
         `off=$(echo "$line" | sed -n 's/.* at offset \\([0-9]*\\), \\([0-9]*\\) bytes.*/\\1/p')`,

@@ -192,6 +192,9 @@ constexpr uint32_t kIccPmr = icc(3, 0, 4, 6, 0), kIccBpr0 = icc(3, 0, 12, 8, 3),
 constexpr uint32_t icc_ap0r(uint32_t n) { return icc(3, 0, 12, 8, 4 + n); }
 constexpr uint32_t icc_ap1r(uint32_t n) { return icc(3, 0, 12, 9, n); }
 
+/** Interrupt IDs 27 (EL1 virtual timer) and 30 (EL1 physical timer), whose lines KVM's timer emulation drives. */
+constexpr uint32_t kKvmTimerPpis = (1u << (16 + aarch64::kTimerVirtPpi)) | (1u << (16 + aarch64::kTimerPhysPpi));
+
 /** SPI words of the one-bit-per-interrupt registers (word 0, IDs 0-31, is the redistributors'). */
 constexpr uint32_t kFirstSpiWord = aarch64::kGicPrivateInterrupts / 32;
 
@@ -402,7 +405,12 @@ void KvmArm64Vm::restore_state(const StateBlob& blob, bool catch_up_wall_clock) 
     redist_set(m, kGicrIcfgr0, r.icfgr0);
     redist_set(m, kGicrIcfgr1, r.icfgr1);
     for (uint32_t i = 0; i < r.ipriorityr.size(); i++) redist_set(m, kGicrIpriorityr + 4 * i, r.ipriorityr[i]);
-    level_set(m, 0, r.private_line_level);
+    // The timers' PPI lines are KVM's own output, not an input anyone else drives: KVM
+    // re-evaluates each timer when the vCPU is first loaded and raises its line then.
+    // A line restored high beforehand hides that rising edge from KVM (the level is
+    // already high, so nothing is injected), and the L1 runs showed the restored guest
+    // then missing its first timer interrupt (1-2 s late, or never). They start low.
+    level_set(m, 0, r.private_line_level & ~kKvmTimerPpis);
     redist_set(m, kGicrIspendr0, r.ispendr0);  // user-space writes set and clear the latch
     redist_set(m, kGicrIcactiver0, ~r.isactiver0);
     redist_set(m, kGicrIsactiver0, r.isactiver0);
