@@ -10,6 +10,8 @@ file(GLOB_RECURSE VMRUN_PORTABLE_SOURCES CONFIGURE_DEPENDS
   ${VMRUN_NATIVE}/hypercalls/*.cc
   ${VMRUN_NATIVE}/snapshot/*.cc)
 list(APPEND VMRUN_PORTABLE_SOURCES ${VMRUN_NATIVE}/backend/kvm/x86_64/vcpu_state_codec.cc)
+# The arm64 vCPU state codec is portable too (it spells KVM's arm64 register ids out).
+list(APPEND VMRUN_PORTABLE_SOURCES ${VMRUN_NATIVE}/backend/kvm/aarch64/vcpu_state_codec.cc)
 # Hermit's boot plan builds a whole machine (vmm/); the fuzz targets call its parts.
 list(FILTER VMRUN_PORTABLE_SOURCES EXCLUDE REGEX ".*/loaders/hermit/hermit_boot\\.cc$")
 # Devices arriving in their own folders bring their own tests.

@@ -3,6 +3,8 @@
 // decoder that accepts more than the encoder writes is caught too.
 #include <cstdlib>
 
+#include "arch/aarch64/interrupt_state.h"
+#include "backend/kvm/aarch64/vcpu_state_codec.h"
 #include "backend/kvm/x86_64/vcpu_state_codec.h"
 #include "common/error.h"
 #include "devices/legacy/cmos_rtc_state.h"
@@ -32,6 +34,14 @@ void state_codecs(const uint8_t* data, size_t size) {
     kvm::VcpuState again = kvm::decode_vcpu_state(kvm::encode_vcpu_state(s));
     if (kvm::encode_vcpu_state(again) != kvm::encode_vcpu_state(s)) std::abort();
     kvm::plan_tsc(s.tsc_khz, 2'000'000, false);
+  } catch (const VmrunError&) {
+  }
+  try {
+    if (kvm::arm64::encode_vcpu_state(kvm::arm64::decode_vcpu_state(blob, "arm64 vCPU state")) != blob) std::abort();
+  } catch (const VmrunError&) {
+  }
+  try {
+    if (aarch64::encode_interrupt_state(aarch64::decode_interrupt_state(blob)) != blob) std::abort();
   } catch (const VmrunError&) {
   }
 }

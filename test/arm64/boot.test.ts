@@ -4,20 +4,11 @@
  * (test/arm64/boot_driver.cc) inside an aarch64 L1. Not in `npm test`: one L1 costs
  * minutes under TCG (docs/testing.md). Run: npm run test:arm64.
  */
-import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { l1Arch } from '../harness/l1-arch.js';
-import { ensureL1Image } from '../harness/l1-image.js';
 import { HARNESS, runHarness } from '../harness/run-harness.js';
+import { DRIVER, prepareArm64Guest } from './guest-fixture.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const DRIVER = join(REPO, 'build/arm64/vmrun-arm64-boot');
-const INIT = fileURLToPath(new URL('./l2-init.sh', import.meta.url));
 /** L1 start plus two L2 boots under TCG on a shared 2-core host (measured 3-6 min). */
 const RUN_TIMEOUT_S = 1200;
 
@@ -25,23 +16,8 @@ let scratch: string;
 let kernel: string;
 let initramfs: string;
 
-const run = promisify(execFile);
-
 beforeAll(async () => {
-  const image = ensureL1Image(() => {}, l1Arch('aarch64'));
-  kernel = image.kernel;
-  // Asynchronous: the cross-build takes a minute, and vitest's worker must stay responsive.
-  await run('sh', [join(REPO, 'scripts/build-arm64-driver.sh')]);
-  // In the host's temp dir, which the aarch64 L1 sees at the same path.
-  scratch = mkdtempSync(join(tmpdir(), 'vmrun-arm64-test-'));
-  const root = join(scratch, 'root');
-  mkdirSync(join(root, 'bin'), { recursive: true });
-  copyFileSync(image.busybox, join(root, 'bin/busybox'));
-  copyFileSync(INIT, join(root, 'init'));
-  chmodSync(join(root, 'init'), 0o755);
-  initramfs = join(scratch, 'initramfs.cpio');
-  // A newc cpio, files owned by root (the kernel unpacks it as the initramfs).
-  await run('sh', ['-c', `printf 'bin\\nbin/busybox\\ninit\\n' | cpio -o -H newc -R 0:0 --quiet > '${initramfs}'`], { cwd: root });
+  ({ scratch, kernel, initramfs } = await prepareArm64Guest());
 }, 600_000);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 

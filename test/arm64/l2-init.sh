@@ -1,8 +1,12 @@
 #!/bin/busybox sh
-# /init of the arm64 test guest (test/arm64/boot.test.ts): busybox only. Says it
+# /init of the arm64 test guest (test/arm64/*.test.ts): busybox only. Says it
 # started, reports the CPUs online, then ends the VM: with vmrun_test.exit=N on the
 # command line by writing N to vmrun's exit device (MMIO, arch/aarch64/layout.h),
-# otherwise by powering off (PSCI SYSTEM_OFF).
+# otherwise by powering off (PSCI SYSTEM_OFF). With vmrun_test.count=N it first
+# prints N numbered lines about 0.5 s apart (the snapshot test saves and restores it
+# in the middle), each with the guest's monotonic clock (/proc/uptime), the CPUs
+# online and, with a second CPU, the clock read by a process pinned to CPU 1 (which
+# would hang if that CPU stopped running).
 /bin/busybox mkdir -p /dev /proc /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
@@ -11,6 +15,25 @@ exec </dev/console >/dev/console 2>&1
 echo "vmrun-arm64-init: started"
 read -r uptime _ </proc/uptime
 echo "vmrun-arm64-init: uptime $uptime s, cpus online: $(/bin/busybox cat /sys/devices/system/cpu/online)"
+count=0
+for arg in $(/bin/busybox cat /proc/cmdline); do
+  case "$arg" in
+    vmrun_test.count=*) count="${arg#vmrun_test.count=}" ;;
+  esac
+done
+i=0
+while [ "$i" -lt "$count" ]; do
+  i=$((i + 1))
+  read -r uptime _ </proc/uptime
+  online=$(/bin/busybox cat /sys/devices/system/cpu/online)
+  on_cpu1=-
+  if [ "$online" != 0 ]; then
+    on_cpu1=$(/bin/busybox taskset -c 1 /bin/busybox cat /proc/uptime)
+    on_cpu1=${on_cpu1%% *}
+  fi
+  echo "vmrun-arm64-count $i uptime $uptime online $online cpu1-uptime $on_cpu1 end"
+  /bin/busybox sleep 0.5
+done
 for arg in $(/bin/busybox cat /proc/cmdline); do
   case "$arg" in
     vmrun_test.exit=*) /bin/busybox devmem 0x09010000 32 "${arg#vmrun_test.exit=}" ;;

@@ -1,12 +1,15 @@
 // KVM on arm64: the /dev/kvm handle with the capabilities an arm64 VM needs, a VM with
 // the host's IPA size and an in-kernel vGICv3, and vCPUs with in-kernel PSCI 0.2.
-// Snapshots are not wired yet (issue 14): arch/aarch64/interrupt_state.h names the
-// GIC and timer state they will carry, and save/restore refuse in one clear line.
+// Snapshots: a vCPU saves every register KVM_GET_REG_LIST lists, its MP state and its
+// virtual timer (vcpu_state_codec.h); the VM saves the vGICv3 and the guest counter
+// (arch/aarch64/interrupt_state.h). On restore the VM's state goes first, then each
+// vCPU's (KvmArm64Vm::restore_state says why).
 #pragma once
 #include "backend/kvm/kvm_uapi.h"
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "arch/aarch64/vcpu.h"
 #include "backend/hypervisor.h"
@@ -42,14 +45,34 @@ class KvmArm64Vm : public Vm {
   void set_irq_line(uint32_t gsi, bool level) override;
   std::unique_ptr<InterruptEvent> create_interrupt_event(uint32_t gsi) override;
   std::unique_ptr<NotifyEvent> create_notify_event(uint64_t address, uint32_t value) override;
+  /** The vGICv3 and the guest counter; every vCPU created and none running. */
   StateBlob save_state() override;
+  /**
+   * Checks the saved GIC state against this VM (vCPU count and MPIDRs, counter
+   * frequency) and applies it: the counter, then the redistributors, distributor and
+   * CPU interfaces. Call after every vCPU is created (the vGIC is initialised) and
+   * before any vCPU's restore_state().
+   */
   void restore_state(const StateBlob& blob, bool catch_up_wall_clock) override;
 
  private:
+  uint32_t dist_get(uint32_t offset);
+  void dist_set(uint32_t offset, uint32_t value);
+  uint32_t redist_get(uint64_t mpidr, uint32_t offset);
+  void redist_set(uint64_t mpidr, uint32_t offset, uint32_t value);
+  uint64_t icc_get(uint64_t mpidr, uint32_t instr);
+  void icc_set(uint64_t mpidr, uint32_t instr, uint64_t value);
+  uint32_t level_get(uint64_t mpidr, uint32_t intid);
+  void level_set(uint64_t mpidr, uint32_t intid, uint32_t value);
+
   KvmArm64Hypervisor& hypervisor_;
   Fd fd_;
   Fd gic_;
   kvm_vcpu_init preferred_{};
+  /** The vCPUs' fds by index (owned by the vCPUs, which outlive every save and restore). */
+  std::vector<int> vcpu_fds_;
+  /** KVM_CAP_COUNTER_OFFSET: the VM-wide counter offset (6.4+) rather than writing TIMER_CNT. */
+  bool counter_offset_api_ = false;
 };
 
 class KvmArm64Vcpu : public Arm64Vcpu {
@@ -72,6 +95,7 @@ class KvmArm64Vcpu : public Arm64Vcpu {
   /** One 64-bit register through KVM_{GET,SET}_ONE_REG (`id` as KVM encodes it). */
   uint64_t get_register(uint64_t id);
   void set_register(uint64_t id, uint64_t value);
+  int fd() const { return area_.fd(); }
 
  private:
   int index_;

@@ -1,0 +1,43 @@
+/**
+ * What the arm64 real-guest tests share: the cross-built driver (vmrun-arm64-boot,
+ * test/arm64/boot_driver.cc), Debian's arm64 kernel (the one the aarch64 harness boots
+ * as L1) and a busybox initramfs whose /init is l2-init.sh, in a scratch directory of
+ * the host's temp dir (which the aarch64 L1 sees at the same path).
+ */
+import { execFile } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { l1Arch } from '../harness/l1-arch.js';
+import { ensureL1Image } from '../harness/l1-image.js';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const DRIVER = join(REPO, 'build/arm64/vmrun-arm64-boot');
+const INIT = fileURLToPath(new URL('./l2-init.sh', import.meta.url));
+
+const run = promisify(execFile);
+
+export interface Arm64Guest {
+  scratch: string;
+  kernel: string;
+  initramfs: string;
+}
+
+/** Builds the driver (skipped while nothing under native/ changed) and the guest's initramfs. */
+export async function prepareArm64Guest(): Promise<Arm64Guest> {
+  const image = ensureL1Image(() => {}, l1Arch('aarch64'));
+  // Asynchronous: the cross-build takes a minute, and vitest's worker must stay responsive.
+  await run('sh', [join(REPO, 'scripts/build-arm64-driver.sh')]);
+  const scratch = mkdtempSync(join(tmpdir(), 'vmrun-arm64-test-'));
+  const root = join(scratch, 'root');
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  copyFileSync(image.busybox, join(root, 'bin/busybox'));
+  copyFileSync(INIT, join(root, 'init'));
+  chmodSync(join(root, 'init'), 0o755);
+  const initramfs = join(scratch, 'initramfs.cpio');
+  // A newc cpio, files owned by root (the kernel unpacks it as the initramfs).
+  await run('sh', ['-c', `printf 'bin\\nbin/busybox\\ninit\\n' | cpio -o -H newc -R 0:0 --quiet > '${initramfs}'`], { cwd: root });
+  return { scratch, kernel: image.kernel, initramfs };
+}
