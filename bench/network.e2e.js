@@ -8,7 +8,8 @@
 //  3. TCP throughput guest -> host loopback through the gateway (dd | nc 10.0.2.2).
 // Prints JSON lines (bench/stats.js); ratio = vmrun / QEMU (throughput: above 1 is
 // better; latency: below 1 is better). Traffic stays on 127.0.0.1 and the guests'
-// private networks. Needs `npm run build`. Runs: VMRUN_BENCH_RUNS (default 3).
+// private networks. Needs `npm run build`. Runs: VMRUN_BENCH_RUNS (default 3); VMRUN_BENCH_DEBUG=1
+// adds --debug to vmrun (the guest kernel's log on stderr, shown when a sample fails).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { get as httpGet } from 'node:http';
@@ -167,7 +168,7 @@ async function sample(name, argvFor) {
     process.stderr.write(`bench/network.e2e.js: ${name}: ${JSON.stringify(r)}\n`);
     return r;
   } catch (e) {
-    throw new Error(`${name}: ${e.message}\nstderr: ${stderr.slice(-1500)}`);
+    throw new Error(`${name}: ${e.message}\nstderr: ${stderr.slice(process.env.VMRUN_BENCH_DEBUG ? -20000 : -1500)}`);
   } finally {
     child.kill('SIGKILL');
     sink.server.close();
@@ -176,7 +177,7 @@ async function sample(name, argvFor) {
 
 try {
   const vmrunArgv = ({ httpPort, rxPort, sinkPort }) => [
-    process.execPath, join(ROOT, 'bin', 'run.js'), 'run', '-q', '--kernel', kernels.bzImage,
+    process.execPath, join(ROOT, 'bin', 'run.js'), 'run', '-q', ...(process.env.VMRUN_BENCH_DEBUG ? ['--debug'] : []), '--kernel', kernels.bzImage,
     '-p', `127.0.0.1:${httpPort}:5002`, '-p', `127.0.0.1:${rxPort}:5001`, image, 'sh', '-c', guestScript(sinkPort),
   ];
   // QEMU boots exactly what vmrun would: the cached image archive + the per-run archive (eth0 10.0.2.15/24 via 10.0.2.2).
