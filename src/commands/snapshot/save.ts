@@ -8,7 +8,7 @@ import type { SaveResult } from '../../snapshot/snapshot.js';
 export default class SnapshotSave extends VmrunCommand {
   static override summary = 'Save a running VM to a snapshot file';
   static override description =
-    'The guest is paused only while its vCPU, device and interrupt-controller state and its touched pages are captured; it runs on while they are compressed (or stops, with --stop).';
+    'The guest is paused only while its vCPU, device and interrupt-controller state and its touched pages are captured; it runs on while they are compressed (or stops, with --stop). Disk files, volumes and a Hermit guest\'s mapped files stay where they are (a restore refuses a mapped file the guest had open that changed since: save with --stop when the guest keeps writing); a Hermit guest\'s private files are copied in (docs/snapshots.md).';
   static override examples = [
     '<%= config.bin %> snapshot save web -o web-warm',
     '<%= config.bin %> snapshot save 3f2a9c -o ./before-upgrade.vmsnap --stop',
