@@ -106,8 +106,11 @@ GuestFilesState GuestFiles::save() const {
     } else {
       struct stat st;
       if (fstat(file.fd, &st) != 0) throw VmrunError(ErrorCode::Host, errno_message("cannot stat the Hermit guest's open file " + file.guest_path, errno));
-      f.size = static_cast<uint64_t>(st.st_size);
-      f.mtime_ns = mtime_ns(st);
+      // A directory's size and mtime move with every file made in it (by the guest
+      // itself, too): only which directory it is must hold.
+      const bool directory = S_ISDIR(st.st_mode);
+      f.size = directory ? 0 : static_cast<uint64_t>(st.st_size);
+      f.mtime_ns = directory ? 0 : mtime_ns(st);
       f.inode = static_cast<uint64_t>(st.st_ino);
     }
     s.open_files.push_back(std::move(f));
@@ -172,6 +175,7 @@ void GuestFiles::restore(const GuestFilesState& s) {
       std::string changed;
       if (fstat(fd, &st) != 0) changed = "it cannot be examined";
       else if (static_cast<uint64_t>(st.st_ino) != f.inode) changed = "it is another file now";
+      else if (S_ISDIR(st.st_mode)) changed = "";
       else if (static_cast<uint64_t>(st.st_size) != f.size)
         changed = "its size was " + std::to_string(f.size) + " bytes, now " + std::to_string(st.st_size);
       else if (mtime_ns(st) != f.mtime_ns) changed = "it was modified";

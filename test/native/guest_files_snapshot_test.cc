@@ -192,3 +192,22 @@ TEST("guest files: private files beyond what a snapshot keeps refuse the save") 
   for (uint64_t i = 0; i <= (GuestFilesState::kMaxSavedTempBytes >> 20); i++) CHECK_EQ(write_fd(files, fd, chunk), static_cast<int64_t>(chunk.size()));
   CHECK_THROWS(files.save(), "more than a snapshot keeps");
 }
+
+TEST("guest files: an open mapped directory comes back though files were made in it since the save") {
+  Scratch dir;
+  fs::create_directories(dir.root / "data/sub");
+  GuestFilesState saved;
+  {
+    GuestFiles files(parse_file_mappings(dir.mappings()));
+    CHECK(files.open("/data/sub", kOpenRdonly | kOpenDirectory, 0) >= 3);
+    saved = through_the_file(files.save());
+  }
+  dir.write("data/sub/new.txt", "made after the save");
+  GuestFiles restored(parse_file_mappings(dir.mappings()));
+  restored.restore(saved);
+  // ...but not another directory of the same name.
+  fs::rename(dir.root / "data/sub", dir.root / "data/old");
+  fs::create_directories(dir.root / "data/sub");
+  GuestFiles other(parse_file_mappings(dir.mappings()));
+  CHECK_THROWS(other.restore(saved), "(it is another file now)");
+}
