@@ -15,6 +15,7 @@
 #include "devices/virtio/net/rx_frames.h"
 #include "devices/virtio/virtio_spec.h"
 #include "memory/guest_memory.h"
+#include "one_queue_device.h"
 #include "targets.h"
 
 namespace vmrun::fuzz {
@@ -28,26 +29,6 @@ constexpr uint64_t kRamSize = 1ULL << 20;
 constexpr uint64_t kDesc = 0x1000, kAvail = 0x3000, kUsed = 0x4000;
 constexpr uint16_t kMaxQueue = 64;
 
-struct NoInterrupt : InterruptEvent {
-  void trigger() override {}
-};
-
-struct RxDevice : VirtioDevice {
-  VirtioLink* link = nullptr;
-  std::string name() const override { return "virtio-net-rx-fuzz"; }
-  uint32_t device_type() const override { return 1; }
-  uint64_t features() const override { return kFeatureRingEventIdx; }
-  uint16_t queue_count() const override { return 1; }
-  uint16_t queue_max_size(uint16_t) const override { return kMaxQueue; }
-  uint32_t config_size() const override { return 0; }
-  void read_config(uint32_t, uint8_t*, uint32_t) override {}
-  void attach(VirtioLink* l) override { link = l; }
-  void activate(uint64_t) override {}
-  void notify(uint16_t) override {}
-  void reset() override {}
-  StateBlob save() override { return {}; }
-  void restore(const StateBlob&) override {}
-};
 
 void write32(VirtioMmioTransport& t, uint64_t offset, uint32_t value) {
   uint8_t b[4];
@@ -89,7 +70,7 @@ void virtio_net_rx(const uint8_t* data, size_t size) {
   const uint16_t offered = static_cast<uint16_t>(in.take(1) % (qsize + 1));
 
   GuestMemory memory = GuestMemory::anonymous(kRamSize);
-  auto* device = new RxDevice;
+  auto* device = new OneQueueDevice("virtio-net-rx-fuzz", 1, kFeatureRingEventIdx, kMaxQueue);
   VirtioMmioTransport transport(std::unique_ptr<VirtioDevice>(device), memory, std::make_unique<NoInterrupt>());
   write32(transport, mmio::kStatus, kStatusAcknowledge | kStatusDriver);
   write32(transport, mmio::kDriverFeaturesSel, 0);

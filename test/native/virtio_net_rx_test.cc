@@ -11,6 +11,7 @@
 #include "devices/virtio/net/rx_frames.h"
 #include "devices/virtio/virtio_spec.h"
 #include "memory/guest_memory.h"
+#include "one_queue_device.h"
 
 using namespace vmrun;
 using namespace vmrun::virtio;
@@ -18,27 +19,6 @@ using namespace vmrun::virtio::net;
 
 namespace {
 
-struct NoInterrupt : InterruptEvent {
-  void trigger() override {}
-};
-
-/** A device with one receive queue whose link the test drives (what VirtioNet's thread does). */
-struct RxOnly : VirtioDevice {
-  VirtioLink* link = nullptr;
-  std::string name() const override { return "rx-only"; }
-  uint32_t device_type() const override { return 1; }
-  uint64_t features() const override { return kFeatureRingEventIdx; }
-  uint16_t queue_count() const override { return 1; }
-  uint16_t queue_max_size(uint16_t) const override { return 8; }
-  uint32_t config_size() const override { return 0; }
-  void read_config(uint32_t, uint8_t*, uint32_t) override {}
-  void attach(VirtioLink* l) override { link = l; }
-  void activate(uint64_t) override {}
-  void notify(uint16_t) override {}
-  void reset() override {}
-  StateBlob save() override { return StateBlob{1, 0, 0, 0}; }
-  void restore(const StateBlob&) override {}
-};
 
 constexpr uint16_t kSize = 8;
 constexpr uint64_t kDesc = 0x1000, kAvail = 0x2000, kUsed = 0x3000, kBuffers = 0x10000;
@@ -53,7 +33,7 @@ void write32(VirtioMmioTransport& t, uint64_t offset, uint32_t value) {
 /** A driver of the one queue: it fills descriptors and the available ring, reads the used ring. */
 struct Driver {
   GuestMemory memory = GuestMemory::anonymous(1 << 20);
-  RxOnly* device = new RxOnly;
+  OneQueueDevice* device = new OneQueueDevice("rx-only", 1, kFeatureRingEventIdx, 8, StateBlob{1, 0, 0, 0});
   VirtioMmioTransport transport{std::unique_ptr<VirtioDevice>(device), memory, std::make_unique<NoInterrupt>()};
   uint16_t avail_idx = 0;
   uint16_t used_seen = 0;

@@ -9,6 +9,7 @@
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/virtio_spec.h"
 #include "devices/virtio/virtqueue.h"
+#include "one_queue_device.h"
 
 using namespace vmrun;
 using namespace vmrun::virtio;
@@ -175,24 +176,9 @@ struct CountingInterrupt : InterruptEvent {
 };
 
 /** A device with one queue that offers event_idx (or not); its work runs through the link. */
-struct RingDevice : VirtioDevice {
-  bool offer_event_idx;
-  VirtioLink* link = nullptr;
-  explicit RingDevice(bool offer) : offer_event_idx(offer) {}
-  std::string name() const override { return "ring-test"; }
-  uint32_t device_type() const override { return 4; }
-  uint64_t features() const override { return offer_event_idx ? kFeatureRingEventIdx : 0; }
-  uint16_t queue_count() const override { return 1; }
-  uint16_t queue_max_size(uint16_t) const override { return 256; }
-  uint32_t config_size() const override { return 0; }
-  void read_config(uint32_t, uint8_t*, uint32_t) override {}
-  void attach(VirtioLink* l) override { link = l; }
-  void activate(uint64_t) override {}
-  void notify(uint16_t) override {}
-  void reset() override {}
-  StateBlob save() override { return {}; }
-  void restore(const StateBlob&) override {}
-};
+std::unique_ptr<OneQueueDevice> ring_device(bool offer_event_idx) {
+  return std::make_unique<OneQueueDevice>("ring-test", 4, offer_event_idx ? kFeatureRingEventIdx : 0, 256);
+}
 
 void reg(VirtioMmioTransport& t, uint64_t offset, uint32_t v) { t.write(offset, reinterpret_cast<const uint8_t*>(&v), 4); }
 uint32_t reg(VirtioMmioTransport& t, uint64_t offset) {
@@ -220,7 +206,7 @@ void drive_to_ok(VirtioMmioTransport& t, bool want) {
 }
 
 /** One batch of device work: serve every available buffer, then one signal_used(). */
-void serve_batch(RingDevice* d) {
+void serve_batch(OneQueueDevice* d) {
   CHECK(d->link->with_queues([](VirtioQueues& q) {
     DescriptorChain c;
     while (q.pop(0, &c) == Virtqueue::Pop::Chain) q.push_used(0, c.head, 0);
@@ -236,8 +222,8 @@ TEST("event idx: the transport honours used_event only if the device offered it 
     GuestMemory m = GuestMemory::anonymous(16ULL << 20);
     DriverRing driver(m);
     int interrupts = 0;
-    auto device = std::make_unique<RingDevice>(offer);
-    RingDevice* d = device.get();
+    auto device = ring_device(offer);
+    OneQueueDevice* d = device.get();
     VirtioMmioTransport t(std::move(device), m, std::make_unique<CountingInterrupt>(&interrupts));
     drive_to_ok(t, want);
     CHECK_EQ(reg(t, mmio::kStatus) & kStatusFeaturesOk, kStatusFeaturesOk);
@@ -261,12 +247,12 @@ TEST("event idx: a snapshot whose driver took event_idx is refused by a device t
   GuestMemory m = GuestMemory::anonymous(16ULL << 20);
   DriverRing driver(m);
   int interrupts = 0;
-  VirtioMmioTransport saved(std::make_unique<RingDevice>(true), m, std::make_unique<CountingInterrupt>(&interrupts));
+  VirtioMmioTransport saved(ring_device(true), m, std::make_unique<CountingInterrupt>(&interrupts));
   drive_to_ok(saved, true);
   StateBlob state = saved.save();
-  VirtioMmioTransport same(std::make_unique<RingDevice>(true), m, std::make_unique<CountingInterrupt>(&interrupts));
+  VirtioMmioTransport same(ring_device(true), m, std::make_unique<CountingInterrupt>(&interrupts));
   same.restore(state);
   CHECK_EQ(reg(same, mmio::kStatus) & kStatusDriverOk, kStatusDriverOk);
-  VirtioMmioTransport other(std::make_unique<RingDevice>(false), m, std::make_unique<CountingInterrupt>(&interrupts));
+  VirtioMmioTransport other(ring_device(false), m, std::make_unique<CountingInterrupt>(&interrupts));
   CHECK_THROWS(other.restore(state), "the driver accepted features 0x20000000 that the device does not offer");
 }
