@@ -72,7 +72,7 @@ std::vector<uint8_t> fake_image(uint64_t text_offset, uint64_t image_size, uint6
 
 }  // namespace
 
-TEST("arm64 device tree: cpus with PSCI, GICv3 sized for the vCPUs, timer PPIs, 16550, virtio slots, chosen") {
+TEST("arm64 device tree: cpus with PSCI, GICv3 sized for the vCPUs, timer PPIs, 16550, exit device, virtio slots, chosen") {
   aarch64::DeviceTreeConfig c;
   c.ram_base = aarch64::kRamBase;
   c.ram_size = 256ULL << 20;
@@ -100,6 +100,8 @@ TEST("arm64 device tree: cpus with PSCI, GICv3 sized for the vCPUs, timer PPIs, 
   CHECK_EQ(text(p["/uart@9000000:compatible"]), std::string("ns16550a"));
   CHECK(cells(p["/uart@9000000:interrupts"]) == (std::vector<uint32_t>{0, aarch64::kUartSpi, 4}));
   CHECK(cells(p["/uart@9000000:clock-frequency"]) == std::vector<uint32_t>{aarch64::kUartClockHz});
+  CHECK_EQ(text(p["/exit@9010000:compatible"]), std::string("vmrun,exit-device"));
+  CHECK(cells(p["/exit@9010000:reg"]) == (std::vector<uint32_t>{0, 0x0901'0000, 0, 0x1000}));
   CHECK(cells(p["/virtio_mmio@a000000:interrupts"]) == (std::vector<uint32_t>{0, aarch64::kVirtioMmioFirstSpi, 1}));
   CHECK(p.count("/virtio_mmio@a000200:reg") == 0);
   CHECK(cells(p["/:interrupt-parent"]) == cells(p["/intc@8000000:phandle"]));

@@ -7,6 +7,8 @@
  *   vmrun-init --check-config FILE          prints the parsed configuration
  *   vmrun-init --resolve-user ROOT SPEC [GROUP...]   prints uid/gid/groups/home
  *   vmrun-init --agent --listen-unix PATH    serves the agent protocol on a unix socket
+ *   vmrun-init --find-exit-device DIR        prints the arm64 exit device's address
+ *                                            found in a sysfs-style device tree
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include "block_root.h"
 #include "console.h"
 #include "exec_user.h"
+#include "exit_device_dt.h"
 #include "exit_report.h"
 #include "guest_network.h"
 #include "guest_setup.h"
@@ -46,6 +49,16 @@ static int check_config(const char *path) {
   if (cfg.net_address) printf("net-address=%s\n", cfg.net_address);
   if (cfg.net_gateway) printf("net-gateway=%s\n", cfg.net_gateway);
   if (cfg.net_dns) printf("net-dns=%s\n", cfg.net_dns);
+  return 0;
+}
+
+static int find_exit_device(const char *dt_base) {
+  uint64_t address;
+  if (exit_device_find_in(dt_base, &address) != 0) {
+    init_log("no \"%s\" node with a 16-byte reg under %s", EXIT_DEVICE_COMPATIBLE, dt_base);
+    return EXIT_SETUP_FAILED;
+  }
+  printf("exit-device=0x%llx\n", (unsigned long long)address);
   return 0;
 }
 
@@ -208,10 +221,11 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "--agent") == 0 && strcmp(argv[2], "--listen-unix") == 0)
     return serve_agent_on_unix(argv[3]);
   if (argc == 3 && strcmp(argv[1], "--check-config") == 0) return check_config(argv[2]);
+  if (argc == 3 && strcmp(argv[1], "--find-exit-device") == 0) return find_exit_device(argv[2]);
   if (argc >= 4 && strcmp(argv[1], "--resolve-user") == 0) return resolve_user(argv[2], argv[3], argv + 4);
   if (getpid() != 1) {
     init_log("must run as PID 1 of a vmrun guest (host modes: --check-config FILE, "
-             "--resolve-user ROOT SPEC [GROUP...], --agent --listen-unix PATH)");
+             "--resolve-user ROOT SPEC [GROUP...], --agent --listen-unix PATH, --find-exit-device DIR)");
     return 2;
   }
   run_as_pid1();

@@ -98,6 +98,13 @@ std::vector<uint8_t> build_device_tree(const DeviceTreeConfig& c) {
   w.property_u32("clock-frequency", kUartClockHz);
   w.end_node();
 
+  // vmrun's exit device: no Linux driver binds to it; vmrun-init finds it by this
+  // compatible string and writes the workload's status to it through /dev/mem.
+  w.begin_node(node_name("exit", kExitDeviceBase));
+  w.property_string("compatible", kExitDeviceCompatible);
+  w.property_u64s("reg", {kExitDeviceBase, kExitDeviceSize});
+  w.end_node();
+
   for (uint32_t slot = 0; slot < c.virtio_slots; slot++) {
     const uint64_t base = kVirtioMmioBase + slot * kVirtioMmioSlotSize;
     w.begin_node(node_name("virtio_mmio", base));

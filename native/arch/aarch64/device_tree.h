@@ -1,6 +1,6 @@
 // The device tree an arm64 Linux guest boots with: memory, the CPUs (PSCI for
 // bringing up secondaries), the GICv3, the architected timer, PSCI, the 16550 UART,
-// the virtio-mmio devices attached, and /chosen (command line, initrd, console).
+// vmrun's exit device, the virtio-mmio devices attached, and /chosen (command line, initrd, console).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -24,6 +24,8 @@ constexpr uint32_t kUartClockHz = 1'843'200;
 /** vmrun's exit-status device: a 32-bit write of the status ends the VM (x86: port 0xF4). */
 constexpr uint64_t kExitDeviceBase = 0x0901'0000;
 constexpr uint64_t kExitDeviceSize = 0x1000;
+/** How the guest finds it in the device tree (guest/init/src/exit_report.h says the same). */
+constexpr const char* kExitDeviceCompatible = "vmrun,exit-device";
 
 /** virtio-mmio slots, 512 bytes apart as on QEMU's virt, SPIs from 16 up. */
 constexpr uint64_t kVirtioMmioBase = 0x0A00'0000;
