@@ -1,28 +1,69 @@
 /**
- * Which Linux kernel `vmrun run` boots: --kernel, then VMRUN_KERNEL, then the one
- * guest/kernel/build.sh (scripts/setup.sh) built into the cache.
+ * Which Linux kernel and guest init `vmrun run` boots: --kernel, then VMRUN_KERNEL,
+ * then the one guest/kernel/build.sh (scripts/setup.sh) built into the cache, for the
+ * architecture KVM runs here (the host's own).
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { vmrunCacheDir } from '../host/cache-dir.js';
 import { VmrunError } from '../errors.js';
 
+/** A guest architecture, named as guest/kernel/build.sh --arch and `uname -m` name it. */
+export type GuestArch = 'x86_64' | 'aarch64';
+
+/** What a guest of each architecture boots: the build's image file and the init's ELF e_machine. */
+const GUEST_ARCHES: Record<GuestArch, { kernelFile: string; elfMachine: number; nodeArch: string }> = {
+  // The uncompressed vmlinux boots faster than the bzImage: no decompression in the guest.
+  x86_64: { kernelFile: 'vmlinux', elfMachine: 62, nodeArch: 'x64' },
+  // arm64 boots the Image (the arm64 boot protocol's format; its vmlinux is not loadable).
+  aarch64: { kernelFile: 'Image', elfMachine: 183, nodeArch: 'arm64' },
+};
+
+/** The guest architecture KVM runs on this host, or a one-line error for any other host. */
+export function hostGuestArch(nodeArch: string = process.arch): GuestArch {
+  for (const [arch, facts] of Object.entries(GUEST_ARCHES)) if (facts.nodeArch === nodeArch) return arch as GuestArch;
+  throw new VmrunError('host', `vmrun runs guests on x86_64 and arm64 hosts; this host is ${nodeArch}`);
+}
+
 /** The kernel to boot, or a one-line error saying how to get one. */
-export function findGuestKernel(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+export function findGuestKernel(explicit?: string, env: NodeJS.ProcessEnv = process.env, arch: GuestArch = hostGuestArch()): string {
   const chosen = explicit ?? env.VMRUN_KERNEL;
   if (chosen) {
     if (!existsSync(chosen)) throw new VmrunError('not-found', `kernel ${chosen} does not exist`);
     return chosen;
   }
-  // The uncompressed vmlinux boots faster than the bzImage: no decompression in the guest.
-  const built = join(vmrunCacheDir(env), 'kernel', 'latest', 'vmlinux');
+  const built = join(vmrunCacheDir(env), 'kernel', `latest-${arch}`, GUEST_ARCHES[arch].kernelFile);
   if (existsSync(built)) return built;
-  throw new VmrunError('not-found', 'no guest kernel yet: run scripts/setup.sh (builds it, ~9 min once), or pass --kernel / set VMRUN_KERNEL');
+  const how = arch === 'x86_64' ? 'scripts/setup.sh (builds it, ~9 min once)' : `guest/kernel/build.sh --arch ${arch} (~9 min once)`;
+  throw new VmrunError('not-found', `no ${arch} guest kernel yet: run ${how}, or pass --kernel / set VMRUN_KERNEL`);
 }
 
-/** The guest init binary that goes into every image's initramfs. */
-export function findGuestInit(root: string, env: NodeJS.ProcessEnv = process.env): string {
-  const path = env.VMRUN_INIT ?? join(root, 'guest', 'init', 'out', 'vmrun-init');
-  if (!existsSync(path)) throw new VmrunError('not-found', `guest init ${path} is missing: run npm run build:guests`);
-  return path;
+/** The ELF e_machine of `path`, or undefined if it is not an ELF file. */
+function elfMachine(path: string): number | undefined {
+  const header = Buffer.alloc(20);
+  const fd = openSync(path, 'r');
+  try {
+    if (readSync(fd, header, 0, 20, 0) < 20 || header.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  } finally {
+    closeSync(fd);
+  }
+  return header.readUInt16LE(18);
+}
+
+/**
+ * The guest init binary that goes into every image's initramfs, built for `arch`:
+ * guest/init/out/<arch>/vmrun-init (a cross build), else guest/init/out/vmrun-init
+ * if that is one (the host's own build). A checkout shared by an x86_64 host and an
+ * arm64 machine (the aarch64 harness) holds both.
+ */
+export function findGuestInit(root: string, env: NodeJS.ProcessEnv = process.env, arch: GuestArch = hostGuestArch()): string {
+  if (env.VMRUN_INIT) {
+    if (!existsSync(env.VMRUN_INIT)) throw new VmrunError('not-found', `guest init ${env.VMRUN_INIT} (VMRUN_INIT) does not exist`);
+    return env.VMRUN_INIT;
+  }
+  const out = join(root, 'guest', 'init', 'out');
+  for (const path of [join(out, arch, 'vmrun-init'), join(out, 'vmrun-init')])
+    if (existsSync(path) && elfMachine(path) === GUEST_ARCHES[arch].elfMachine) return path;
+  const how = arch === 'x86_64' ? 'npm run build:guests' : `make -C guest/init ${arch}`;
+  throw new VmrunError('not-found', `no ${arch} guest init in ${out}: run ${how}`);
 }
