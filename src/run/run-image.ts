@@ -20,7 +20,7 @@ import { checkDisks, defaultDiskSerial, type DiskOptions } from '../machine/disk
 import { checkVolumes, findVirtiofsd, volumeTag, type VolumeOptions } from '../machine/volumes.js';
 import { chooseRootfs, rootfsFacts, type RootfsMode } from './rootfs-choice.js';
 import { resolveRunSpec, type RunFlags, type RunSpec } from './run-spec.js';
-import { findGuestInit, findGuestKernel } from './guest-kernel.js';
+import { archKernelArgs, findGuestInit, findGuestKernel, hostGuestArch, type GuestArch } from './guest-kernel.js';
 import { findHermitEntrypoint } from './hermit-entrypoint.js';
 import { guestNetworkConfig } from '../network/native-config.js';
 import type { NetworkOptions } from '../network/options.js';
@@ -83,9 +83,9 @@ export interface PreparedRun {
  */
 export const AGENT_RUN_BOOT_HOSTNAME = 'vmrun';
 
-/** Kernel command line of image runs: quiet, reset on reboot, vmrun-init as PID 1. */
-export function guestCmdline(debug: boolean): string {
-  const base = ['console=ttyS0', 'reboot=k', 'panic=-1', 'i8042.noaux', 'tsc=reliable', 'no_timer_check'];
+/** Kernel command line of image runs: quiet, reset on panic, vmrun-init as PID 1. */
+export function guestCmdline(debug: boolean, arch: GuestArch = hostGuestArch()): string {
+  const base = ['console=ttyS0', 'panic=-1', ...archKernelArgs(arch)];
   const verbosity = debug ? ['loglevel=7'] : ['quiet', 'loglevel=1'];
   return [...base, ...verbosity, GUEST_INIT_CMDLINE].join(' ');
 }

@@ -83,3 +83,14 @@ describe('guest kernel and init per architecture', () => {
     expect(findGuestInit(root, {}, 'aarch64')).toBe(join(out, 'vmrun-init'));
   });
 });
+
+describe('the kernel command line of image runs per architecture', () => {
+  it('gives x86_64 its i8042 reset and timer arguments and arm64 none of them', async () => {
+    const { guestCmdline } = await import('../../src/run/run-image.js');
+    const x86 = guestCmdline(false, 'x86_64').split(' ');
+    const arm = guestCmdline(false, 'aarch64').split(' ');
+    for (const args of [x86, arm]) expect(args).toEqual(expect.arrayContaining(['console=ttyS0', 'panic=-1', 'quiet', 'rdinit=/.vmrun/init']));
+    expect(x86).toEqual(expect.arrayContaining(['reboot=k', 'i8042.noaux', 'tsc=reliable', 'no_timer_check']));
+    expect(arm.filter((a) => /^(reboot|i8042|tsc)|no_timer_check/.test(a))).toEqual([]);
+  });
+});
