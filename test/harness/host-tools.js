@@ -73,11 +73,21 @@ export function missingPackage(pkg, what) {
  * @returns {string}
  */
 export function runTool(file, args, options = {}) {
+  return runToolBytes(file, args, options).toString('utf8');
+}
+
+/**
+ * runTool for a tool whose stdout is binary (a decompressor's): the raw bytes.
+ * @param {string} file
+ * @param {string[]} args
+ * @param {{ cwd?: string, timeoutMs?: number, input?: string }} [options]
+ * @returns {Buffer}
+ */
+export function runToolBytes(file, args, options = {}) {
   const timeoutMs = options.timeoutMs ?? 120_000;
   const result = spawnSync(file, args, {
     cwd: options.cwd,
     input: options.input,
-    encoding: 'utf8',
     timeout: timeoutMs,
     killSignal: 'SIGKILL',
     maxBuffer: 64 * 1024 * 1024,
@@ -91,7 +101,7 @@ export function runTool(file, args, options = {}) {
   }
   if (result.status !== 0) {
     throw new HarnessError(`${commandLine} failed (exit ${result.status ?? result.signal})`, {
-      detail: result.stderr.trim(),
+      detail: result.stderr.toString('utf8').trim(),
     });
   }
   return result.stdout;

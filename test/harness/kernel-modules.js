@@ -2,12 +2,15 @@
 /**
  * Which kernel modules L1 must insmod, in which order: the dependency closure of a
  * few root modules, read from each module's own .modinfo with modinfo(8), since a
- * kernel package extracted without installing it has no modules.dep.
+ * kernel package extracted without installing it has no modules.dep. Modules may be
+ * compressed (Debian's 6.12 kernels ship .ko.xz); readModule gives their plain ELF
+ * bytes, which is what busybox's insmod in L1 loads.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { basename, join } from 'node:path';
 import { HarnessError } from './harness-error.js';
-import { requireCommand, runTool } from './host-tools.js';
+import { requireCommand, runTool, runToolBytes } from './host-tools.js';
 
 /**
  * A module to load: its canonical name (dashes as underscores) and its .ko file.
@@ -52,22 +55,33 @@ function canonicalName(name) {
   return name.replaceAll('-', '_');
 }
 
+/** A module file's name: NAME.ko, or compressed as NAME.ko.xz / NAME.ko.gz. */
+const MODULE_FILE = /^(.+)\.ko(\.xz|\.gz)?$/;
+
 /**
- * Every .ko under `dir`, by canonical module name.
+ * Every module file under `dir`, by canonical module name.
  * @param {string} dir
  * @returns {Map<string, string>}
  */
 function indexModuleFiles(dir) {
   const index = new Map();
   for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ko')) {
-      index.set(canonicalName(basename(entry.name, '.ko')), join(entry.parentPath ?? entry.path, entry.name));
-    }
+    const name = entry.isFile() ? MODULE_FILE.exec(entry.name)?.[1] : undefined;
+    if (name) index.set(canonicalName(name), join(entry.parentPath ?? entry.path, entry.name));
   }
-  if (index.size === 0) {
-    throw new HarnessError(`no uncompressed .ko modules under ${dir} (compressed modules are not supported)`);
-  }
+  if (index.size === 0) throw new HarnessError(`no kernel modules (.ko, .ko.xz, .ko.gz) under ${dir}`);
   return index;
+}
+
+/**
+ * A module's plain ELF bytes, decompressed if its file is.
+ * @param {string} file
+ * @returns {Buffer}
+ */
+export function readModule(file) {
+  if (file.endsWith('.ko.gz')) return gunzipSync(readFileSync(file));
+  if (file.endsWith('.ko.xz')) return runToolBytes(requireCommand('xz'), ['-dc', file]);
+  return readFileSync(file);
 }
 
 /**

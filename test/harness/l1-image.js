@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { HarnessError } from './harness-error.js';
 import { installedVersion, missingPackage, requireCommand, runTool } from './host-tools.js';
 import { downloadAndExtract, fetchKernelPackage, memoizedByAptLists, resolveKernelPackageCached } from './kernel-package.js';
-import { moduleLoadOrder } from './kernel-modules.js';
+import { moduleLoadOrder, readModule } from './kernel-modules.js';
 import { extractPvhVmlinux } from './kernel-vmlinux.js';
 
 /** The Debian package and path of the static busybox that L1's init runs on. */
@@ -138,7 +138,7 @@ function writeInitramfs(rootDir, output, initScript, modules, busybox) {
     init: initScript,
     'bin/busybox': readFileSync(busybox),
     'etc/harness-modules': Buffer.from(modules.map((m) => `${m.name}.ko\n`).join('')),
-    ...Object.fromEntries(modules.map((m) => [`lib/modules/${m.name}.ko`, readFileSync(m.file)])),
+    ...Object.fromEntries(modules.map((m) => [`lib/modules/${m.name}.ko`, readModule(m.file)])),
   };
   const dirs = ['bin', 'etc', 'lib', 'lib/modules'];
   for (const dir of dirs) mkdirSync(join(rootDir, dir), { recursive: true });
