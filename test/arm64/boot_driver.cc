@@ -40,6 +40,7 @@
 #include "arch/aarch64/interrupt_state.h"
 #include "arch/aarch64/layout.h"
 #include "arch/aarch64/vcpu.h"
+#include "backend/kvm/aarch64/arm64_hypervisor.h"
 #include "backend/kvm/aarch64/vcpu_state_codec.h"
 #include "backend/hypervisor.h"
 #include "common/error.h"
@@ -554,9 +555,10 @@ int run(const Options& o) {
     const double on_disk_s = (static_cast<double>(unix_ns()) - static_cast<double>(snap.machine.saved_at_unix_ns)) / 1e9;
     std::snprintf(line, sizeof line,
                   "restored in %.1f ms (state file read and checked %.1f ms, RAM %.1f ms for %llu MiB of data, VM+vGICv3 %.1f ms, vCPUs created and states checked %.1f ms, "
-                  "GIC+registers+UART restored %.1f ms); %d vCPUs, %llu MiB RAM; the snapshot sat on disk %.2f s",
+                  "GIC+registers+UART restored %.1f ms); %d vCPUs, %llu MiB RAM; the snapshot sat on disk %.2f s; guest counter set through %s",
                   ms_since(start), read_ms, ram_ms - read_ms, static_cast<unsigned long long>(ram_copied >> 20), setup_vm_ms - ram_ms, created_ms - setup_vm_ms,
-                  ms_since(start) - created_ms, cpus, static_cast<unsigned long long>(memory_bytes >> 20), on_disk_s);
+                  ms_since(start) - created_ms, cpus, static_cast<unsigned long long>(memory_bytes >> 20), on_disk_s,
+                  dynamic_cast<kvm::KvmArm64Vm&>(*vm).counter_restore_method());
     say(line);
   } else {
     Arm64LinuxBootInput in{&kernel, o.kernel, o.initrd.empty() ? nullptr : &initrd, o.cmdline, o.cpus, 0};

@@ -1,6 +1,8 @@
 /**
- * arm64 snapshots on vmrun's KVM arm64 backend, in the aarch64 harness (a 6.1 L1: the
- * guest counter is restored through KVM_REG_ARM_TIMER_CNT). A 2-vCPU Debian arm64
+ * arm64 snapshots on vmrun's KVM arm64 backend, in the aarch64 harness. On Debian's
+ * 6.1 L1 the guest counter is restored through KVM_REG_ARM_TIMER_CNT; with
+ * VMRUN_L1_KERNEL_PACKAGE naming bookworm-backports' 6.12 kernel, through
+ * KVM_ARM_SET_COUNTER_OFFSET (docs/testing.md). A 2-vCPU Debian arm64
  * guest whose /init prints a numbered line with its monotonic clock about every 0.5 s
  * (l2-init.sh) is saved by vmrun-arm64-boot after line SAVE_AFTER, and the driver
  * stops; the snapshot sits on disk for ON_DISK_S; a new driver process restores it and
@@ -57,7 +59,7 @@ function countLines(text: string): CountLine[] {
   }));
 }
 
-describe('arm64 snapshots on KVM arm64 (aarch64 harness, 6.1 L1)', () => {
+describe('arm64 snapshots on KVM arm64 (aarch64 harness; TIMER_CNT on a 6.1 L1, the counter-offset API on 6.4+)', () => {
   it(
     'a 2-vCPU guest saved mid-count and restored in a new process counts on with no gap or repeat, its clock continuous and both CPUs online; a flipped byte in the GIC section is refused',
     async () => {
@@ -114,6 +116,14 @@ describe('arm64 snapshots on KVM arm64 (aarch64 harness, 6.1 L1)', () => {
       expect(all.map((l) => l.n)).toEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
       expect(afterLines.length).toBeGreaterThanOrEqual(COUNT - SAVE_AFTER - 2);
       expect(result.stderr).toMatch(/arm64-boot: restored in [\d.]+ ms/);
+      // The guest counter's restore method follows L1's KVM: KVM_ARM_SET_COUNTER_OFFSET
+      // from Linux 6.4 on, KVM_REG_ARM_TIMER_CNT before (VMRUN_L1_KERNEL_PACKAGE picks L1's kernel).
+      const l1 = /nested-kvm: L1 image .*\(linux-image-(\d+)\.(\d+)/.exec(result.stderr);
+      expect(l1, 'the harness names L1\'s kernel package').not.toBeNull();
+      const offsetApi = Number(l1![1]) * 100 + Number(l1![2]) >= 604;
+      expect(result.stderr).toMatch(
+        new RegExp(`arm64-boot: restored in .*; guest counter set through ${offsetApi ? 'KVM_ARM_SET_COUNTER_OFFSET' : 'KVM_REG_ARM_TIMER_CNT'}\n`),
+      );
       expect(result.stderr).toMatch(/arm64-boot: the guest powered off \(PSCI SYSTEM_OFF\)/);
 
       // The clock: never backwards, and no jump for the time on disk.

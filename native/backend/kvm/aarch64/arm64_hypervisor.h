@@ -54,6 +54,8 @@ class KvmArm64Vm : public Vm {
    * before any vCPU's restore_state().
    */
   void restore_state(const StateBlob& blob, bool catch_up_wall_clock) override;
+  /** How restore_state sets the guest counter here: the ioctl or register's name, for reports. */
+  const char* counter_restore_method() const { return counter_offset_api_ ? "KVM_ARM_SET_COUNTER_OFFSET" : "KVM_REG_ARM_TIMER_CNT"; }
 
  private:
   uint32_t dist_get(uint32_t offset);
