@@ -83,6 +83,8 @@ export function writeRunScript(job, spec) {
   const { userland } = spec;
   const env = Object.entries(spec.env)
     .filter(([name, value]) => value !== undefined && !HOST_SESSION_VARIABLES.has(name) && !name.includes('='))
+    // A file in the host's /etc, which an aarch64 L1's root does not have (Node warns on every start).
+    .filter(([name]) => !(userland && name === 'NODE_EXTRA_CA_CERTS'))
     .map(([name, value]) => (name === 'PATH' && userland ? `PATH=${userland.bin}:${value}` : `${name}=${value}`));
   // L1's /run is its own tmpfs (l1-init.sh): sockets work there, not on 9p paths.
   const runtimeDir = `/run/user/${spec.uid}`;
