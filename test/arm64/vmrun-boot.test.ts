@@ -2,9 +2,9 @@
  * vmrun on an arm64 host: the real CLI (bin/run.js) run by Node for arm64 in the
  * aarch64 harness's L1 (test/harness/arm64-userland.js), with the cross-built addon
  * (scripts/build-arm64-addon.sh), boots Debian's arm64 kernel (the one L1 itself
- * boots) with the busybox initramfs of test/arm64/l2-init.sh, and saves and restores
- * a running guest through vmrun's own snapshot file. One L1 runs every command (in
- * beforeAll); the tests read what it printed. Not in `npm test`: an L1 and four L2
+ * boots) with the busybox initramfs of test/arm64/l2-init.sh, saves and restores a
+ * running guest through vmrun's own snapshot file, and refuses a damaged one. One L1
+ * runs every command (in beforeAll); the tests read what it printed. Not in `npm test`: an L1 and four L2
  * boots under TCG take minutes (docs/testing.md). Run: npm run test:arm64.
  */
 import { rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { prepareArm64Guest, REPO } from './guest-fixture.js';
 /** L1 start, Node's start per command (20-25 s in L1) and the L2 boots under TCG on a shared 2-core host. */
 const RUN_TIMEOUT_S = 1800;
 const VMRUN = join(REPO, 'bin/run.js');
+const FLIP = join(REPO, 'test/arm64/flip-section-byte.mjs');
 /** The snapshot guest's numbered lines (l2-init.sh, about 0.5 s apart): still counting when the save lands. */
 const COUNT = 60;
 /** Between the save and the restore, beyond the restore command's own start. */
@@ -75,6 +76,9 @@ beforeAll(async () => {
     `'${VMRUN}' logs arm64-counter >${scratch}/before-save.txt`,
     `sleep ${ON_DISK_S}`,
     step('restore', `'${VMRUN}' snapshot restore ${snapshot}`),
+    // The same file with one byte of its VM state (the GIC) flipped: refused before any VM exists.
+    `cp ${snapshot} ${snapshot}.damaged && node '${FLIP}' ${snapshot}.damaged`,
+    step('damaged', `'${VMRUN}' snapshot restore ${snapshot}.damaged`),
     `echo "before-save-begin"; cat ${scratch}/before-save.txt; echo "before-save-end"`,
   ].join('; ');
   // The snapshot's state and data dirs in L1's tmpfs: nothing of it crosses 9p.
@@ -86,8 +90,8 @@ beforeAll(async () => {
   out = result.stdout.replace(/\r/g, '');
   console.log(
     [
-      ...result.stderr.split('\n').filter((l) => /^nested-kvm: /.test(l)),
-      ...['exit', 'cpus', 'bad', 'detach', 'save', 'restore'].map((l) => {
+      ...result.stderr.split('\n').filter((l) => /^(nested-kvm: |flipped byte )/.test(l)),
+      ...['exit', 'cpus', 'bad', 'detach', 'save', 'restore', 'damaged'].map((l) => {
         const s = status(l);
         return s ? `vmrun (${l}): status ${s.code}, ${s.seconds.toFixed(1)} s in L1, Node's start included` : `vmrun (${l}): no status`;
       }),
@@ -163,5 +167,15 @@ describe('vmrun on arm64 (aarch64 harness)', () => {
     expect(across).toBeLessThan(onDisk);
     // Both CPUs online after the restore.
     for (const l of after) expect(l.online).toBe('0-1');
+  });
+
+  it("a snapshot whose VM state (the GIC) has a flipped byte is refused in one line, status 125", () => {
+    expect(result.stderr).toMatch(/^flipped byte \d+ of the VM_STATE section/m);
+    expect(status('damaged')?.code).toBe(125);
+    const refusal = result.stderr.split('\n').filter((l) => l.includes('.damaged'));
+    expect(refusal, result.stderr).toHaveLength(1);
+    expect(refusal[0]).toMatch(/snapshot \S+\.damaged: .*VM_STATE.*(CRC|checksum)/i);
+    // Nothing ran: no guest output between the restore's status and this one.
+    expect(consoleOf('damaged', 'restore')).not.toMatch(/vmrun-arm64-count/);
   });
 });
