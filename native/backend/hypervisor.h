@@ -159,6 +159,13 @@ class Vm {
   /** VM-wide state: interrupt controllers, PIT, clock. vCPUs must not be running. */
   virtual StateBlob save_state() = 0;
   /**
+   * Whether the VM's state is saved before its vCPUs' and restored before their
+   * registers (arm64: the guest counter is read first at a save, and the GIC and the
+   * counter must be in place before the timer registers are written), or after them
+   * (x86: the IOAPIC and PIT after the LAPICs).
+   */
+  virtual bool state_precedes_vcpus() const { return false; }
+  /**
    * By default the guest clock continues from the moment of the save; with
    * `catch_up_wall_clock` it jumps forward by the wall time the snapshot spent on disk.
    */

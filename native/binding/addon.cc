@@ -102,6 +102,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("vsockLimits", vsock_limits_to(env));
   exports.Set("layout", layout_object(env));
   exports.Set("limits", limits_object(env));
+  exports.Set("machine", machine_object(env));
   return exports;
 }
 

@@ -2,10 +2,9 @@
 
 #include <cstddef>
 
-#include "arch/x86_64/layout.h"
-#include "arch/x86_64/mptable.h"
 #include "snapshot/memory_image.h"
 #include "vmm/builder.h"
+#include "vmm/platform.h"
 
 namespace vmrun::binding {
 
@@ -31,10 +30,16 @@ Napi::Object limits_object(Napi::Env env) {
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("minMemoryBytes", number(env, kMinMemorySize));
   limits.Set("maxMemoryBytes", number(env, kMaxMemorySize));
-  limits.Set("maxCpus", number(env, x86::kMaxMpTableCpus));
+  limits.Set("maxCpus", number(env, static_cast<uint64_t>(platform::max_cpus())));
   // Every virtio device (vsock, network, each disk and volume) takes one MMIO slot.
-  limits.Set("virtioDevices", number(env, x86::kVirtioMmioSlots));
+  limits.Set("virtioDevices", number(env, platform::virtio_slot_count()));
   return limits;
+}
+
+Napi::Object machine_object(Napi::Env env) {
+  Napi::Object machine = Napi::Object::New(env);
+  machine.Set("type", Napi::String::New(env, platform::machine_type()));
+  return machine;
 }
 
 }  // namespace vmrun::binding

@@ -54,9 +54,11 @@ GuestMemory GuestMemory::anonymous(uint64_t ram_size) {
 
 GuestMemory GuestMemory::anonymous_at(uint64_t guest_base, uint64_t ram_size) {
   GuestMemory m = anonymous(ram_size);
-  m.regions_ = {{guest_base, ram_size, m.mapping_}};
+  m.place_at(guest_base);
   return m;
 }
+
+void GuestMemory::place_at(uint64_t guest_base) { regions_ = {{guest_base, ram_size_, mapping_}}; }
 
 GuestMemory GuestMemory::from_file(int fd, uint64_t file_offset, uint64_t ram_size) {
   // MAP_PRIVATE: pages load lazily from the page cache and guest writes are

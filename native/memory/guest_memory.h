@@ -45,6 +45,13 @@ class GuestMemory {
    * (machines without a PC's MMIO hole, e.g. arm64's RAM at 1 GiB).
    */
   static GuestMemory anonymous_at(uint64_t guest_base, uint64_t ram_size);
+  /**
+   * Makes all RAM one region at `guest_base` instead of the PC layout the factories
+   * give (machines without a PC's MMIO hole, e.g. arm64's RAM at 1 GiB). The host
+   * mapping, and so every RAM offset of a snapshot, stays as it was. Only before the
+   * memory is registered with a VM.
+   */
+  void place_at(uint64_t guest_base);
 
   GuestMemory() = default;
   GuestMemory(GuestMemory&&) noexcept;

@@ -6,25 +6,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "arch/x86_64/layout.h"
-#include "arch/x86_64/mptable.h"
-#include "arch/x86_64/vcpu.h"
 #include "common/error.h"
 #include "common/file.h"
-#include "common/hex.h"
-#include "devices/legacy/cmos_rtc.h"
-#include "devices/legacy/exit_port.h"
-#include "devices/legacy/i8042.h"
-#include "devices/legacy/pci_config_absent.h"
 #include "devices/virtio/blk/blk_device.h"
 #include "devices/virtio/fs/fs_device.h"
 #include "devices/virtio/virtio_spec.h"
 #include "devices/virtio/mmio_transport.h"
 #include "devices/virtio/net/virtio_net.h"
 #include "hypercalls/uhyve_hypercalls.h"
-#include "loaders/hermit/hermit_boot.h"
-#include "loaders/linux/linux_loader.h"
-#include "vmm/irq_line.h"
+#include "vmm/platform.h"
 
 namespace vmrun {
 
@@ -46,19 +36,13 @@ class StepTimer {
 };
 
 constexpr uint64_t kMaxKernelSize = 512ULL << 20;
-constexpr uint16_t kCom1Port = 0x3F8;
-constexpr uint32_t kCom1Irq = 4;
-
-static_assert(x86::kVirtioMmioBase >= kMmioHoleStart &&
-                  x86::kVirtioMmioBase + x86::kVirtioMmioSlots * x86::kVirtioMmioSlotSize <= x86::kIoapicAddress,
-              "virtio-mmio windows lie in the MMIO hole, below the IOAPIC and LAPIC");
 
 void validate_shape(uint64_t memory_size, int cpus) {
   if (memory_size < kMinMemorySize || memory_size > kMaxMemorySize)
     throw VmrunError(ErrorCode::Usage, "--memory " + std::to_string(memory_size >> 20) + "M is out of range (16M to 1T)");
   if (memory_size % (2ULL << 20) != 0) throw VmrunError(ErrorCode::Usage, "--memory must be a multiple of 2M");
-  if (cpus < 1 || cpus > x86::kMaxMpTableCpus)
-    throw VmrunError(ErrorCode::Usage, "--cpus " + std::to_string(cpus) + " is out of range (1-" + std::to_string(x86::kMaxMpTableCpus) + ")");
+  if (cpus < 1 || cpus > platform::max_cpus())
+    throw VmrunError(ErrorCode::Usage, "--cpus " + std::to_string(cpus) + " is out of range (1-" + std::to_string(platform::max_cpus()) + ")");
 }
 
 }  // namespace
@@ -76,6 +60,7 @@ std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_
   m->vm_ = m->hypervisor_->create_vm();
   t.step("create-vm");
   m->memory_ = std::move(memory);
+  platform::place_ram(m->memory_);
   // RAM slots before the irqchip: registering them afterwards costs 30x more here.
   m->vm_->map_memory(m->memory_);
   t.step("memory-slots");
@@ -84,26 +69,20 @@ std::unique_ptr<Machine> MachineBuilder::create_platform(const std::string& kvm_
 
   ConsoleOutput::Sink sink = m->callbacks_.console;
   m->console_ = std::make_unique<ConsoleOutput>(sink ? sink : [](std::vector<uint8_t>&&) {});
-  Machine* raw = m.get();
-  m->uart_ = std::make_shared<Uart16550>("uart0", std::make_shared<VmInterruptLine>(*m->vm_, kCom1Irq), m->console_.get());
-  m->port_bus_.add(kCom1Port, 8, m->uart_);
-  m->port_bus_.add(0x60, 5, std::make_shared<I8042>(raw));
-  m->port_bus_.add(0x70, 2, std::make_shared<CmosRtc>(memory_size));
-  m->port_bus_.add(0xCF8, 8, std::make_shared<PciConfigAbsent>());
-  m->port_bus_.add(kExitPortAddress, 4, std::make_shared<ExitPort>(raw));
+  add_platform_devices(*m, memory_size);
   t.step("devices");
   return m;
 }
 
-std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
-                                                  const std::optional<NetworkConfig>& network,
-                                                  const std::vector<virtio::blk::DiskConfig>& disks,
-                                                  const std::vector<virtio::fs::VolumeConfig>& volumes) {
+size_t MachineBuilder::attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
+                                             const std::optional<NetworkConfig>& network,
+                                             const std::vector<virtio::blk::DiskConfig>& disks,
+                                             const std::vector<virtio::fs::VolumeConfig>& volumes) {
   // The order (vsock, net, disks, volumes) is each device's MMIO slot: boot and restore share it.
   const size_t wanted = (vsock ? 1 : 0) + (network ? 1 : 0) + disks.size() + volumes.size();
-  if (wanted > x86::kVirtioMmioSlots)
+  if (wanted > platform::virtio_slot_count())
     throw VmrunError(ErrorCode::Usage, std::to_string(disks.size()) + " disks and " + std::to_string(volumes.size()) + " volumes are too many: a VM has " +
-                                           std::to_string(x86::kVirtioMmioSlots) + " virtio devices, vsock and the network included");
+                                           std::to_string(platform::virtio_slot_count()) + " virtio devices, vsock and the network included");
   std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
   if (vsock) devices.push_back(std::make_unique<virtio::vsock::VsockDevice>(*vsock));
   // Binds the published ports now: a port in use fails the boot before the guest runs.
@@ -111,44 +90,35 @@ std::string MachineBuilder::attach_virtio_devices(Machine& m, const std::optiona
     devices.push_back(std::make_unique<virtio::net::VirtioNet>(*network));
     m.published_ports_ = network->forwards;
   }
-  // Disks in order: Linux names them vda, vdb... as it probes them (command-line order).
+  // Disks in order: Linux names them vda, vdb... as it probes them (slot order).
   for (size_t i = 0; i < disks.size(); i++)
     devices.push_back(std::make_unique<virtio::blk::BlkDevice>(disks[i], virtio::blk::open_disk(disks[i]), static_cast<int>(i)));
-  std::string cmdline;
   for (auto& device : devices) {
-    const size_t slot = m.virtio_.size();
-    if (slot >= x86::kVirtioMmioSlots) throw VmrunError(ErrorCode::Internal, "more virtio devices than MMIO slots");
-    const uint64_t base = x86::kVirtioMmioBase + slot * x86::kVirtioMmioSlotSize;
-    const uint32_t gsi = x86::kVirtioMmioGsis[slot];
+    const platform::VirtioSlot slot = platform::virtio_slot(m.virtio_.size());
     // Before the transport exists: constructing it attaches the device, which starts its thread.
     if (device->takes_notify_events()) {
       std::vector<std::unique_ptr<NotifyEvent>> events;
-      for (uint16_t q = 0; q < device->queue_count(); q++) events.push_back(m.vm_->create_notify_event(base + virtio::mmio::kQueueNotify, q));
+      for (uint16_t q = 0; q < device->queue_count(); q++) events.push_back(m.vm_->create_notify_event(slot.base + virtio::mmio::kQueueNotify, q));
       device->use_notify_events(std::move(events));
     }
-    auto transport = std::make_shared<virtio::VirtioMmioTransport>(std::move(device), m.memory_, m.vm_->create_interrupt_event(gsi));
-    m.mmio_bus_.add(base, x86::kVirtioMmioSlotSize, transport);
+    auto transport = std::make_shared<virtio::VirtioMmioTransport>(std::move(device), m.memory_, m.vm_->create_interrupt_event(slot.gsi));
+    m.mmio_bus_.add(slot.base, slot.size, transport);
     m.virtio_.push_back(transport);
-    cmdline += " virtio_mmio.device=4K@" + hex(base) + ":" + std::to_string(gsi);
   }
   // A volume's queues are served by virtiofsd: its kicks are ioeventfds on this slot's
   // QueueNotify (one per queue index) and its calls the slot's irqfd.
   for (size_t i = 0; i < volumes.size(); i++) {
-    const size_t slot = m.virtio_.size();
-    const uint64_t base = x86::kVirtioMmioBase + slot * x86::kVirtioMmioSlotSize;
-    const uint32_t gsi = x86::kVirtioMmioGsis[slot];
-    auto interrupt = m.vm_->create_interrupt_event(gsi);
+    const platform::VirtioSlot slot = platform::virtio_slot(m.virtio_.size());
+    auto interrupt = m.vm_->create_interrupt_event(slot.gsi);
     virtio::fs::FsWiring wiring{&m.memory_, {}, interrupt->event_fd()};
     for (uint32_t q = 0; q < virtio::fs::kQueueCount; q++)
-      wiring.notify.push_back(m.vm_->create_notify_event(base + virtio::mmio::kQueueNotify, q));
+      wiring.notify.push_back(m.vm_->create_notify_event(slot.base + virtio::mmio::kQueueNotify, q));
     auto device = std::make_unique<virtio::fs::FsDevice>(volumes[i], static_cast<int>(i), std::move(wiring));
     auto transport = std::make_shared<virtio::VirtioMmioTransport>(std::move(device), m.memory_, std::move(interrupt));
-    m.mmio_bus_.add(base, x86::kVirtioMmioSlotSize, transport);
+    m.mmio_bus_.add(slot.base, slot.size, transport);
     m.virtio_.push_back(transport);
-    // Linux's virtio_mmio.device=<size>@<base>:<irq> (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
-    cmdline += " virtio_mmio.device=4K@" + hex(base) + ":" + std::to_string(gsi);
   }
-  return cmdline;
+  return m.virtio_.size();
 }
 
 std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, MachineCallbacks callbacks, BootInfo* info) {
@@ -158,12 +128,15 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
   std::string why;
   KernelFormat format = detect_kernel_format(kernel, &why);
   if (format == KernelFormat::Unknown) throw VmrunError(ErrorCode::KernelFormat, "kernel " + config.kernel_path + ": " + why);
-  if (format == KernelFormat::LinuxArm64Image)
-    throw VmrunError(ErrorCode::KernelFormat, "kernel " + config.kernel_path + " is an arm64 Linux Image; this machine runs x86_64 guests");
+  platform::check_kernel_format(format, config.kernel_path);
+  if (config.gdb && !platform::has_gdb_stub())
+    throw VmrunError(ErrorCode::Usage, std::string("--gdb is not available on this ") + platform::machine_type() + " machine: the gdb stub knows x86-64 registers only");
   if (info) info->kernel_format = kernel_format_name(format);
-  std::vector<uint8_t> initrd;
-  bool has_initrd = !config.initrd_paths.empty();
-  if (has_initrd && format == KernelFormat::HermitElf)
+  KernelImage image;
+  image.kernel = std::move(kernel);
+  image.format = format;
+  image.has_initrd = !config.initrd_paths.empty();
+  if (image.has_initrd && format == KernelFormat::HermitElf)
     throw VmrunError(ErrorCode::Usage, "--initrd is for Linux kernels; " + config.kernel_path + " is a Hermit kernel");
   if (config.vsock && format == KernelFormat::HermitElf)
     throw VmrunError(ErrorCode::Usage, "vsock is for Linux guests; " + config.kernel_path + " is a Hermit kernel");
@@ -176,42 +149,29 @@ std::unique_ptr<Machine> MachineBuilder::boot(const MachineConfig& config, Machi
     throw VmrunError(ErrorCode::Usage, "--file-mapping is for Hermit kernels; " + config.kernel_path + " is a Linux kernel (give Linux guests volumes)");
   if (!config.volumes.empty() && format == KernelFormat::HermitElf)
     throw VmrunError(ErrorCode::Usage, "volumes are for Linux guests; " + config.kernel_path + " is a Hermit kernel");
+  std::vector<uint8_t>& initrd = image.initrd;
   for (const auto& path : config.initrd_paths) {
     std::vector<uint8_t> part = read_file(path, "initrd", config.memory_size);
     initrd.resize((initrd.size() + 3) & ~size_t{3}, 0);
     if (part.size() > config.memory_size - initrd.size()) throw VmrunError(ErrorCode::Usage, "the initrds together are larger than --memory");
     initrd.insert(initrd.end(), part.begin(), part.end());
   }
-  std::string initrd_names;
-  for (const auto& path : config.initrd_paths) initrd_names += (initrd_names.empty() ? "" : " + ") + path;
+  for (const auto& path : config.initrd_paths) image.initrd_names += (image.initrd_names.empty() ? "" : " + ") + path;
 
   // virtiofsd maps guest RAM itself: with volumes it is a shared memfd.
   GuestMemory memory = config.volumes.empty() ? GuestMemory::anonymous(config.memory_size) : GuestMemory::shared(config.memory_size);
   auto m = create_platform(config.kvm_device, config.memory_size, config.cpus, std::move(memory), std::move(callbacks));
 
-  // The loader decides each vCPU's start state; Linux APs wait for the guest's INIT/SIPI.
-  std::vector<std::optional<x86::StartState>> starts(static_cast<size_t>(config.cpus));
-  std::string gdb_note;
-  if (format == KernelFormat::HermitElf) {
-    HermitBootPlan plan = prepare_hermit_boot(kernel, config, m->memory_, *m, *m->console_, m->console_input_);
-    if (plan.load_bias)
-      gdb_note = "the kernel is relocatable and was moved by " + hex(plan.load_bias) + " (always, under --gdb): load its symbols with gdb's symbol-file -o " +
-                 hex(plan.load_bias) + " " + config.kernel_path;
-    for (int i = 0; i < config.cpus; i++) starts[static_cast<size_t>(i)] = plan.start_state_for(i);
-    m->port_io_handler_ = std::move(plan.hypercalls);
-  } else {
-    const std::string cmdline = config.cmdline + attach_virtio_devices(*m, config.vsock, config.network, config.disks, config.volumes);
-    LinuxBootInput in{&kernel, format, config.kernel_path, has_initrd ? &initrd : nullptr, initrd_names, cmdline};
-    starts[0] = load_linux(in, m->memory_).start;
-    x86::write_mp_table(m->memory_, config.cpus);
-  }
+  // Hermit guests have no virtio devices (checked above); Linux guests learn of theirs from the loader.
+  const size_t virtio_devices = attach_virtio_devices(*m, config.vsock, config.network, config.disks, config.volumes);
+  const GuestStart start = load_guest(*m, config, image, virtio_devices);
   for (int i = 0; i < config.cpus; i++) {
     auto vcpu = m->vm_->create_vcpu(i, config.cpus, VcpuSetup::ForBoot);
-    if (starts[static_cast<size_t>(i)]) x86_vcpu(*vcpu).set_start_state(*starts[static_cast<size_t>(i)]);
+    start.start_vcpu(i, *vcpu);
     m->vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), *m));
   }
   // Last: it listens now (a port in use fails the boot) and needs the vCPUs.
-  if (config.gdb) m->gdb_ = std::make_unique<GdbStub>(*m, *config.gdb, m->hypervisor_->probe_debug_traps(), gdb_note);
+  if (config.gdb) m->gdb_ = std::make_unique<GdbStub>(*m, *config.gdb, m->hypervisor_->probe_debug_traps(), start.gdb_note);
   return m;
 }
 

@@ -1,7 +1,10 @@
 // Assembles a Machine from a description, so the order of creation is written once:
 // memory slots before the irqchip (30x cheaper, see notes/host-kvm.md), irqchip and
-// PIT before vCPUs, devices on the buses, then the loader's start state.
+// PIT before vCPUs, devices on the buses, then the loader's start state. What differs
+// by architecture (the platform devices, the kernel loaders, the virtio slots) is in
+// vmm/<arch>/platform.cc behind vmm/platform.h.
 #pragma once
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +14,7 @@
 #include "devices/virtio/blk/blk_device.h"
 #include "devices/virtio/fs/virtiofsd_process.h"
 #include "devices/virtio/vsock/vsock_device.h"
+#include "loaders/kernel_format.h"
 #include "vmm/machine.h"
 
 namespace vmrun {
@@ -43,7 +47,24 @@ struct MachineConfig {
 
 /** What the builder learned about the kernel, for the host to report. */
 struct BootInfo {
-  std::string kernel_format;  // "linux-bzimage", "linux-elf", "hermit"
+  std::string kernel_format;  // "linux-bzimage", "linux-elf", "hermit", "linux-arm64-image"
+};
+
+/** A kernel read and recognised, with its initrds concatenated: builder.cc reads them, the architecture loads them. */
+struct KernelImage {
+  std::vector<uint8_t> kernel;
+  KernelFormat format = KernelFormat::Unknown;
+  bool has_initrd = false;
+  std::vector<uint8_t> initrd;
+  std::string initrd_names;  // "a + b", for messages
+};
+
+/** What the architecture's loader decided for the vCPUs. */
+struct GuestStart {
+  /** Sets vCPU `index`'s start state; a vCPU it leaves alone waits for the guest to wake it (x86: INIT/SIPI; arm64: PSCI CPU_ON). */
+  std::function<void(int index, Vcpu& vcpu)> start_vcpu;
+  /** What the gdb stub tells the debugger about this boot (a relocated Hermit kernel). */
+  std::string gdb_note;
 };
 
 constexpr uint64_t kMinMemorySize = 16ULL << 20;
@@ -87,10 +108,21 @@ class MachineBuilder {
   static std::unique_ptr<Machine> create_platform(const std::string& kvm_device, uint64_t memory_size, int cpus,
                                                   GuestMemory memory, MachineCallbacks callbacks);
   /**
-   * Attaches the virtio devices in their fixed order (a restore must find each in its
-   * saved slot) and returns the Linux command-line words that announce them.
+   * The architecture's devices beside its interrupt controller: the console UART (on
+   * m.uart_), the exit device, a PC's legacy ports (vmm/<arch>/platform.cc).
    */
-  static std::string attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
+  static void add_platform_devices(Machine& m, uint64_t memory_size);
+  /**
+   * Loads the kernel and initrd as the architecture boots them, announcing the first
+   * `virtio_devices` slots to a Linux guest, and says how each vCPU starts
+   * (vmm/<arch>/platform.cc).
+   */
+  static GuestStart load_guest(Machine& m, const MachineConfig& config, const KernelImage& image, size_t virtio_devices);
+  /**
+   * Attaches the virtio devices in their fixed order (a restore must find each in its
+   * saved slot, platform::virtio_slot) and returns how many slots they took.
+   */
+  static size_t attach_virtio_devices(Machine& m, const std::optional<virtio::vsock::VsockConfig>& vsock,
                                            const std::optional<NetworkConfig>& network,
                                            const std::vector<virtio::blk::DiskConfig>& disks,
                                            const std::vector<virtio::fs::VolumeConfig>& volumes);

@@ -142,8 +142,9 @@ void Machine::write_console(const uint8_t* data, size_t len) {
 
 MachineState Machine::capture_state() {
   MachineState s;
+  if (vm_->state_precedes_vcpus()) s.vm = vm_->save_state();
   for (auto& v : vcpus_) s.vcpus.push_back(v->vcpu().save_state());
-  s.vm = vm_->save_state();
+  if (!vm_->state_precedes_vcpus()) s.vm = vm_->save_state();
   for (const auto& bus : {&port_bus_, &mmio_bus_})
     for (const auto& d : bus->devices()) s.devices.emplace_back(d->name(), d->save());
   if (port_io_handler_ && !port_io_handler_->state_name().empty())
@@ -158,8 +159,9 @@ void Machine::restore_state(const MachineState& s, bool catch_up_wall_clock) {
   // before any is applied: an incompatible snapshot changes nothing.
   std::vector<std::unique_ptr<LoadedVcpuState>> loaded;
   for (size_t i = 0; i < vcpus_.size(); i++) loaded.push_back(vcpus_[i]->vcpu().load_state(s.vcpus[i]));
+  if (vm_->state_precedes_vcpus()) vm_->restore_state(s.vm, catch_up_wall_clock);
   for (size_t i = 0; i < vcpus_.size(); i++) vcpus_[i]->vcpu().restore_state(*loaded[i]);
-  vm_->restore_state(s.vm, catch_up_wall_clock);
+  if (!vm_->state_precedes_vcpus()) vm_->restore_state(s.vm, catch_up_wall_clock);
   std::map<std::string, std::shared_ptr<Device>> by_name;
   for (const auto& bus : {&port_bus_, &mmio_bus_})
     for (const auto& d : bus->devices()) by_name[d->name()] = d;

@@ -101,7 +101,7 @@ class Machine : public VcpuHost {
 
   /** Captures VM, vCPU and device state; the machine must be paused. */
   MachineState capture_state();
-  /** Applies captured state in the restore order: vCPUs, VM, devices last. */
+  /** Applies captured state in the restore order: vCPUs and VM (in the order Vm::state_precedes_vcpus says), devices last. */
   void restore_state(const MachineState& state, bool catch_up_wall_clock = false);
 
   /**
@@ -153,7 +153,7 @@ class Machine : public VcpuHost {
   std::shared_ptr<ConsoleInput> console_input_ = std::make_shared<ConsoleInput>();
   std::unique_ptr<PortIoHandler> port_io_handler_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
-  std::vector<std::shared_ptr<virtio::VirtioMmioTransport>> virtio_;  // in slot order (arch/x86_64/layout.h)
+  std::vector<std::shared_ptr<virtio::VirtioMmioTransport>> virtio_;  // in slot order (vmm/platform.h)
   MachineCallbacks callbacks_;
 
   mutable std::mutex mu_;

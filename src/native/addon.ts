@@ -177,6 +177,11 @@ export interface NativeLimits {
   virtioDevices: number;
 }
 
+/** The machine the addon builds (native vmm/platform.h). */
+export interface NativeMachineType {
+  type: 'x86_64-pc' | 'arm64-virt';
+}
+
 /** Events, in the order the machine produced them: console batches, 'drained' after a pause, 'stopped' last. */
 /** What saveSnapshot() hands back: state, the RAM chunk index, and timings. */
 export interface NativeSnapshotCapture {
@@ -200,7 +205,7 @@ export interface NativeRamMapping {
 }
 
 export interface NativeMachine {
-  readonly kernelFormat: 'linux-bzimage' | 'linux-elf' | 'hermit';
+  readonly kernelFormat: 'linux-bzimage' | 'linux-elf' | 'hermit' | 'linux-arm64-image';
   start(): void;
   /** Resolves true once every vCPU is parked, false on timeout. */
   pause(timeoutMs: number): Promise<boolean>;
@@ -243,8 +248,10 @@ interface NativeAddon {
   ): Promise<boolean>;
   /** The snapshot layout the addon writes (native/snapshot/memory_image.h). */
   layout: NativeLayout;
-  /** The VMM's limits (native/vmm/builder.h, native/arch/x86_64/mptable.h). */
+  /** The VMM's limits for this architecture's machine (native/vmm/builder.h, native/vmm/platform.h). */
   limits: NativeLimits;
+  /** The machine this addon builds: snapshots record its type, and a restore of another is refused. */
+  machine: NativeMachineType;
   /** Bounds on the private files a Hermit guest creates (native/hypercalls/guest_files.h). */
   hermitTempFileLimits: { files: number; fileBytes: number; totalBytes: number; snapshotBytes: number };
   guestNetwork: NativeGuestNetwork;
@@ -259,15 +266,27 @@ interface NativeAddon {
   NativeMachine: new (config: NativeMachineConfig, onEvent: (kind: string, payload: unknown, mustKeep?: boolean) => boolean | undefined) => NativeMachine;
 }
 
+/**
+ * Where the addon for each host architecture is built, and how: cmake-js's build on
+ * x86-64, the cross-build on arm64 (the aarch64 harness's L1 runs the checkout an x86
+ * host built, so the two builds live side by side).
+ */
+const ADDON_BUILDS: Partial<Record<NodeJS.Architecture, { path: string[]; build: string }>> = {
+  x64: { path: ['build', 'native', 'Release', 'vmrun_native.node'], build: 'npm run build:native' },
+  arm64: { path: ['build', 'arm64', 'addon', 'vmrun_native.node'], build: 'sh scripts/build-arm64-addon.sh' },
+};
+
 let cached: NativeAddon | undefined;
 
-/** Loads the addon once; a missing build is reported as what to run. */
+/** Loads the addon for this host's architecture once; a missing build is reported as what to run. */
 export function addon(): NativeAddon {
   if (cached) return cached;
+  const build = ADDON_BUILDS[process.arch];
+  if (!build) throw new VmrunError('host', `vmrun runs on x86_64 and arm64 hosts; this one is ${process.arch}`);
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const path = join(root, 'build', 'native', 'Release', 'vmrun_native.node');
+  const path = join(root, ...build.path);
   if (!existsSync(path)) {
-    throw new VmrunError('internal', `the native addon is not built (${path} is missing): run npm run build:native`);
+    throw new VmrunError('internal', `the native addon is not built (${path} is missing): run ${build.build}`);
   }
   cached = createRequire(import.meta.url)(path) as NativeAddon;
   return cached;

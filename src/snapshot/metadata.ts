@@ -8,6 +8,11 @@ export interface SnapshotMetadata {
   created: string;
   /** The machine as it must be recreated. */
   machine: {
+    /**
+     * The machine type (the addon's: "x86_64-pc", "arm64-virt"); a restore on a host
+     * whose vmrun builds another is refused. Absent in snapshots from before arm64: x86_64-pc.
+     */
+    type?: string;
     memoryBytes: number;
     cpus: number;
     kernelFormat: string;
@@ -94,6 +99,7 @@ export function decodeSnapshotMetadata(doc: unknown, invalid: (why: string) => n
     vmrunVersion: string(m, 'vmrunVersion', ''),
     created: string(m, 'created', ''),
     machine: {
+      ...optionalString(machine, 'type', 'machine.'),
       memoryBytes: number(machine, 'memoryBytes', 'machine.'),
       cpus: number(machine, 'cpus', 'machine.'),
       kernelFormat: string(machine, 'kernelFormat', 'machine.'),

@@ -160,6 +160,9 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
   const m = decodeSnapshotMetadata(doc, (why) => bad(path, why));
   const machine = m.machine;
   const { limits, layout } = addon();
+  // Another architecture's machine: its vCPU and interrupt controller state mean nothing here.
+  const type = machine.type ?? X86_64_MACHINE;
+  if (type !== addon().machine.type) bad(path, `it holds an ${type} machine, and vmrun on this host runs ${addon().machine.type} machines`);
   const ok =
     // The VMM's own limits (exported by the addon), checked before any RAM image is
     // expanded: a crafted file must not make vmrun size a petabyte file.
@@ -177,6 +180,9 @@ function parseMetadata(bytes: Buffer, path: string): SnapshotMetadata {
   if (!ok) bad(path, 'the metadata does not describe a machine');
   return m;
 }
+
+/** The machine type of snapshots saved before the metadata named one (vmrun ran x86_64 guests only). */
+const X86_64_MACHINE = 'x86_64-pc';
 
 /** Disks a snapshot can record (paths and serials are used as they are, so shape-checked). */
 function validDisks(disks: unknown, maxDevices: number): boolean {

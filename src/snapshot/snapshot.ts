@@ -53,7 +53,7 @@ export async function saveMachineSnapshot(
       formatVersion: `${FORMAT_MAJOR}.${FORMAT_MINOR}`,
       vmrunVersion: vmrunVersion(),
       created: new Date().toISOString(),
-      machine: { ...m.identity },
+      machine: { type: addon().machine.type, ...m.identity },
       host: { cpuModel: cpu?.model ?? 'unknown', cpuVendor: process.arch, virtualization: 'kvm' },
       ram: { touchedBytes: c.touchedPages * pageBytes, savedBytes: savedPages * pageBytes, compressedBytes: c.memoryDataLength, chunks },
       timings: { pausedMs: round(c.pausedMs), writeMs: round(c.writeMs) },

@@ -1,8 +1,8 @@
 // vmrun-arm64-boot: boots an arm64 Linux Image on vmrun's KVM arm64 backend with the
 // VMM's own parts (VcpuThread, the MMIO bus, the 16550 UART, the exit device, the
-// arm64 loader and device tree), without Node: the test driver of the aarch64 harness
-// until the addon is cross-built (node in the emulated L1 starts in 1-5 s; this starts
-// in milliseconds, so the figures it prints are the VMM's, not Node's).
+// arm64 loader and device tree), without Node: a test driver of the aarch64 harness
+// beside the cross-built addon (node in the emulated L1 starts in 1-5 s, the CLI in
+// 20-25 s; this starts in milliseconds, so the figures it prints are the VMM's).
 //
 //   vmrun-arm64-boot --kernel IMAGE [--initrd FILE] [--cmdline TEXT] [--cpus N]
 //                    [--memory MIB] [--timeout S] [--mark TEXT]

@@ -1,6 +1,6 @@
 /**
  * What the arm64 real-guest tests share: the cross-built driver (vmrun-arm64-boot,
- * test/arm64/boot_driver.cc), Debian's arm64 kernel (the one the aarch64 harness boots
+ * test/arm64/boot_driver.cc) or addon, Debian's arm64 kernel (the one the aarch64 harness boots
  * as L1) and a busybox initramfs whose /init is l2-init.sh, in a scratch directory of
  * the host's temp dir (which the aarch64 L1 sees at the same path).
  */
@@ -25,11 +25,16 @@ export interface Arm64Guest {
   initramfs: string;
 }
 
-/** Builds the driver (skipped while nothing under native/ changed) and the guest's initramfs. */
-export async function prepareArm64Guest(): Promise<Arm64Guest> {
+/**
+ * Builds what the guest runs on (asynchronously: a cross-build takes a minute or more,
+ * and vitest's worker must stay responsive) and the guest's initramfs: `driver`, the
+ * test driver (skipped while nothing under native/ changed); `addon`, the arm64
+ * addon that `vmrun` loads in L1 (scripts/build-arm64-addon.sh, incremental).
+ */
+export async function prepareArm64Guest(build: { driver?: boolean; addon?: boolean } = { driver: true }): Promise<Arm64Guest> {
   const image = ensureL1Image(() => {}, l1Arch('aarch64'));
-  // Asynchronous: the cross-build takes a minute, and vitest's worker must stay responsive.
-  await run('sh', [join(REPO, 'scripts/build-arm64-driver.sh')]);
+  if (build.driver) await run('sh', [join(REPO, 'scripts/build-arm64-driver.sh')]);
+  if (build.addon) await run('sh', [join(REPO, 'scripts/build-arm64-addon.sh')], { maxBuffer: 16 << 20 });
   const scratch = mkdtempSync(join(tmpdir(), 'vmrun-arm64-test-'));
   const root = join(scratch, 'root');
   mkdirSync(join(root, 'bin'), { recursive: true });

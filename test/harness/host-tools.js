@@ -20,6 +20,8 @@ const PACKAGE_OF_COMMAND = {
   modinfo: 'kmod',
   cpio: 'cpio',
   xz: 'xz-utils',
+  npm: 'npm',
+  tar: 'tar',
 };
 
 /**

@@ -74,13 +74,18 @@ export function createJobDir() {
  * `privateTmp`, TMPDIR is a directory in L1's own tmpfs instead of the host's.
  * @param {JobFiles} job
  * With `kvmHold`, that program (probes/kvm-hold.c, built for L1) runs as root in the
- * background for the command's whole life.
- * @param {{ command: string[], cwd: string, env: NodeJS.ProcessEnv, uid: number, gid: number, groups: number[], privateTmp: boolean, kvmHold?: string }} spec
+ * background for the command's whole life. With `userland` (an aarch64 L1), its glibc
+ * is linked in where arm64 programs look for it and its `bin` (node) leads PATH.
+ * @param {{ command: string[], cwd: string, env: NodeJS.ProcessEnv, uid: number, gid: number, groups: number[], privateTmp: boolean, kvmHold?: string,
+ *   userland?: { sysroot: string, bin: string } }} spec
  */
 export function writeRunScript(job, spec) {
+  const { userland } = spec;
   const env = Object.entries(spec.env)
     .filter(([name, value]) => value !== undefined && !HOST_SESSION_VARIABLES.has(name) && !name.includes('='))
-    .map(([name, value]) => `${name}=${value}`);
+    // A file in the host's /etc, which an aarch64 L1's root does not have (Node warns on every start).
+    .filter(([name]) => !(userland && name === 'NODE_EXTRA_CA_CERTS'))
+    .map(([name, value]) => (name === 'PATH' && userland ? `PATH=${userland.bin}:${value}` : `${name}=${value}`));
   // L1's /run is its own tmpfs (l1-init.sh): sockets work there, not on 9p paths.
   const runtimeDir = `/run/user/${spec.uid}`;
   env.push(`${IN_L1_VARIABLE}=1`, `XDG_RUNTIME_DIR=${runtimeDir}`);
@@ -102,6 +107,12 @@ export function writeRunScript(job, spec) {
     `mkdir -p -m 0700 ${runtimeDir} && chown ${spec.uid}:${spec.gid} ${runtimeDir} || exit 125`,
     ...(spec.privateTmp ? [`mkdir -p -m 0700 ${tmpDir} && chown ${spec.uid}:${spec.gid} ${tmpDir} || exit 125`] : []),
     ...(spec.kvmHold ? [`${shellQuote(spec.kvmHold)} </dev/null >/dev/null 2>>${shellQuote(job.stderr)} &`] : []),
+    // The ELF interpreter and the directories glibc searches by default (no ld.so.cache).
+    ...(userland ? [
+      `ln -sfn ${shellQuote(`${userland.sysroot}/lib/ld-linux-aarch64.so.1`)} /lib/ld-linux-aarch64.so.1 || exit 125`,
+      `ln -sfn ${shellQuote(`${userland.sysroot}/lib/aarch64-linux-gnu`)} /lib/aarch64-linux-gnu || exit 125`,
+      `mkdir -p /usr/lib && ln -sfn ${shellQuote(`${userland.sysroot}/usr/lib/aarch64-linux-gnu`)} /usr/lib/aarch64-linux-gnu || exit 125`,
+    ] : []),
     `cd ${shellQuote(spec.cwd)} || exit 125`,
     // env -i: exactly the caller's environment, whatever the names (npm sets some a
     // shell could not export); env then finds the command on the caller's PATH.

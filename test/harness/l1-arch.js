@@ -23,6 +23,7 @@
  *   virtfsDevice: string,
  *   hasHeartbeatPort: boolean,
  *   chrootIntoHost: boolean,
+ *   arm64Userland: boolean,
  * }} L1Arch
  */
 
@@ -51,6 +52,7 @@ const X86_64 = {
   virtfsDevice: 'virtio-9p-pci',
   hasHeartbeatPort: true,
   chrootIntoHost: true,
+  arm64Userland: false,
 };
 
 /** @type {L1Arch} */
@@ -77,6 +79,9 @@ const AARCH64 = {
   // The virt machine has one UART (QEMU 7.2): no second port for the heartbeat.
   hasHeartbeatPort: false,
   chrootIntoHost: false,
+  // L1's own root has busybox only: Node and vmrun's addon run there with Debian's
+  // arm64 glibc and libraries, linked in by run.sh (arm64-userland.js).
+  arm64Userland: true,
 };
 
 /** The architectures `--arch` accepts. */

@@ -13,6 +13,7 @@ import { createJobDir, readExitStatus, writeRunScript } from './job-dir.js';
 import { FileFollower } from './file-follower.js';
 import { L1Console } from './l1-console.js';
 import { ensureL1Image } from './l1-image.js';
+import { ensureArm64Userland } from './arm64-userland.js';
 import { l1Arch } from './l1-arch.js';
 import { HEARTBEAT_INTERVAL_S, L1Watchdog } from './l1-heartbeat.js';
 import { qemuArguments, startQemu } from './qemu-l1.js';
@@ -79,6 +80,7 @@ export async function runInL1(options) {
       groups: process.getgroups?.() ?? [],
       privateTmp: options.privateTmp,
       kvmHold: arch.chrootIntoHost ? buildKvmHold(job.dir) : undefined,
+      userland: arch.arm64Userland ? ensureArm64Userland(log) : undefined,
     });
     const qemuStart = performance.now();
     let kvmReadyAt = 0;

@@ -86,6 +86,19 @@ describe('limits and layout exported by the addon', () => {
     expect(() => openSnapshotFile(notString)).toThrow(/"machine.fileMappings\[0\].hostPath" is not a string/);
   });
 
+  it("the snapshot reader takes its own machine type and refuses another architecture's in one line", async () => {
+    const own = addon().machine.type;
+    const other = own === 'x86_64-pc' ? 'arm64-virt' : 'x86_64-pc';
+    const same = await syntheticSnapshot('own-type.vmsnap', 1, limits.minMemoryBytes, { type: own });
+    expect(openSnapshotFile(same).metadata.machine.type).toBe(own);
+    const foreign = await syntheticSnapshot('foreign-type.vmsnap', 1, limits.minMemoryBytes, { type: other });
+    expect(() => openSnapshotFile(foreign)).toThrow(new RegExp(`^snapshot \\S+foreign-type.vmsnap: it holds an ${other} machine, and vmrun on this host runs ${own} machines$`));
+    // Snapshots from before the field were saved by the x86-64 VMM.
+    const untyped = await syntheticSnapshot('untyped.vmsnap', 1, limits.minMemoryBytes);
+    if (own === 'x86_64-pc') expect(openSnapshotFile(untyped).metadata.machine.type).toBeUndefined();
+    else expect(() => openSnapshotFile(untyped)).toThrow(/it holds an x86_64-pc machine/);
+  });
+
   it('the VMM refuses one vCPU more than the limit, naming the same limit', () => {
     expect(() => Machine.boot({ kernel: join(GUESTS, 'hello.elf'), cpus: limits.maxCpus + 1, memory: '32M' })).toThrow(
       new RegExp(`--cpus ${limits.maxCpus + 1} is out of range \\(1-${limits.maxCpus}\\)`),

@@ -47,6 +47,7 @@ class KvmArm64Vm : public Vm {
   std::unique_ptr<NotifyEvent> create_notify_event(uint64_t address, uint32_t value) override;
   /** The vGICv3 and the guest counter; every vCPU created and none running. */
   StateBlob save_state() override;
+  bool state_precedes_vcpus() const override { return true; }
   /**
    * Checks the saved GIC state against this VM (vCPU count and MPIDRs, counter
    * frequency) and applies it: the counter, then the redistributors, distributor and
