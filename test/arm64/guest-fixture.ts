@@ -1,8 +1,9 @@
 /**
  * What the arm64 real-guest tests share: the cross-built driver (vmrun-arm64-boot,
- * test/arm64/boot_driver.cc) or addon, Debian's arm64 kernel (the one the aarch64 harness boots
- * as L1) and a busybox initramfs whose /init is l2-init.sh, in a scratch directory of
- * the host's temp dir (which the aarch64 L1 sees at the same path).
+ * test/arm64/boot_driver.cc) or addon, Debian's arm64 kernel (the one the aarch64
+ * harness boots as L1) and a busybox initramfs whose /init is l2-init.sh (with that
+ * kernel's virtio_mmio module), in a scratch directory of the host's temp dir (which
+ * the aarch64 L1 sees at the same path).
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
@@ -41,8 +42,11 @@ export async function prepareArm64Guest(build: { driver?: boolean; addon?: boole
   copyFileSync(image.busybox, join(root, 'bin/busybox'));
   copyFileSync(INIT, join(root, 'init'));
   chmodSync(join(root, 'init'), 0o755);
+  // virtio-mmio's driver, a module of the same kernel, from L1's own initramfs (l2-init.sh loads it on request).
+  await run('sh', ['-c', `cpio -i -d --quiet lib/modules/virtio_mmio.ko < '${image.initramfs}'`], { cwd: root });
   const initramfs = join(scratch, 'initramfs.cpio');
   // A newc cpio, files owned by root (the kernel unpacks it as the initramfs).
-  await run('sh', ['-c', `printf 'bin\\nbin/busybox\\ninit\\n' | cpio -o -H newc -R 0:0 --quiet > '${initramfs}'`], { cwd: root });
+  const files = ['bin', 'bin/busybox', 'init', 'lib', 'lib/modules', 'lib/modules/virtio_mmio.ko'].join('\\n');
+  await run('sh', ['-c', `printf '${files}\\n' | cpio -o -H newc -R 0:0 --quiet > '${initramfs}'`], { cwd: root });
   return { scratch, kernel: image.kernel, initramfs };
 }

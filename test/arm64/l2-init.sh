@@ -6,7 +6,8 @@
 # prints N numbered lines about 0.5 s apart (the snapshot test saves and restores it
 # in the middle), each with the guest's monotonic clock (/proc/uptime), the CPUs
 # online and, with a second CPU, the clock read by a process pinned to CPU 1 (which
-# would hang if that CPU stopped running).
+# would hang if that CPU stopped running). With vmrun_test.virtio=1 it lists the
+# virtio-mmio devices its kernel found (below).
 /bin/busybox mkdir -p /dev /proc /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
@@ -16,11 +17,24 @@ echo "vmrun-arm64-init: started"
 read -r uptime _ </proc/uptime
 echo "vmrun-arm64-init: uptime $uptime s, cpus online: $(/bin/busybox cat /sys/devices/system/cpu/online)"
 count=0
+virtio=""
 for arg in $(/bin/busybox cat /proc/cmdline); do
   case "$arg" in
     vmrun_test.count=*) count="${arg#vmrun_test.count=}" ;;
+    vmrun_test.virtio=1) virtio=1 ;;
   esac
 done
+# With vmrun_test.virtio=1: load virtio-mmio's driver (a module in Debian's arm64
+# kernel), which probes the device tree's virtio,mmio nodes, and list the device IDs
+# it found there (vsock 0x0013, block 0x0002...).
+if [ -n "$virtio" ]; then
+  /bin/busybox insmod /lib/modules/virtio_mmio.ko
+  ids=""
+  for dev in /sys/bus/virtio/devices/*; do
+    [ -e "$dev/device" ] && ids="$ids $(/bin/busybox cat "$dev/device")"
+  done
+  echo "vmrun-arm64-init: virtio devices:${ids:- none}"
+fi
 i=0
 while [ "$i" -lt "$count" ]; do
   i=$((i + 1))

@@ -17,6 +17,7 @@ import { prepareArm64Guest, REPO } from './guest-fixture.js';
 const RUN_TIMEOUT_S = 1800;
 const VMRUN = join(REPO, 'bin/run.js');
 const FLIP = join(REPO, 'test/arm64/flip-section-byte.mjs');
+const DEVICES = join(REPO, 'test/arm64/boot-with-devices.mjs');
 /** The snapshot guest's numbered lines (l2-init.sh, about 0.5 s apart): still counting when the save lands. */
 const COUNT = 60;
 /** Between the save and the restore, beyond the restore command's own start. */
@@ -58,6 +59,8 @@ beforeAll(async () => {
   ({ scratch, kernel, initramfs } = await prepareArm64Guest({ addon: true }));
   const garbage = join(scratch, 'not-a-kernel');
   writeFileSync(garbage, 'this is not a kernel\n'.repeat(200));
+  const disk = join(scratch, 'disk.raw');
+  writeFileSync(disk, Buffer.alloc(1 << 20));
   // L1's uptime around each command: how long the CLI took there, Node's start included.
   const step = (label: string, command: string) =>
     `read t0 _ </proc/uptime; ${command} 2>${scratch}/${label}.err; s=$?; read t1 _ </proc/uptime; ` +
@@ -69,6 +72,8 @@ beforeAll(async () => {
     step('exit', `'${VMRUN}' boot ${guest(1, ' vmrun_test.exit=7')} --stats`),
     step('cpus', `'${VMRUN}' boot ${guest(2, '')} --stats`),
     step('bad', `'${VMRUN}' boot '${garbage}' --memory 256M`),
+    // Through the library: a vsock device (slot 0) and a disk (slot 1), found by the guest's virtio-mmio driver.
+    step('devices', `node '${DEVICES}' '${kernel}' '${initramfs}' '${disk}' "$XDG_RUNTIME_DIR/vmrun-arm64-vsock" 'console=ttyS0 quiet panic=-1 vmrun_test.virtio=1'`),
     // A 2-vCPU guest counting in the background, saved mid-count (and stopped), then
     // restored in a new process, which prints the console from the save on.
     step('detach', `'${VMRUN}' boot -d --name arm64-counter ${guest(2, ` vmrun_test.count=${COUNT}`)}`),
@@ -91,7 +96,7 @@ beforeAll(async () => {
   console.log(
     [
       ...result.stderr.split('\n').filter((l) => /^(nested-kvm: |flipped byte )/.test(l)),
-      ...['exit', 'cpus', 'bad', 'detach', 'save', 'restore', 'damaged'].map((l) => {
+      ...['exit', 'cpus', 'bad', 'devices', 'detach', 'save', 'restore', 'damaged'].map((l) => {
         const s = status(l);
         return s ? `vmrun (${l}): status ${s.code}, ${s.seconds.toFixed(1)} s in L1, Node's start included` : `vmrun (${l}): no status`;
       }),
@@ -128,6 +133,12 @@ describe('vmrun on arm64 (aarch64 harness)', () => {
     const errors = result.stderr.split('\n').filter((l) => l.includes('not-a-kernel'));
     expect(errors, result.stderr).toHaveLength(1);
     expect(errors[0]).toMatch(/kernel \S+not-a-kernel: neither an ELF file nor a bzImage .* nor an arm64 Image/);
+  });
+
+  it('virtio-mmio devices are announced in the device tree: the guest finds a vsock device and a disk in their slots', () => {
+    expect(status('devices')?.code, result.stderr).toBe(0);
+    const found = /vmrun-arm64-init: virtio devices: (.*)\n/.exec(consoleOf('devices', 'bad'))?.[1]?.split(' ');
+    expect(found?.sort()).toEqual(['0x0002', '0x0013']);
   });
 
   it('a 2-vCPU guest saved mid-count with snapshot save --stop and restored in a new process counts on with no gap or repeat, its clock continuous, both CPUs online', () => {

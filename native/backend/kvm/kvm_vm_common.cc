@@ -84,14 +84,23 @@ std::unique_ptr<NotifyEvent> create_ioeventfd(int vm_fd, uint64_t address, uint3
   return std::make_unique<KvmIoeventfd>(std::move(fd));
 }
 
-std::unique_ptr<InterruptEvent> create_irqfd(int vm_fd, uint32_t gsi) {
+std::unique_ptr<InterruptEvent> create_unbound_irqfd(uint32_t gsi) {
   Fd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (fd.get() < 0) throw VmrunError(ErrorCode::Host, errno_message("eventfd for GSI " + std::to_string(gsi), errno));
+  return std::make_unique<KvmIrqfd>(std::move(fd));
+}
+
+void bind_irqfd(int vm_fd, int event_fd, uint32_t gsi) {
   kvm_irqfd irqfd{};
-  irqfd.fd = static_cast<uint32_t>(fd.get());
+  irqfd.fd = static_cast<uint32_t>(event_fd);
   irqfd.gsi = gsi;
   checked_ioctl(vm_fd, KVM_IRQFD, &irqfd, "IRQFD");
-  return std::make_unique<KvmIrqfd>(std::move(fd));
+}
+
+std::unique_ptr<InterruptEvent> create_irqfd(int vm_fd, uint32_t gsi) {
+  auto event = create_unbound_irqfd(gsi);
+  bind_irqfd(vm_fd, event->event_fd(), gsi);
+  return event;
 }
 
 }  // namespace vmrun::kvm

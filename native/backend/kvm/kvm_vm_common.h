@@ -18,6 +18,14 @@ int check_kvm_extension(int fd, long cap);
 void map_guest_memory(int vm_fd, const GuestMemory& memory);
 /** An eventfd bound to `gsi` with KVM_IRQFD: each trigger pulses the line, with no exit. */
 std::unique_ptr<InterruptEvent> create_irqfd(int vm_fd, uint32_t gsi);
+/**
+ * The same eventfd, not yet bound: bind_irqfd binds it later (arm64 KVM refuses an
+ * irqfd until the vGIC is initialised). A trigger before then is kept by the eventfd
+ * and raises the line when it is bound.
+ */
+std::unique_ptr<InterruptEvent> create_unbound_irqfd(uint32_t gsi);
+/** KVM_IRQFD: `event_fd` pulses `gsi` from now on. */
+void bind_irqfd(int vm_fd, int event_fd, uint32_t gsi);
 /** An eventfd KVM signals, with no exit, when the guest writes `value` to the 4-byte MMIO register at `address` (KVM_IOEVENTFD). */
 std::unique_ptr<NotifyEvent> create_ioeventfd(int vm_fd, uint64_t address, uint32_t value);
 

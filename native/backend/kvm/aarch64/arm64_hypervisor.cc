@@ -4,6 +4,8 @@
 #include <cstring>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "arch/aarch64/interrupt_state.h"
 #include "arch/aarch64/layout.h"
 #include "backend/kvm/aarch64/vcpu_state_codec.h"
@@ -146,6 +148,9 @@ std::unique_ptr<Vcpu> KvmArm64Vm::create_vcpu(int index, int count, VcpuSetup se
     a.group = KVM_DEV_ARM_VGIC_GRP_CTRL;
     a.attr = KVM_DEV_ARM_VGIC_CTRL_INIT;
     checked_ioctl(gic_.get(), KVM_SET_DEVICE_ATTR, &a, "VGIC CTRL_INIT");
+    gic_initialized_ = true;
+    for (const auto& [event_fd, gsi] : unbound_irqfds_) bind_irqfd(fd_.get(), event_fd.get(), gsi);
+    unbound_irqfds_.clear();  // KVM holds the eventfds now; the devices keep theirs
   }
   (void)setup;  // arm64 has no boot-only set-up beyond KVM_ARM_VCPU_INIT
   return vcpu;
@@ -161,7 +166,14 @@ void KvmArm64Vm::set_irq_line(uint32_t gsi, bool level) {
 }
 
 // With no routing table set, KVM's irqfd GSI n is SPI n on arm64.
-std::unique_ptr<InterruptEvent> KvmArm64Vm::create_interrupt_event(uint32_t gsi) { return create_irqfd(fd_.get(), gsi); }
+std::unique_ptr<InterruptEvent> KvmArm64Vm::create_interrupt_event(uint32_t gsi) {
+  if (gic_initialized_) return create_irqfd(fd_.get(), gsi);
+  auto event = create_unbound_irqfd(gsi);
+  Fd copy(::dup(event->event_fd()));
+  if (copy.get() < 0) throw VmrunError(ErrorCode::Host, errno_message("dup of the eventfd for SPI " + std::to_string(gsi), errno));
+  unbound_irqfds_.emplace_back(std::move(copy), gsi);
+  return event;
+}
 std::unique_ptr<NotifyEvent> KvmArm64Vm::create_notify_event(uint64_t address, uint32_t value) { return create_ioeventfd(fd_.get(), address, value); }
 
 namespace {

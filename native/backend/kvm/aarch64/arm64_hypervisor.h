@@ -76,6 +76,14 @@ class KvmArm64Vm : public Vm {
   std::vector<int> vcpu_fds_;
   /** KVM_CAP_COUNTER_OFFSET: the VM-wide counter offset (6.4+) rather than writing TIMER_CNT. */
   bool counter_offset_api_ = false;
+  /** The vGIC took CTRL_INIT (after the last vCPU): KVM accepts irqfds from then on. */
+  bool gic_initialized_ = false;
+  /**
+   * Interrupt events created before that (the builder attaches devices before it
+   * creates vCPUs), with a duplicate of each eventfd, bound at CTRL_INIT: KVM refuses
+   * an irqfd on an uninitialised vGIC (EAGAIN).
+   */
+  std::vector<std::pair<Fd, uint32_t>> unbound_irqfds_;
 };
 
 class KvmArm64Vcpu : public Arm64Vcpu {
