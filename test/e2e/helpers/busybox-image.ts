@@ -23,7 +23,10 @@ export interface PasswdEntry {
 
 /** What goes into a busybox test image. */
 export interface BusyboxImageSpec {
+  /** The image config; set `architecture` with `busybox` for another architecture's image. */
   config?: ConfigSpec;
+  /** The static busybox binary to ship (default: the host's, BUSYBOX). */
+  busybox?: string;
   /** /etc/passwd entries besides root. */
   users?: PasswdEntry[];
   /** Extra files: path (no leading slash) -> content; executable when `mode` says so. */
@@ -81,7 +84,7 @@ export async function writeBusyboxLayout(dir: string, tag: string, spec: Busybox
   const users = spec.users ?? [];
   const userland: LayerEntrySpec[] = [
     { name: 'bin/', type: 'directory' },
-    { name: 'bin/busybox', content: readFileSync(BUSYBOX), mode: 0o755 },
+    { name: 'bin/busybox', content: readFileSync(spec.busybox ?? BUSYBOX), mode: 0o755 },
     ...[...new Set([...APPLETS, ...(spec.applets ?? [])])].map((a): LayerEntrySpec => ({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' })),
     { name: 'etc/', type: 'directory' },
     { name: 'etc/passwd', content: passwdText(users) },
