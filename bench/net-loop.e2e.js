@@ -17,7 +17,7 @@
 // of 16 MiB, each to the one sink this script listens with on 127.0.0.1, reached from the
 // guest as 10.0.2.2. Ends with one JSON line per VMM: guests, transfers, guests that ended badly.
 // NETWORK RULE: only 127.0.0.1 and the guests' private networks; every loop is bounded.
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,7 +84,9 @@ function traceSave(name) {
   if (!TRACE || !existsSync(join(TRACING, 'events', 'kvm'))) return;
   tracing('tracing_on', '0');
   try {
-    copyFileSync(join(TRACING, 'trace'), join(OUT, `${name}.trace`));
+    // Not copyFileSync: tracefs files report size 0, so a copy by size copies nothing.
+    const r = spawnSync('sh', ['-c', `cat ${TRACING}/trace > '${join(OUT, `${name}.trace`)}'`]);
+    if (r.status !== 0) throw new Error(`cat ${TRACING}/trace failed`);
     log(`trace saved: ${join(OUT, `${name}.trace`)}`);
   } catch (e) {
     log(`trace: ${e.message}`);
