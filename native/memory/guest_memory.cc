@@ -30,13 +30,30 @@ static void add_regions(uint8_t* mapping, uint64_t ram_size, std::vector<GuestRe
  */
 constexpr uint64_t kGuardBytes = 4096;
 
+/**
+ * Guest RAM starts on a 2 MiB boundary of the host's address space, so guest-physical
+ * and host-virtual addresses agree modulo 2 MiB: where the host backs RAM with
+ * transparent huge pages, KVM can then map them whole (one nested-paging fault per
+ * 2 MiB instead of one per 4 KiB page), as QEMU's RAM alignment allows it too.
+ */
+constexpr uint64_t kRamAlignment = 2ULL << 20;
+
 GuestMemory GuestMemory::map(uint64_t ram_size, int flags, int fd, uint64_t file_offset, const char* what) {
-  void* reserved = mmap(nullptr, ram_size + 2 * kGuardBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // Reserve room for the alignment, then give back what lies outside guard + RAM + guard.
+  const uint64_t align = kRamAlignment;
+  const uint64_t reserve = ram_size + 2 * kGuardBytes + align;
+  void* reserved = mmap(nullptr, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (reserved == MAP_FAILED) throw VmrunError(ErrorCode::Host, errno_message(what, errno));
-  void* p = mmap(static_cast<uint8_t*>(reserved) + kGuardBytes, ram_size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, static_cast<off_t>(file_offset));
+  const uint64_t start = reinterpret_cast<uint64_t>(reserved);
+  const uint64_t ram = (start + kGuardBytes + align - 1) & ~(align - 1);
+  const uint64_t end = ram + ram_size + kGuardBytes;
+  if (ram - kGuardBytes > start) munmap(reserved, ram - kGuardBytes - start);
+  if (start + reserve > end) munmap(reinterpret_cast<void*>(end), start + reserve - end);
+  uint8_t* at = reinterpret_cast<uint8_t*>(ram);
+  void* p = mmap(at, ram_size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, static_cast<off_t>(file_offset));
   if (p == MAP_FAILED) {
     int err = errno;
-    munmap(reserved, ram_size + 2 * kGuardBytes);
+    munmap(at - kGuardBytes, ram_size + 2 * kGuardBytes);
     throw VmrunError(ErrorCode::Host, errno_message(what, err));
   }
   GuestMemory m;

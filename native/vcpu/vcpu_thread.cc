@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "arch/x86_64/page_walk.h"
+#include "arch/x86_64/shutdown_report.h"
 #include "arch/x86_64/vcpu.h"
 #include "common/error.h"
 #include "common/hex.h"
@@ -121,6 +122,14 @@ void VcpuThread::report_failure(const VcpuExit& exit) {
     case K::Shutdown:
       r.kind = StopRequest::Kind::TripleFault;
       r.detail = "the guest triple-faulted (CPU shutdown) at RIP " + hex(r.rip);
+      // Every register KVM hands back, or, when KVM has reset them (AMD SVM), that the
+      // place of the fault was lost: 0xfff0 is the reset vector, not where it faulted.
+      if (X86Vcpu* x = vcpu_->x86()) {
+        try {
+          r.detail = x86::describe_shutdown(x->general_registers(), x->paging_state());
+        } catch (...) {
+        }
+      }
       break;
     case K::SystemReset:
       r.kind = StopRequest::Kind::Reset;
