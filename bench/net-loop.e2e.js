@@ -18,12 +18,13 @@
 // guest as 10.0.2.2. Ends with one JSON line per VMM: guests, transfers, guests that ended badly.
 // NETWORK RULE: only 127.0.0.1 and the guests' private networks; every loop is bounded.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, spawnSync } from 'node:child_process';
 import { ROOT, guestKernels, inNestedL1, privateVmrunState, runWhereGuestsRun } from './e2e/environment.js';
 import { importTsBundle } from './e2e/bundle-ts.js';
+import { connectWhenListening, freePort, writeBytes } from './e2e/loopback.js';
 import { microvmArgv } from './e2e/qemu.js';
 
 runWhereGuestsRun(fileURLToPath(import.meta.url));
@@ -130,14 +131,6 @@ function thpInfo() {
   }
 }
 
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 /** The sink: every connection it takes counts BYTES then closes (busybox nc then exits). */
 function sinkServer(port, onDone) {
   const server = createServer((sock) => {
@@ -167,30 +160,12 @@ function timedGet(port) {
   });
 }
 
+/** Sends BYTES through the published port; false if the guest closed it first. */
 async function sendToGuest(port) {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
-  for (;;) {
-    const sock = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    const ok = await new Promise((resolve) => {
-      sock.once('connect', () => resolve(true));
-      sock.once('error', () => resolve(false));
-    });
-    if (!ok) {
-      sock.destroy();
-      if (Date.now() > deadline) throw new Error('nothing listened on the published port');
-      await new Promise((r) => setTimeout(r, 300));
-      continue;
-    }
-    sock.on('error', () => {});
-    sock.resume();
-    const chunk = Buffer.alloc(1 << 20);
-    const closed = new Promise((r) => sock.once('close', () => r('closed')));
-    for (let sent = 0; sent < BYTES; sent += chunk.length) {
-      if (!sock.write(chunk) && (await Promise.race([new Promise((r) => sock.once('drain', () => r('drain'))), closed])) === 'closed') return false;
-    }
-    sock.end();
-    return true;
-  }
+  const sock = await connectWhenListening(port, Date.now() + STEP_TIMEOUT_MS, 300);
+  if ((await writeBytes(sock, BYTES)) < BYTES) return false;
+  sock.end();
+  return true;
 }
 
 const guestScript = (sinkPort) =>

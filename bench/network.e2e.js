@@ -11,12 +11,13 @@
 // private networks. Needs `npm run build`. Runs: VMRUN_BENCH_RUNS (default 3); VMRUN_BENCH_DEBUG=1
 // adds --debug to vmrun (the guest kernel's log on stderr, shown when a sample fails).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, guestKernels, inNestedL1, privateVmrunState, runWhereGuestsRun } from './e2e/environment.js';
 import { importTsBundle } from './e2e/bundle-ts.js';
+import { connectWhenListening, freePort, writeBytes } from './e2e/loopback.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { QEMU, microvmArgv } from './e2e/qemu.js';
 import { median, report, round } from './stats.js';
@@ -39,15 +40,6 @@ const { writeBusyboxLayout } = await importTsBundle(join(ROOT, 'test', 'e2e', 'h
 const layout = join(state.root, 'layout');
 await writeBusyboxLayout(layout, 'v1', { applets: ['nc', 'httpd', 'dd', 'mkdir'] });
 const image = `oci:${layout}:v1`;
-
-/** A free port on 127.0.0.1. */
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** The guest's part: httpd for set-up latency, then receive, then send. The host drives each step. */
 const guestScript = (sinkPort) =>
@@ -95,36 +87,15 @@ function timedGet(port) {
  * the bytes left the host's socket buffer and reached the guest's nc).
  */
 async function sendToGuest(port, received) {
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
-  for (;;) {
-    const sock = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    const connected = await new Promise((resolve) => {
-      sock.once('connect', () => resolve(true));
-      sock.once('error', () => resolve(false));
-    });
-    if (!connected) {
-      sock.destroy();
-      if (Date.now() > deadline) throw new Error(`nothing listened on published port ${port}`);
-      await new Promise((r) => setTimeout(r, 200));
-      continue;
-    }
-    sock.on('error', () => {});
-    sock.resume();
-    const t0 = process.hrtime.bigint();
-    const chunk = Buffer.alloc(1 << 20);
-    // The published port accepts at once and resets if the guest does not listen: never wait on a dead socket.
-    const closed = new Promise((r) => sock.once('close', () => r('closed')));
-    for (let sent = 0; sent < BYTES; sent += chunk.length) {
-      if (!sock.write(chunk) && (await Promise.race([new Promise((r) => sock.once('drain', () => r('drain'))), closed])) === 'closed') {
-        throw new Error(`the guest closed published port ${port} after ${sent} bytes`);
-      }
-    }
-    sock.end();
-    await received;
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    sock.destroy();
-    return BYTES / 1e6 / seconds;
-  }
+  const sock = await connectWhenListening(port, Date.now() + STEP_TIMEOUT_MS, 200);
+  const t0 = process.hrtime.bigint();
+  const sent = await writeBytes(sock, BYTES);
+  if (sent < BYTES) throw new Error(`the guest closed published port ${port} after ${sent} bytes`);
+  sock.end();
+  await received;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  sock.destroy();
+  return BYTES / 1e6 / seconds;
 }
 
 /**

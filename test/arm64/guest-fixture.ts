@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { l1Arch } from '../harness/l1-arch.js';
 import { ensureL1Image } from '../harness/l1-image.js';
+import { HARNESS, runHarness, type HarnessRun } from '../harness/run-harness.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const DRIVER = join(REPO, 'build/arm64/vmrun-arm64-boot');
@@ -49,4 +50,18 @@ export async function prepareArm64Guest(build: { driver?: boolean; addon?: boole
   const files = ['bin', 'bin/busybox', 'init', 'lib', 'lib/modules', 'lib/modules/virtio_mmio.ko'].join('\\n');
   await run('sh', ['-c', `printf '${files}\\n' | cpio -o -H newc -R 0:0 --quiet > '${initramfs}'`], { cwd: root });
   return { scratch, kernel: image.kernel, initramfs };
+}
+
+/**
+ * Runs `script` (sh) in one aarch64 L1, bounded by `timeoutS`, with vmrun's state,
+ * image store and snapshots in L1's tmpfs (VMRUN_HOME=/dev/shm/vmrun-home: nothing of
+ * it crosses 9p). Returns the run, its stdout without the console's CRs as `out`.
+ */
+export async function runVmrunInArm64L1(script: string, timeoutS: number): Promise<HarnessRun & { out: string }> {
+  const env = { ...process.env, VMRUN_HOME: '/dev/shm/vmrun-home' };
+  const result = await runHarness(HARNESS, ['--arch', 'aarch64', '--timeout', String(timeoutS), '--', 'sh', '-c', script], {
+    env,
+    timeoutMs: (timeoutS + 60) * 1000,
+  });
+  return { ...result, out: result.stdout.replace(/\r/g, '') };
 }

@@ -10,8 +10,8 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HARNESS, runHarness, type HarnessRun } from '../harness/run-harness.js';
-import { prepareArm64Guest, REPO } from './guest-fixture.js';
+import type { HarnessRun } from '../harness/run-harness.js';
+import { prepareArm64Guest, REPO, runVmrunInArm64L1 } from './guest-fixture.js';
 
 /** L1 start, Node's start per command (20-25 s in L1) and the L2 boots under TCG on a shared 2-core host. */
 const RUN_TIMEOUT_S = 1800;
@@ -86,13 +86,7 @@ beforeAll(async () => {
     step('damaged', `'${VMRUN}' snapshot restore ${snapshot}.damaged`),
     `echo "before-save-begin"; cat ${scratch}/before-save.txt; echo "before-save-end"`,
   ].join('; ');
-  // The snapshot's state and data dirs in L1's tmpfs: nothing of it crosses 9p.
-  const env = { ...process.env, VMRUN_HOME: '/dev/shm/vmrun-home' };
-  result = await runHarness(HARNESS, ['--arch', 'aarch64', '--timeout', String(RUN_TIMEOUT_S), '--', 'sh', '-c', script], {
-    env,
-    timeoutMs: (RUN_TIMEOUT_S + 60) * 1000,
-  });
-  out = result.stdout.replace(/\r/g, '');
+  ({ out, ...result } = await runVmrunInArm64L1(script, RUN_TIMEOUT_S));
   console.log(
     [
       ...result.stderr.split('\n').filter((l) => /^(nested-kvm: |flipped byte )/.test(l)),

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBusyboxLayout } from '../e2e/helpers/busybox-image.js';
-import { HARNESS, runHarness, type HarnessRun } from '../harness/run-harness.js';
-import { prepareArm64Guest, REPO } from './guest-fixture.js';
+import type { HarnessRun } from '../harness/run-harness.js';
+import { prepareArm64Guest, REPO, runVmrunInArm64L1 } from './guest-fixture.js';
 
 /** L1 start, Node's start per command (20-25 s in L1) and three L2 runs under TCG on a shared 2-core host. */
 const RUN_TIMEOUT_S = 1800;
@@ -66,13 +66,7 @@ beforeAll(async () => {
     step('second', `VMRUN_TRACE=1 '${VMRUN}' run ${image} sh -c 'echo "second: $(id -u) in $(pwd)"'`),
     step('cpus', `VMRUN_TRACE=1 '${VMRUN}' run --cpus 2 ${image} cat /sys/devices/system/cpu/online`),
   ].join('; ');
-  // vmrun's state, image store and templates in L1's tmpfs: nothing of it crosses 9p.
-  const env = { ...process.env, VMRUN_HOME: '/dev/shm/vmrun-home' };
-  result = await runHarness(HARNESS, ['--arch', 'aarch64', '--timeout', String(RUN_TIMEOUT_S), '--', 'sh', '-c', script], {
-    env,
-    timeoutMs: (RUN_TIMEOUT_S + 60) * 1000,
-  });
-  out = result.stdout.replace(/\r/g, '');
+  ({ out, ...result } = await runVmrunInArm64L1(script, RUN_TIMEOUT_S));
   console.log(result.stderr.split('\n').filter((l) => /^(nested-kvm: |vmrun: trace: )/.test(l)).join('\n'));
 }, (RUN_TIMEOUT_S + 1800) * 1000);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
