@@ -21,7 +21,7 @@ sources="test/arm64/boot_driver.cc
   $n/memory/guest_memory.cc
   $n/devices/bus.cc $n/devices/console_output.cc
   $n/devices/legacy/uart_16550.cc $n/devices/legacy/uart_16550_state.cc $n/devices/legacy/exit_port.cc
-  $n/vcpu/vcpu_thread.cc $n/arch/x86_64/page_walk.cc
+  $n/vcpu/vcpu_thread.cc $n/arch/x86_64/page_walk.cc $n/arch/x86_64/shutdown_report.cc
   $n/arch/aarch64/device_tree.cc $n/arch/aarch64/interrupt_state.cc $n/loaders/linux/arm64_image.cc $n/snapshot/crc32c.cc
   $n/backend/kvm/kvm_run_area.cc $n/backend/kvm/kvm_vm_common.cc $n/backend/kvm/aarch64/arm64_hypervisor.cc $n/backend/kvm/aarch64/vcpu_state_codec.cc"
 # One compiler call: the driver is small, and a build takes about 30 s on 2 cores.
