@@ -28,6 +28,9 @@ struct HostReport {
   int max_vcpus = 0;
   int recommended_vcpus = 0;
   std::vector<std::pair<std::string, bool>> capabilities;  // name -> present
+  // How a snapshot restore sets the guest's clock on this host, when the backend has
+  // more than one way (arm64: the counter-offset API or the counter register); else empty.
+  std::string guest_clock_restore;
 };
 
 /** Opaque, versioned per-component state blob for snapshots (see snapshot/). */

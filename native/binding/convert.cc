@@ -217,6 +217,7 @@ Napi::Object host_report_to(Napi::Env env, const HostReport& r) {
   auto caps = Napi::Object::New(env);
   for (const auto& [name, present] : r.capabilities) caps.Set(name, present);
   o.Set("capabilities", caps);
+  if (!r.guest_clock_restore.empty()) o.Set("guestClockRestore", r.guest_clock_restore);
   return o;
 }
 

@@ -25,6 +25,10 @@ export default class Doctor extends VmrunCommand {
     this.log(`vCPUs:             ${r.recommendedVcpus} recommended, ${r.maxVcpus} max`);
     const caps = Object.entries(r.capabilities).map(([k, v]) => `${k}${v ? '' : ' (missing)'}`);
     this.log(`Capabilities:      ${caps.join(', ')}`);
+    if (r.guestClockRestore) {
+      const why = r.guestClockRestore === 'KVM_REG_ARM_TIMER_CNT' ? ' (this KVM has no KVM_ARM_SET_COUNTER_OFFSET: Linux before 6.4)' : '';
+      this.log(`Snapshots:         the guest counter is restored through ${r.guestClockRestore}${why}`);
+    }
     for (const n of r.notes) this.log(`Note: ${n}`);
   }
 }

@@ -21,6 +21,8 @@ export interface NativeHostReport {
   maxVcpus: number;
   recommendedVcpus: number;
   capabilities: Record<string, boolean>;
+  /** How a snapshot restore sets the guest's clock here, where the backend has more than one way (arm64). */
+  guestClockRestore?: 'KVM_ARM_SET_COUNTER_OFFSET' | 'KVM_REG_ARM_TIMER_CNT';
 }
 
 /** A virtio-blk disk (native DiskConfig): a raw file, used in place. */

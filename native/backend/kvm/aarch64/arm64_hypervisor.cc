@@ -95,6 +95,7 @@ HostReport KvmArm64Hypervisor::report() {
   r.recommended_vcpus = check_kvm_extension(fd_.get(), KVM_CAP_NR_VCPUS);
   for (const auto& c : kRequired) r.capabilities.emplace_back(c.name, check_kvm_extension(fd_.get(), c.id) > 0);
   for (const auto& c : kOptional) r.capabilities.emplace_back(c.name, check_kvm_extension(fd_.get(), c.id) > 0);
+  r.guest_clock_restore = guest_counter_restore_method(check_kvm_extension(fd_.get(), kCapCounterOffset) > 0);
   return r;
 }
 

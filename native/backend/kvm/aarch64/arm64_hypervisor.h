@@ -33,6 +33,11 @@ class KvmArm64Hypervisor : public Hypervisor {
   size_t vcpu_mmap_size_ = 0;
 };
 
+/** The name of the way a restore sets the guest counter, with or without KVM_CAP_COUNTER_OFFSET. */
+inline const char* guest_counter_restore_method(bool counter_offset_api) {
+  return counter_offset_api ? "KVM_ARM_SET_COUNTER_OFFSET" : "KVM_REG_ARM_TIMER_CNT";
+}
+
 class KvmArm64Vm : public Vm {
  public:
   explicit KvmArm64Vm(KvmArm64Hypervisor& hypervisor);
@@ -56,7 +61,7 @@ class KvmArm64Vm : public Vm {
    */
   void restore_state(const StateBlob& blob, bool catch_up_wall_clock) override;
   /** How restore_state sets the guest counter here: the ioctl or register's name, for reports. */
-  const char* counter_restore_method() const { return counter_offset_api_ ? "KVM_ARM_SET_COUNTER_OFFSET" : "KVM_REG_ARM_TIMER_CNT"; }
+  const char* counter_restore_method() const { return guest_counter_restore_method(counter_offset_api_); }
 
  private:
   uint32_t dist_get(uint32_t offset);
