@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { l1Arch } from '../harness/l1-arch.js';
 import { ensureL1Image } from '../harness/l1-image.js';
 import { HARNESS, runHarness, type HarnessRun } from '../harness/run-harness.js';
+import { writeBusyboxLayout, type PasswdEntry } from '../e2e/helpers/busybox-image.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const DRIVER = join(REPO, 'build/arm64/vmrun-arm64-boot');
@@ -64,4 +65,19 @@ export async function runVmrunInArm64L1(script: string, timeoutS: number): Promi
     timeoutMs: (timeoutS + 60) * 1000,
   });
   return { ...result, out: result.stdout.replace(/\r/g, '') };
+}
+
+/**
+ * What `vmrun run` needs on arm64 beside the addon: vmrun's arm64 guest kernel and
+ * init, which vmrun finds on its own (the kernel cache's latest-aarch64,
+ * guest/init/out/aarch64; built first if missing: ~9 min of 2 cores for the kernel),
+ * and an arm64 busybox image in an OCI layout under `guest.scratch` with `users`.
+ * Returns the image reference.
+ */
+export async function prepareArm64RunImage(guest: Arm64Guest, users: PasswdEntry[] = []): Promise<string> {
+  await run(join(REPO, 'guest/kernel/build.sh'), ['--arch', 'aarch64'], { maxBuffer: 1 << 24 });
+  await run('make', ['-s', '-C', join(REPO, 'guest/init'), 'aarch64']);
+  const layout = join(guest.scratch, 'layout');
+  await writeBusyboxLayout(layout, 'v1', { busybox: join(guest.scratch, 'root/bin/busybox'), config: { architecture: 'arm64' }, users });
+  return `oci:${layout}:v1`;
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HarnessRun } from '../harness/run-harness.js';
 import { prepareArm64Guest, REPO, runVmrunInArm64L1 } from './guest-fixture.js';
+import { ScriptOutput, scriptStep } from './l1-script.js';
 
 /** L1 start, Node's start per command (20-25 s in L1) and the L2 boots under TCG on a shared 2-core host. */
 const RUN_TIMEOUT_S = 1800;
@@ -25,19 +26,10 @@ const ON_DISK_S = 10;
 
 let scratch: string;
 let result: HarnessRun;
+let script: ScriptOutput;
 let out: string;
-
-/** The `status-LABEL S seconds T0 T1` line a command of the script ended with. */
-function status(label: string): { code: number; seconds: number; startS: number; endS: number } | undefined {
-  const m = new RegExp(`^status-${label} (\\d+) seconds ([\\d.]+) ([\\d.]+)$`, 'm').exec(out);
-  return m ? { code: Number(m[1]), seconds: Number(m[3]) - Number(m[2]), startS: Number(m[2]), endS: Number(m[3]) } : undefined;
-}
-
-/** The console between the status lines of `after` (or the start) and `label`. */
-function consoleOf(label: string, after?: string): string {
-  const start = after ? out.search(new RegExp(`^status-${after} `, 'm')) : 0;
-  return out.slice(start, out.search(new RegExp(`^status-${label} `, 'm')));
-}
+const status = (label: string) => script.status(label);
+const consoleOf = (label: string, after?: string) => script.stdoutOf(label, after);
 
 interface CountLine {
   n: number;
@@ -61,14 +53,11 @@ beforeAll(async () => {
   writeFileSync(garbage, 'this is not a kernel\n'.repeat(200));
   const disk = join(scratch, 'disk.raw');
   writeFileSync(disk, Buffer.alloc(1 << 20));
-  // L1's uptime around each command: how long the CLI took there, Node's start included.
-  const step = (label: string, command: string) =>
-    `read t0 _ </proc/uptime; ${command} 2>${scratch}/${label}.err; s=$?; read t1 _ </proc/uptime; ` +
-    `cat ${scratch}/${label}.err >&2; echo; echo "status-${label} $s seconds $t0 $t1"`;
+  const step = (label: string, command: string) => scriptStep(label, command, scratch);
   const guest = (cpus: number, extra: string) =>
     `'${kernel}' --initrd '${initramfs}' --cpus ${cpus} --memory 256M --cmdline 'console=ttyS0 quiet panic=-1${extra}'`;
   const snapshot = '/dev/shm/vmrun-arm64.vmsnap';
-  const script = [
+  const commands = [
     step('exit', `'${VMRUN}' boot ${guest(1, ' vmrun_test.exit=7')} --stats`),
     step('cpus', `'${VMRUN}' boot ${guest(2, '')} --stats`),
     step('bad', `'${VMRUN}' boot '${garbage}' --memory 256M`),
@@ -86,7 +75,8 @@ beforeAll(async () => {
     step('damaged', `'${VMRUN}' snapshot restore ${snapshot}.damaged`),
     `echo "before-save-begin"; cat ${scratch}/before-save.txt; echo "before-save-end"`,
   ].join('; ');
-  ({ out, ...result } = await runVmrunInArm64L1(script, RUN_TIMEOUT_S));
+  ({ out, ...result } = await runVmrunInArm64L1(commands, RUN_TIMEOUT_S));
+  script = new ScriptOutput(out, result.stderr);
   console.log(
     [
       ...result.stderr.split('\n').filter((l) => /^(nested-kvm: |flipped byte )/.test(l)),

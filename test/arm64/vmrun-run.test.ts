@@ -8,65 +8,38 @@
  * through Machine); the second restores it; --cpus 2 brings both CPUs online.
  * Run: npm run test:arm64 (the kernel build takes ~9 min of 2 cores the first time).
  */
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBusyboxLayout } from '../e2e/helpers/busybox-image.js';
 import type { HarnessRun } from '../harness/run-harness.js';
-import { prepareArm64Guest, REPO, runVmrunInArm64L1 } from './guest-fixture.js';
+import { prepareArm64Guest, prepareArm64RunImage, REPO, runVmrunInArm64L1 } from './guest-fixture.js';
+import { ScriptOutput, scriptStep } from './l1-script.js';
 
 /** L1 start, Node's start per command (20-25 s in L1) and three L2 runs under TCG on a shared 2-core host. */
 const RUN_TIMEOUT_S = 1800;
 const VMRUN = join(REPO, 'bin/run.js');
-const run = promisify(execFile);
 
 let scratch: string;
 let result: HarnessRun;
-let out: string;
-
-/** The `status-LABEL S` line a command of the script ended with. */
-function status(label: string): number | undefined {
-  const m = new RegExp(`^status-${label} (\\d+)$`, 'm').exec(out);
-  return m ? Number(m[1]) : undefined;
-}
-
-/** What a command wrote to stdout: between the previous status line (or the start) and its own. */
-function stdoutOf(label: string, after?: string): string {
-  const start = after ? out.search(new RegExp(`^status-${after} `, 'm')) : 0;
-  return out.slice(start, out.search(new RegExp(`^status-${label} `, 'm')));
-}
-
-/** What a command wrote to stderr, framed by the script. */
-function stderrOf(label: string): string {
-  const m = new RegExp(`stderr-${label}-begin\\n([\\s\\S]*?)stderr-${label}-end`).exec(result.stderr);
-  return m?.[1] ?? '';
-}
+let script: ScriptOutput;
+const status = (label: string) => script.status(label)?.code;
+const stdoutOf = (label: string, after?: string) => script.stdoutOf(label, after);
+const stderrOf = (label: string) => script.stderrOf(label);
 
 beforeAll(async () => {
   const guest = await prepareArm64Guest({ addon: true });
   scratch = guest.scratch;
-  // vmrun's arm64 guest kernel and init, which vmrun finds on its own (latest-aarch64, out/aarch64).
-  await run(join(REPO, 'guest/kernel/build.sh'), ['--arch', 'aarch64'], { maxBuffer: 1 << 24 });
-  await run('make', ['-s', '-C', join(REPO, 'guest/init'), 'aarch64']);
-  const layout = join(scratch, 'layout');
-  await writeBusyboxLayout(layout, 'v1', {
-    busybox: join(scratch, 'root/bin/busybox'),
-    config: { architecture: 'arm64' },
-    users: [{ name: 'worker', uid: 1000, gid: 1000, home: '/home/worker' }],
-  });
-  const image = `oci:${layout}:v1`;
-  const step = (label: string, command: string) =>
-    `${command} 2>${scratch}/${label}.err; s=$?; ` +
-    `{ echo "stderr-${label}-begin"; cat ${scratch}/${label}.err; echo "stderr-${label}-end"; } >&2; echo; echo "status-${label} $s"`;
-  const script = [
+  const image = await prepareArm64RunImage(guest, [{ name: 'worker', uid: 1000, gid: 1000, home: '/home/worker' }]);
+  const step = (label: string, command: string) => scriptStep(label, command, scratch);
+  const commands = [
     step('first', `VMRUN_TRACE=1 '${VMRUN}' run -e 'FOO=bar baz' -w /work/dir -u worker ${image} ` +
       `sh -c 'echo "workload: FOO=$FOO in $(pwd) as $(id -un) $(id -u):$(id -g) home $HOME"; echo "to stderr" >&2; exit 7'`),
     step('second', `VMRUN_TRACE=1 '${VMRUN}' run ${image} sh -c 'echo "second: $(id -u) in $(pwd)"'`),
     step('cpus', `VMRUN_TRACE=1 '${VMRUN}' run --cpus 2 ${image} cat /sys/devices/system/cpu/online`),
   ].join('; ');
-  ({ out, ...result } = await runVmrunInArm64L1(script, RUN_TIMEOUT_S));
+  let out: string;
+  ({ out, ...result } = await runVmrunInArm64L1(commands, RUN_TIMEOUT_S));
+  script = new ScriptOutput(out, result.stderr);
   console.log(result.stderr.split('\n').filter((l) => /^(nested-kvm: |vmrun: trace: )/.test(l)).join('\n'));
 }, (RUN_TIMEOUT_S + 1800) * 1000);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
