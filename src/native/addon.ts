@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmrunError } from '../errors.js';
+import { ELF_MACHINE_BY_NODE_ARCH, elfMachine } from './elf-machine.js';
 import type { PortMapping } from '../network/publish.js';
 
 /** What the host's hypervisor offers (native HostReport). */
@@ -269,27 +270,34 @@ interface NativeAddon {
 }
 
 /**
- * Where the addon for each host architecture is built, and how: cmake-js's build on
- * x86-64, the cross-build on arm64 (the aarch64 harness's L1 runs the checkout an x86
- * host built, so the two builds live side by side).
+ * Where the addon may be built: cmake-js's build for the host it ran on
+ * (`npm run build:native`), and the arm64 cross-build (scripts/build-arm64-addon.sh),
+ * which the aarch64 harness's L1 loads from a checkout an x86_64 host built. The one
+ * whose ELF header is this process's architecture is loaded; the host's own first.
  */
-const ADDON_BUILDS: Partial<Record<NodeJS.Architecture, { path: string[]; build: string }>> = {
-  x64: { path: ['build', 'native', 'Release', 'vmrun_native.node'], build: 'npm run build:native' },
-  arm64: { path: ['build', 'arm64', 'addon', 'vmrun_native.node'], build: 'sh scripts/build-arm64-addon.sh' },
-};
+const ADDON_BUILDS: readonly string[][] = [
+  ['build', 'native', 'Release', 'vmrun_native.node'],
+  ['build', 'arm64', 'addon', 'vmrun_native.node'],
+];
+
+/** The addon build under `root` for Node architecture `arch`, or a one-line error saying how to build it. */
+export function findAddonBuild(root: string, arch: string = process.arch): string {
+  const machine = ELF_MACHINE_BY_NODE_ARCH[arch];
+  if (machine === undefined) throw new VmrunError('host', `vmrun runs on x86_64 and arm64 hosts; this one is ${arch}`);
+  for (const parts of ADDON_BUILDS) {
+    const path = join(root, ...parts);
+    if (existsSync(path) && elfMachine(path) === machine) return path;
+  }
+  const how = arch === 'arm64' ? 'npm run build:native on this host, or cross-build it with sh scripts/build-arm64-addon.sh' : 'npm run build:native';
+  throw new VmrunError('internal', `the native addon is not built for ${arch} (none in ${join(root, 'build')}): run ${how}`);
+}
 
 let cached: NativeAddon | undefined;
 
 /** Loads the addon for this host's architecture once; a missing build is reported as what to run. */
 export function addon(): NativeAddon {
   if (cached) return cached;
-  const build = ADDON_BUILDS[process.arch];
-  if (!build) throw new VmrunError('host', `vmrun runs on x86_64 and arm64 hosts; this one is ${process.arch}`);
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const path = join(root, ...build.path);
-  if (!existsSync(path)) {
-    throw new VmrunError('internal', `the native addon is not built (${path} is missing): run ${build.build}`);
-  }
+  const path = findAddonBuild(join(dirname(fileURLToPath(import.meta.url)), '..', '..'));
   cached = createRequire(import.meta.url)(path) as NativeAddon;
   return cached;
 }

@@ -3,23 +3,24 @@
  * then the one guest/kernel/build.sh (scripts/setup.sh) built into the cache, for the
  * architecture KVM runs here (the host's own).
  */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { vmrunCacheDir } from '../host/cache-dir.js';
 import { VmrunError } from '../errors.js';
+import { ELF_MACHINE_BY_NODE_ARCH, elfMachine } from '../native/elf-machine.js';
 
 /** A guest architecture, named as guest/kernel/build.sh --arch and `uname -m` name it. */
 export type GuestArch = 'x86_64' | 'aarch64';
 
 /**
- * What a guest of each architecture boots: the build's image file, the init's ELF
- * e_machine, and the kernel arguments only that architecture's machine needs.
+ * What a guest of each architecture boots: the build's image file, the Node
+ * architecture of a host of it, and the kernel arguments only that architecture's
+ * machine needs.
  */
-const GUEST_ARCHES: Record<GuestArch, { kernelFile: string; elfMachine: number; nodeArch: string; kernelArgs: string[] }> = {
+const GUEST_ARCHES: Record<GuestArch, { kernelFile: string; nodeArch: string; kernelArgs: string[] }> = {
   x86_64: {
     // The uncompressed vmlinux boots faster than the bzImage: no decompression in the guest.
     kernelFile: 'vmlinux',
-    elfMachine: 62,
     nodeArch: 'x64',
     // Reset through the i8042 (no ACPI); skip its aux port probe and the TSC and
     // timer checks that cost boot time under KVM.
@@ -27,7 +28,7 @@ const GUEST_ARCHES: Record<GuestArch, { kernelFile: string; elfMachine: number; 
   },
   // arm64 boots the Image (the arm64 boot protocol's format; its vmlinux is not
   // loadable); reset and power-off are PSCI calls, which need no arguments.
-  aarch64: { kernelFile: 'Image', elfMachine: 183, nodeArch: 'arm64', kernelArgs: [] },
+  aarch64: { kernelFile: 'Image', nodeArch: 'arm64', kernelArgs: [] },
 };
 
 /** The kernel arguments `arch`'s machine needs on every Linux boot. */
@@ -54,18 +55,6 @@ export function findGuestKernel(explicit?: string, env: NodeJS.ProcessEnv = proc
   throw new VmrunError('not-found', `no ${arch} guest kernel yet: run ${how}, or pass --kernel / set VMRUN_KERNEL`);
 }
 
-/** The ELF e_machine of `path`, or undefined if it is not an ELF file. */
-function elfMachine(path: string): number | undefined {
-  const header = Buffer.alloc(20);
-  const fd = openSync(path, 'r');
-  try {
-    if (readSync(fd, header, 0, 20, 0) < 20 || header.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  } finally {
-    closeSync(fd);
-  }
-  return header.readUInt16LE(18);
-}
-
 /**
  * The guest init binary that goes into every image's initramfs, built for `arch`:
  * guest/init/out/<arch>/vmrun-init (a cross build), else guest/init/out/vmrun-init
@@ -79,7 +68,7 @@ export function findGuestInit(root: string, env: NodeJS.ProcessEnv = process.env
   }
   const out = join(root, 'guest', 'init', 'out');
   for (const path of [join(out, arch, 'vmrun-init'), join(out, 'vmrun-init')])
-    if (existsSync(path) && elfMachine(path) === GUEST_ARCHES[arch].elfMachine) return path;
+    if (existsSync(path) && elfMachine(path) === ELF_MACHINE_BY_NODE_ARCH[GUEST_ARCHES[arch].nodeArch]) return path;
   const how = arch === 'x86_64' ? 'npm run build:guests' : `make -C guest/init ${arch}`;
   throw new VmrunError('not-found', `no ${arch} guest init in ${out}: run ${how}`);
 }
