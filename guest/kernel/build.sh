@@ -11,10 +11,11 @@
 # two paths ("vmlinux: ...", "<image>: ...") on its last lines.
 #
 # Usage: guest/kernel/build.sh [--arch x86_64|aarch64] [--source TARBALL] [--jobs N]
+# (--arch defaults to the host's: scripts/setup.sh builds the kernel vmrun boots here)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-arch=x86_64
+arch=$(uname -m)
 source_tarball=/usr/src/linux-source-6.1.tar.xz
 jobs=$(nproc)
 while [ $# -gt 0 ]; do
