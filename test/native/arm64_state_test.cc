@@ -35,6 +35,9 @@ a64::VcpuState sample_vcpu() {
   s.timer.ctl = 1;
   s.timer.cval = 0x1234'5678;
   s.timer.count = 0x1234'0000;
+  s.events.serror_pending = true;
+  s.events.serror_has_esr = true;
+  s.events.serror_esr = 0x11;
   return s;
 }
 
@@ -91,6 +94,10 @@ TEST("arm64 vcpu state: every register (64-, 128- and 32-bit), the MP state and 
   CHECK_EQ(d.timer.ctl, 1u);
   CHECK_EQ(d.timer.cval, 0x1234'5678u);
   CHECK_EQ(d.timer.count, 0x1234'0000u);
+  CHECK(d.events.serror_pending);
+  CHECK(d.events.serror_has_esr);
+  CHECK(!d.events.ext_dabt_pending);
+  CHECK_EQ(d.events.serror_esr, 0x11u);
   CHECK(a64::encode_vcpu_state(d) == blob);
 }
 
@@ -126,9 +133,19 @@ TEST("arm64 vcpu state: register ids and values that do not add up are refused")
   len -= 1;  // the id list is no longer whole ids (and the blob no longer parses after it)
   std::memcpy(&odd_ids[ids - 4], &len, 4);
   CHECK_THROWS(a64::decode_vcpu_state(odd_ids, "vCPU 0 state"), "vCPU 0 state");
-  StateBlob v2 = good;
-  v2[0] = 2;
-  CHECK_THROWS(a64::decode_vcpu_state(v2, "vCPU 0 state"), "vCPU 0 state has version 2, expected 1");
+  // Version 1 had no pending exceptions: refused by name rather than restored without them.
+  StateBlob v1 = good;
+  v1[0] = 1;
+  CHECK_THROWS(a64::decode_vcpu_state(v1, "vCPU 0 state"), "vCPU 0 state has version 1, expected 2");
+  a64::VcpuState wide = sample_vcpu();
+  wide.events.serror_esr = 0x0200'0000;  // EC bits: not a syndrome KVM takes
+  CHECK_THROWS(a64::decode_vcpu_state(a64::encode_vcpu_state(wide), "vCPU 0 state"), "has bits outside ESR's ISS field");
+  a64::VcpuState stray = sample_vcpu();
+  stray.events.serror_has_esr = false;  // a syndrome with nothing to deliver it with
+  CHECK_THROWS(a64::decode_vcpu_state(a64::encode_vcpu_state(stray), "vCPU 0 state"), "not pending with one");
+  StateBlob not_bool = good;
+  not_bool[payload_of(not_bool, 7)] = 2;
+  CHECK_THROWS(a64::decode_vcpu_state(not_bool, "vCPU 0 state"), "record 7 is not a boolean");
   StateBlob padded = good;
   padded.push_back(0);
   CHECK_THROWS(a64::decode_vcpu_state(padded, "vCPU 0 state"), "bytes after its last record");

@@ -40,7 +40,7 @@ struct Capability {
 const Capability kRequired[] = {
     {KVM_CAP_USER_MEMORY, "USER_MEMORY"}, {KVM_CAP_ONE_REG, "ONE_REG"},           {KVM_CAP_DEVICE_CTRL, "DEVICE_CTRL"},
     {KVM_CAP_ARM_PSCI_0_2, "ARM_PSCI_0_2"}, {KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"}, {KVM_CAP_IRQFD, "IRQFD"},
-    {KVM_CAP_MP_STATE, "MP_STATE"},
+    {KVM_CAP_MP_STATE, "MP_STATE"}, {KVM_CAP_VCPU_EVENTS, "VCPU_EVENTS"},
 };
 
 // KVM_CAP_COUNTER_OFFSET (Linux 6.4): the counter-offset restore method (issue 14).
@@ -550,6 +550,12 @@ StateBlob KvmArm64Vcpu::save_state() {
   s.timer.ctl = get_register(arm64::kTimerCtl);
   s.timer.cval = get_register(arm64::kTimerCval);
   s.timer.count = get_register(arm64::kTimerCnt);
+  kvm_vcpu_events events{};
+  checked_ioctl(area_.fd(), KVM_GET_VCPU_EVENTS, &events, "GET_VCPU_EVENTS");
+  s.events.serror_pending = events.exception.serror_pending;
+  s.events.serror_has_esr = events.exception.serror_has_esr;
+  s.events.ext_dabt_pending = events.exception.ext_dabt_pending;
+  s.events.serror_esr = events.exception.serror_esr;
   return arm64::encode_vcpu_state(s);
 }
 
@@ -584,6 +590,17 @@ void KvmArm64Vcpu::restore_state(const LoadedVcpuState& loaded) {
     if (::ioctl(area_.fd(), KVM_SET_ONE_REG, &one) != 0)
       throw VmrunError(ErrorCode::Snapshot, errno_message("vCPU " + std::to_string(index_) + ": KVM refused register " + arm64::describe_register(reg.id) + " from the snapshot", errno));
   }
+  // A pending SError after the registers it is delivered against (as KVM's own
+  // selftests order it). A syndrome needs RAS in the host: KVM refuses it otherwise.
+  kvm_vcpu_events events{};
+  events.exception.serror_pending = s.events.serror_pending;
+  events.exception.serror_has_esr = s.events.serror_has_esr;
+  events.exception.ext_dabt_pending = s.events.ext_dabt_pending;
+  events.exception.serror_esr = s.events.serror_esr;
+  if (::ioctl(area_.fd(), KVM_SET_VCPU_EVENTS, &events) != 0)
+    throw VmrunError(ErrorCode::Snapshot, errno_message("vCPU " + std::to_string(index_) + ": KVM refused the pending exceptions from the snapshot" +
+                                                            (s.events.serror_has_esr ? " (an SError with a syndrome needs a host CPU with RAS)" : ""),
+                                                        errno));
   // The timer last, against the counter the VM restored: CVAL, then CTL (which enables it).
   set_register(arm64::kTimerCval, s.timer.cval);
   set_register(arm64::kTimerCtl, s.timer.ctl);

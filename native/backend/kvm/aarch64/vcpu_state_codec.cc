@@ -12,7 +12,18 @@ namespace vmrun::kvm::arm64 {
 
 namespace {
 
-enum Field : uint32_t { kMpState = 1, kRegisterIds, kRegisterValues, kTimerCtlField, kTimerCvalField, kTimerCountField };
+enum Field : uint32_t {
+  kMpState = 1,
+  kRegisterIds,
+  kRegisterValues,
+  kTimerCtlField,
+  kTimerCvalField,
+  kTimerCountField,
+  kSerrorPending,
+  kSerrorHasEsr,
+  kExtDabtPending,
+  kSerrorEsr,
+};
 
 [[noreturn]] void bad(const std::string& what, const std::string& why) { throw VmrunError(ErrorCode::Snapshot, what + ": " + why); }
 
@@ -48,6 +59,10 @@ StateBlob encode_vcpu_state(const VcpuState& s) {
   w.record(kTimerCtlField, s.timer.ctl);
   w.record(kTimerCvalField, s.timer.cval);
   w.record(kTimerCountField, s.timer.count);
+  w.record(kSerrorPending, static_cast<uint8_t>(s.events.serror_pending));
+  w.record(kSerrorHasEsr, static_cast<uint8_t>(s.events.serror_has_esr));
+  w.record(kExtDabtPending, static_cast<uint8_t>(s.events.ext_dabt_pending));
+  w.record(kSerrorEsr, s.events.serror_esr);
   return w.take();
 }
 
@@ -81,6 +96,13 @@ VcpuState decode_vcpu_state(const StateBlob& blob, const std::string& what) {
   s.timer.ctl = r.expect_obj<uint64_t>(kTimerCtlField);
   s.timer.cval = r.expect_obj<uint64_t>(kTimerCvalField);
   s.timer.count = r.expect_obj<uint64_t>(kTimerCountField);
+  s.events.serror_pending = r.expect_bool(kSerrorPending);
+  s.events.serror_has_esr = r.expect_bool(kSerrorHasEsr);
+  s.events.ext_dabt_pending = r.expect_bool(kExtDabtPending);
+  s.events.serror_esr = r.expect_obj<uint64_t>(kSerrorEsr);
+  if (s.events.serror_esr & ~VcpuState::kSerrorEsrMask) bad(what, "the pending SError's syndrome " + hex(s.events.serror_esr) + " has bits outside ESR's ISS field");
+  if (s.events.serror_esr && !(s.events.serror_pending && s.events.serror_has_esr))
+    bad(what, "a syndrome is saved for an SError that is not pending with one");
   r.expect_end();
   return s;
 }

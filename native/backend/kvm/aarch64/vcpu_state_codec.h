@@ -49,8 +49,10 @@ constexpr bool is_cpu_identity_register(uint64_t id) {
 }
 
 struct VcpuState {
-  /** 1: mp_state, register ids, register values, timer; one tagged record each. */
-  static constexpr uint32_t kVersion = 1;
+  /** 1: mp_state, register ids, register values, timer; one tagged record each. 2: + events. */
+  static constexpr uint32_t kVersion = 2;
+  /** An SError's syndrome as KVM takes it: the ISS field of ESR_ELx (KVM refuses more bits). */
+  static constexpr uint64_t kSerrorEsrMask = 0x01FF'FFFFULL;
   /** KVM 6.1 lists about 250 registers without SVE; room for SVE's 32 Z + 16 P per slice. */
   static constexpr uint32_t kMaxRegisters = 4096;
   /** The largest register KVM has: 2048 bits (an SVE Z register). */
@@ -74,6 +76,19 @@ struct VcpuState {
     uint64_t cval = 0;  // CNTV_CVAL_EL0, in guest counter ticks
     uint64_t count = 0;
   } timer;
+  /**
+   * Exceptions KVM holds for the guest that it has not taken yet (KVM_GET_VCPU_EVENTS):
+   * an SError a device or the host raised must still be taken after a restore, not
+   * lost with the process that saved it.
+   */
+  struct Events {
+    bool serror_pending = false;
+    /** serror_esr is the syndrome to deliver (a host with RAS: KVM_CAP_ARM_INJECT_SERROR_ESR); else KVM picks it. */
+    bool serror_has_esr = false;
+    /** An external data abort to inject (set by the VMM for an MMIO access it refuses; vmrun never does). */
+    bool ext_dabt_pending = false;
+    uint64_t serror_esr = 0;
+  } events;
 };
 
 /** Registers a capture leaves out of VcpuState::registers (the timer is named; the physical counter is host time). */
