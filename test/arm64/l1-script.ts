@@ -43,6 +43,14 @@ export class ScriptOutput {
     return this.out.slice(start, this.out.search(new RegExp(`^status-${label} `, 'm')));
   }
 
+  /** One line per step for the test's log: how it ended and how long it took in L1 (a CLI step's includes Node's start). */
+  timings(labels: string[]): string[] {
+    return labels.map((label) => {
+      const s = this.status(label);
+      return s ? `step ${label}: status ${s.code}, ${s.seconds.toFixed(1)} s in L1` : `step ${label}: no status`;
+    });
+  }
+
   /** What step `label` wrote to stderr. */
   stderrOf(label: string): string {
     const m = new RegExp(`stderr-${label}-begin\\n([\\s\\S]*?)stderr-${label}-end`).exec(this.stderr);

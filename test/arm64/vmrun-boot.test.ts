@@ -80,10 +80,7 @@ beforeAll(async () => {
   console.log(
     [
       ...result.stderr.split('\n').filter((l) => /^(nested-kvm: |flipped byte )/.test(l)),
-      ...['exit', 'cpus', 'bad', 'devices', 'detach', 'save', 'restore', 'damaged'].map((l) => {
-        const s = status(l);
-        return s ? `vmrun (${l}): status ${s.code}, ${s.seconds.toFixed(1)} s in L1, Node's start included` : `vmrun (${l}): no status`;
-      }),
+      ...script.timings(['exit', 'cpus', 'bad', 'devices', 'detach', 'save', 'restore', 'damaged']),
       ...out.split('\n').filter((l) => /vmrun-arm64-init: uptime/.test(l)),
       ...result.stderr.split('\n').filter((l) => /^vmrun: \{/.test(l)).map((l) => l.slice(0, 400)),
     ].join('\n'),
