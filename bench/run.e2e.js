@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { ROOT, guestKernels, inNestedL1, privateVmrunState, runWhereGuestsRun } from './e2e/environment.js';
 import { importTsBundle } from './e2e/bundle-ts.js';
 import { timeFirstOutput } from './e2e/first-output.js';
+import { interleaved as interleavedSamples } from './e2e/samples.js';
 import { createScratchQcow2, guestStatusOf, microvmArgv, qemuUnavailableReason, saveQemuSnapshot } from './e2e/qemu.js';
 import { median, report, round } from './stats.js';
 
@@ -57,18 +58,7 @@ async function qemuBootFiles(command, name) {
 }
 
 /** Runs `samples` once untimed, then RUNS times interleaved; returns each one's first-output times. */
-async function interleaved(samples) {
-  const times = Object.fromEntries(Object.keys(samples).map((k) => [k, []]));
-  for (let i = -1; i < RUNS; i++) {
-    for (const [name, sample] of Object.entries(samples)) {
-      const ms = await sample();
-      // Progress on stderr: a sample takes seconds to tens of seconds in the harness.
-      process.stderr.write(`bench/run.e2e.js: ${name} ${i < 0 ? 'warm-up' : `${i + 1}/${RUNS}`}: ${round(ms, 1)} ms to first output\n`);
-      if (i >= 0) times[name].push(ms);
-    }
-  }
-  return times;
-}
+const interleaved = (samples) => interleavedSamples(samples, { runs: RUNS, label: 'bench/run.e2e.js' });
 
 try {
   // 1. Boot to first output.

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
-const benches = ['boot.js', 'snapshot.js', 'fork.js', 'hermit.js', 'vsock.js', 'oci.js', 'agent.js', 'run.e2e.js', 'network.e2e.js', 'hermit.e2e.js', 'blockfs.e2e.js', 'volumes.e2e.js'];
+const benches = ['boot.js', 'snapshot.js', 'fork.js', 'hermit.js', 'vsock.js', 'oci.js', 'agent.js', 'run.e2e.js', 'network.e2e.js', 'hermit.e2e.js', 'blockfs.e2e.js', 'volumes.e2e.js', 'arm64.e2e.js'];
 let failed = 0;
 for (const b of benches) {
   if (only.length && !only.some((o) => b.startsWith(o))) continue;

@@ -49,6 +49,22 @@ export function runWhereGuestsRun(script, opts = {}) {
   process.exit(r.status ?? 125);
 }
 
+/**
+ * Runs `node script` (the aarch64 L1's Node for arm64, first on its PATH) in one
+ * aarch64 harness L1 with `env` added to this process's environment, bounded like
+ * the x86 re-runs (`timeoutS`, default the same 30 min), output streamed; returns its
+ * exit status (the harness's: 123 for a stalled L1, 124 for the timeout).
+ * @param {string} script
+ * @param {NodeJS.ProcessEnv} env
+ * @param {number} [timeoutS]
+ * @returns {number}
+ */
+export function runInAarch64L1(script, env, timeoutS = HARNESS_TIMEOUT_S) {
+  const harness = ['--arch', 'aarch64', '--timeout', String(timeoutS), '--idle-timeout', String(HARNESS_IDLE_TIMEOUT_S), '--', 'node', script, ...process.argv.slice(2)];
+  const r = spawnSync(join(ROOT, 'test', 'harness', 'nested-kvm'), harness, { stdio: 'inherit', env: { ...process.env, ...env } });
+  return r.status ?? 125;
+}
+
 /** guest/kernel/build.sh (returns at once when cached): the bzImage's path. */
 function buildGuestKernelOnHost() {
   if (process.env.VMRUN_GUEST_KERNEL) return process.env.VMRUN_GUEST_KERNEL;

@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 
 /**
  * Spawns `argv` and resolves once it has printed `until` (or ended, when `until` is
- * not given): { firstOutputMs, totalMs, stdout, stderr, status }. With `stop`, the
- * process is sent that signal once `until` has appeared. Rejects after `timeoutMs`.
+ * not given): { firstOutputMs, untilMs, totalMs, stdout, stderr, status }, `untilMs`
+ * when `until` first matched the output. With `stop`, the process is sent that signal
+ * once `until` has appeared. Rejects after `timeoutMs`.
  * @param {string[]} argv
  * @param {{ env?: NodeJS.ProcessEnv, until?: RegExp, stop?: NodeJS.Signals, timeoutMs: number }} opts
  */
@@ -15,6 +16,7 @@ export function timeFirstOutput(argv, opts) {
     const elapsedMs = () => Number(process.hrtime.bigint() - started) / 1e6;
     const child = spawn(argv[0], argv.slice(1), { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let firstOutputMs;
+    let untilMs;
     let stdout = '';
     let stderr = '';
     let stopped = false;
@@ -25,7 +27,8 @@ export function timeFirstOutput(argv, opts) {
     child.stdout.on('data', (d) => {
       firstOutputMs ??= elapsedMs();
       stdout += d.toString('latin1');
-      if (opts.stop && !stopped && opts.until?.test(stdout)) {
+      if (untilMs === undefined && opts.until?.test(stdout)) untilMs = elapsedMs();
+      if (opts.stop && !stopped && untilMs !== undefined) {
         stopped = true;
         child.kill(opts.stop);
       }
@@ -38,7 +41,7 @@ export function timeFirstOutput(argv, opts) {
         reject(new Error(`${argv.join(' ')} ended (status ${status ?? signal}) without printing ${opts.until ?? 'anything'}\nstdout: ${stdout.slice(-500)}\nstderr: ${stderr.slice(-2000)}`));
         return;
       }
-      resolve({ firstOutputMs, totalMs: elapsedMs(), stdout, stderr, status });
+      resolve({ firstOutputMs, untilMs, totalMs: elapsedMs(), stdout, stderr, status });
     });
   });
 }

@@ -1,6 +1,7 @@
 // The QEMU anchor of the e2e benchmarks: Debian's qemu-system-x86_64 booting the same
-// kernel, initramfs and command line as vmrun on the microvm machine with KVM, and
-// QEMU's own snapshots (savevm through the human monitor, then -loadvm).
+// kernel, initramfs and command line as vmrun on the microvm machine with KVM (on
+// arm64, qemu-system-aarch64's virt machine: bench/arm64.e2e.js), and QEMU's own
+// snapshots (savevm through the human monitor, then -loadvm).
 import { spawn, spawnSync } from 'node:child_process';
 import { createConnection } from 'node:net';
 
@@ -29,10 +30,33 @@ export function microvmArgv(o) {
     '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio',
     '-kernel', o.kernel, '-initrd', o.initrd, '-append', o.cmdline,
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
-    ...(o.scratch ? ['-drive', `if=none,format=qcow2,file=${o.scratch},id=snapshots`] : []),
-    ...(o.monitor ? ['-monitor', `unix:${o.monitor},server=on,wait=off`] : []),
+    ...snapshotArgv(o),
   ];
 }
+
+/**
+ * argv of an arm64 boot on `qemu` (a qemu-system-aarch64) of `kernel` (an arm64
+ * Image) + `initrd` with `cmdline` on the virt machine with KVM and a GICv3 (vmrun's
+ * arm64 machine has one), 256 MiB, no default devices (no network), the PL011 console
+ * on stdout; `scratch` and `monitor` as in microvmArgv. The guest ends it by powering
+ * off (PSCI SYSTEM_OFF).
+ * @param {{ qemu: string, kernel: string, initrd: string, cmdline: string, cpus?: number, scratch?: string, monitor?: string }} o
+ */
+export function virtArgv(o) {
+  return [
+    o.qemu,
+    '-machine', 'virt,gic-version=3', '-enable-kvm', '-cpu', 'host', '-m', '256', '-smp', String(o.cpus ?? 1),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio',
+    '-kernel', o.kernel, '-initrd', o.initrd, '-append', o.cmdline,
+    ...snapshotArgv(o),
+  ];
+}
+
+/** The scratch drive for savevm snapshots and the human monitor, when given. */
+const snapshotArgv = (/** @type {{ scratch?: string, monitor?: string }} */ o) => [
+  ...(o.scratch ? ['-drive', `if=none,format=qcow2,file=${o.scratch},id=snapshots`] : []),
+  ...(o.monitor ? ['-monitor', `unix:${o.monitor},server=on,wait=off`] : []),
+];
 
 /** The guest's status from QEMU's exit code under isa-debug-exit ((status << 1) | 1, 8 bits). */
 export const guestStatusOf = (qemuExitCode) => (qemuExitCode - 1) >> 1;
@@ -48,10 +72,10 @@ export function createScratchQcow2(path) {
  * until the guest has printed `ready`, saves the VM as `name` with savevm, and quits.
  * Returns the console output up to the save. Every wait is bounded by `timeoutMs`.
  * @param {string[]} argv
- * @param {{ monitor: string, ready: RegExp, name: string, timeoutMs: number }} o
+ * @param {{ monitor: string, ready: RegExp, name: string, timeoutMs: number, env?: NodeJS.ProcessEnv }} o
  */
 export async function saveQemuSnapshot(argv, o) {
-  const qemu = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const qemu = spawn(argv[0], argv.slice(1), { env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   qemu.stdout.on('data', (d) => (stdout += d.toString('latin1')));

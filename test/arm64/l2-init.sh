@@ -3,8 +3,9 @@
 # started, reports the CPUs online, then ends the VM: with vmrun_test.exit=N on the
 # command line by writing N to vmrun's exit device (MMIO, arch/aarch64/layout.h),
 # otherwise by powering off (PSCI SYSTEM_OFF). With vmrun_test.count=N it first
-# prints N numbered lines about 0.5 s apart (the snapshot test saves and restores it
-# in the middle), each with the guest's monotonic clock (/proc/uptime), the CPUs
+# prints N numbered lines about 0.5 s apart, or vmrun_test.period=S seconds (the
+# snapshot test saves and restores it in the middle, the arm64 bench times the first
+# line after a restore: bench/arm64.e2e.js), each with the guest's monotonic clock (/proc/uptime), the CPUs
 # online and, with a second CPU, the clock read by a process pinned to CPU 1 (which
 # would hang if that CPU stopped running). With vmrun_test.virtio=1 it lists the
 # virtio-mmio devices its kernel found (below).
@@ -17,10 +18,12 @@ echo "vmrun-arm64-init: started"
 read -r uptime _ </proc/uptime
 echo "vmrun-arm64-init: uptime $uptime s, cpus online: $(/bin/busybox cat /sys/devices/system/cpu/online)"
 count=0
+period=0.5
 virtio=""
 for arg in $(/bin/busybox cat /proc/cmdline); do
   case "$arg" in
     vmrun_test.count=*) count="${arg#vmrun_test.count=}" ;;
+    vmrun_test.period=*) period="${arg#vmrun_test.period=}" ;;
     vmrun_test.virtio=1) virtio=1 ;;
   esac
 done
@@ -46,7 +49,7 @@ while [ "$i" -lt "$count" ]; do
     on_cpu1=${on_cpu1%% *}
   fi
   echo "vmrun-arm64-count $i uptime $uptime online $online cpu1-uptime $on_cpu1 end"
-  /bin/busybox sleep 0.5
+  /bin/busybox sleep "$period"
 done
 for arg in $(/bin/busybox cat /proc/cmdline); do
   case "$arg" in

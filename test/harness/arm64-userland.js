@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HarnessError } from './harness-error.js';
 import { requireCommand, runTool } from './host-tools.js';
@@ -24,7 +24,7 @@ import { harnessCacheDir } from './l1-image.js';
  * libzstd and libslirp and what libslirp's glib needs at run time, and the -dev
  * packages whose headers and .so links the addon's cross-build uses.
  */
-const PACKAGES = [
+export const PACKAGES = [
   'libc6', 'libgcc-s1', 'libstdc++6',
   'libzstd1', 'libzstd-dev',
   'libslirp0', 'libslirp-dev',
@@ -49,7 +49,7 @@ const LAYOUT_VERSION = 1;
 export function ensureArm64Userland(log) {
   const cacheDir = harnessCacheDir();
   mkdirSync(cacheDir, { recursive: true });
-  const versions = memoizedByAptLists(join(cacheDir, 'arm64-userland-packages.json'), candidateVersions);
+  const versions = memoizedByAptLists(join(cacheDir, 'arm64-userland-packages.json'), () => candidateArm64Versions(PACKAGES));
   const node = process.versions.node;
   const key = createHash('sha256').update(JSON.stringify({ LAYOUT_VERSION, versions, node })).digest('hex').slice(0, 12);
   const dir = join(cacheDir, `arm64-userland-${key}`);
@@ -64,34 +64,24 @@ export function ensureArm64Userland(log) {
   if (existsSync(join(dir, 'manifest.json'))) return userland;
 
   log(`building the arm64 userland (${userland.description}) in ${dir}`);
-  const workDir = join(cacheDir, `.build-arm64-userland-${process.pid}-${Date.now()}`);
-  mkdirSync(workDir);
-  try {
-    const staged = join(workDir, 'userland');
-    mkdirSync(join(staged, 'sysroot'), { recursive: true });
+  publishCachedDir(cacheDir, dir, (staged, workDir) => {
+    mkdirSync(join(staged, 'sysroot'));
     for (const pkg of PACKAGES) downloadAndExtract(`${pkg}:arm64=${versions[pkg]}`, workDir, join(staged, 'sysroot'));
     mkdirSync(join(staged, 'bin'));
     fetchNode(node, workDir, join(staged, 'bin'));
     writeFileSync(join(staged, 'manifest.json'), `${JSON.stringify({ node, packages: versions }, null, 2)}\n`);
-    try {
-      renameSync(staged, dir);
-    } catch (e) {
-      // Another run published the same key first: same inputs, same content.
-      if (!existsSync(join(dir, 'manifest.json'))) throw e;
-    }
-  } finally {
-    rmSync(workDir, { recursive: true, force: true });
-  }
+  });
   return { ...userland, built: true };
 }
 
 /**
  * Each package's candidate version for arm64, in one apt-cache call (a foreign
  * architecture's lists make each call cost a second or more).
+ * @param {string[]} packages
  * @returns {Record<string, string>}
  */
-function candidateVersions() {
-  const queries = PACKAGES.map((p) => `${p}:arm64`);
+export function candidateArm64Versions(packages) {
+  const queries = packages.map((p) => `${p}:arm64`);
   let show;
   try {
     show = runTool(requireCommand('apt-cache'), ['show', '--no-all-versions', ...queries]);
@@ -103,11 +93,38 @@ function candidateVersions() {
   for (const stanza of show.split(/\n\n+/)) {
     const name = /^Package:\s*(\S+)/m.exec(stanza)?.[1];
     const version = /^Version:\s*(\S+)/m.exec(stanza)?.[1];
-    if (name && version && PACKAGES.includes(name)) versions[name] ??= version;
+    if (name && version && packages.includes(name)) versions[name] ??= version;
   }
-  const missing = PACKAGES.filter((p) => !versions[p]);
+  const missing = packages.filter((p) => !versions[p]);
   if (missing.length) throw new HarnessError(`apt-cache show printed no version for ${missing.map((p) => `${p}:arm64`).join(', ')}`);
   return versions;
+}
+
+/**
+ * Makes the cache directory `dir` (absent so far): `build(staged, workDir)` fills a
+ * staging directory in a scratch directory of `cacheDir` (`workDir` holds downloads),
+ * which is then renamed to `dir`, so a half-built directory is never seen at `dir`.
+ * `dir` must end up holding manifest.json, the mark of a finished one.
+ * @param {string} cacheDir
+ * @param {string} dir
+ * @param {(staged: string, workDir: string) => void} build
+ */
+export function publishCachedDir(cacheDir, dir, build) {
+  const workDir = join(cacheDir, `.build-${basename(dir)}-${process.pid}-${Date.now()}`);
+  mkdirSync(workDir);
+  try {
+    const staged = join(workDir, 'staged');
+    mkdirSync(staged);
+    build(staged, workDir);
+    try {
+      renameSync(staged, dir);
+    } catch (e) {
+      // Another run published the same key first: same inputs, same content.
+      if (!existsSync(join(dir, 'manifest.json'))) throw e;
+    }
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
 }
 
 /**
