@@ -9,6 +9,8 @@ export default defineConfig({
   test: {
     include: [E2E_INCLUDE],
     globalSetup: ['test/e2e/setup/require-real-guests.ts'],
+    // A failing test prints its file's background VMs (record, host log, console).
+    setupFiles: ['test/e2e/setup/report-vms-on-failure.ts'],
     // Guests under nested KVM in TCG boot ~60x slower than on hardware.
     testTimeout: 10 * 60_000,
     hookTimeout: 40 * 60_000,

@@ -13,6 +13,7 @@ import { isAbsolute, join } from 'node:path';
 import { REPO, vmrun, type CliResult } from '../../helpers/cli.js';
 import { LiveCommand } from '../../vmhost/vm-env.js';
 import { findGuestKernel } from '../../../src/run/guest-kernel.js';
+import { trackRuntimeDir, untrackRuntimeDir } from './vm-report.js';
 
 /** Where a test file's private vmrun state goes: L1's tmpfs runtime dir when there is one. */
 function stateParent(): string {
@@ -41,6 +42,7 @@ export class VmrunTestEnv {
     // vmrun refuses a runtime dir other users could open.
     mkdirSync(this.runtimeDir, { mode: 0o700 });
     chmodSync(this.runtimeDir, 0o700);
+    trackRuntimeDir(this.runtimeDir);
   }
 
   /** Runs `vmrun ARGS` to completion (bounded), with this environment plus `env`. */
@@ -66,6 +68,7 @@ export class VmrunTestEnv {
   cleanup(): void {
     for (const c of this.live) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
     for (const pid of this.hostPids()) killQuietly(pid);
+    untrackRuntimeDir(this.runtimeDir);
     rmSync(this.root, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,49 @@
+/**
+ * What the background VMs of a test file's vmrun environments were doing, for the
+ * report printed when an e2e test fails (test/e2e/setup/report-vms-on-failure.ts):
+ * a test that sees only "the connection to the guest agent closed" cannot tell a
+ * guest that crashed from a host process that died, and the files that would say
+ * (each VM's record, host log and console) go with the environment's cleanup.
+ * Depends on nothing but node:fs, so the setup file can load it in every e2e file.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The runtime directories (VMRUN_RUNTIME_DIR) of the environments alive in this file. */
+const runtimeDirs = new Set<string>();
+
+export function trackRuntimeDir(dir: string): void {
+  runtimeDirs.add(dir);
+}
+
+export function untrackRuntimeDir(dir: string): void {
+  runtimeDirs.delete(dir);
+}
+
+/** The last `lines` lines of `path`, or a note that it is missing. */
+function tail(path: string, lines: number): string {
+  if (!existsSync(path)) return '  (none)';
+  const text = readFileSync(path, 'latin1').replace(/\r/g, '').trimEnd();
+  return text ? text.split('\n').slice(-lines).map((l) => `  ${l}`).join('\n') : '  (empty)';
+}
+
+/** Each tracked VM's record, the end of its host log and of its console; '' when there is none. */
+export function reportVms(): string {
+  const parts: string[] = [];
+  for (const runtime of runtimeDirs) {
+    const vms = join(runtime, 'vms');
+    if (!existsSync(vms)) continue;
+    for (const id of readdirSync(vms)) {
+      const dir = join(vms, id);
+      parts.push(
+        `VM ${id} (${runtime}):`,
+        ` record: ${existsSync(join(dir, 'vm.json')) ? readFileSync(join(dir, 'vm.json'), 'utf8').trim() : '(none)'}`,
+        ' host.log, last 30 lines:',
+        tail(join(dir, 'host.log'), 30),
+        ' console.log, last 15 lines:',
+        tail(join(dir, 'console.log'), 15),
+      );
+    }
+  }
+  return parts.join('\n');
+}
