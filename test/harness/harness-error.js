@@ -18,6 +18,13 @@ export const HARNESS_TIMEOUT_EXIT_CODE = 124;
  */
 export const HARNESS_STALL_EXIT_CODE = 123;
 
+/**
+ * Exit code when L1 ended without the command's exit status after its own kernel
+ * crashed (a panic, oops or BUG on its console): the emulated machine failed, not the
+ * command. A caller may retry it as it retries a stall.
+ */
+export const HARNESS_L1_CRASH_EXIT_CODE = 122;
+
 /** A failure of the harness: a one-line message, detail to print under it, an exit code. */
 export class HarnessError extends Error {
   /**

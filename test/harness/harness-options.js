@@ -32,7 +32,8 @@ directories (/work, /root, /tmp, ...) are at their paths; it must be a busybox
 command or an arm64 program.
 COMMAND's stdout/stderr stream to the harness's; its exit status is the
 harness's. The harness's own failures exit 125, an expired --timeout 124, a
-stalled L1 123 (after printing what explains the stall).
+stalled L1 123 (after printing what explains the stall), an L1 whose own kernel
+crashed while the command ran 122.
 
 options:
   --arch ARCH          x86_64 (default) or aarch64

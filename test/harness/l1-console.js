@@ -16,6 +16,9 @@ const TAIL_LINES = 40;
  */
 
 /** Parses L1's console output as it arrives. */
+/** A kernel message (after its "[  57.80]" time stamp) that L1's kernel crashed. */
+const KERNEL_CRASH = /^\[\s*\d+\.\d+\] (Kernel panic - not syncing|BUG: |Oops: |general protection fault)/;
+
 export class L1Console {
   /**
    * @param {{ echo?: (chunk: Buffer) => void, onProgress: (p: L1Progress) => void }} handlers
@@ -27,6 +30,8 @@ export class L1Console {
     this.partial = '';
     /** The reason init gave in a "FAILED: ..." line, if any. */
     this.failure = '';
+    /** The first line of L1's kernel saying it crashed (panic, oops, BUG), if any. */
+    this.kernelCrash = '';
     /** @type {string[] | undefined} every line from capture() on, for a stall report */
     this.captured = undefined;
     /** When the last byte arrived (performance.now()), to tell when L1 went quiet. */
@@ -54,6 +59,7 @@ export class L1Console {
     this.lines.push(line);
     this.captured?.push(line);
     if (this.lines.length > TAIL_LINES) this.lines.shift();
+    if (!this.kernelCrash && KERNEL_CRASH.test(line)) this.kernelCrash = line.trim();
     const at = line.indexOf(PROGRESS_PREFIX);
     if (at < 0) return;
     const event = line.slice(at + PROGRESS_PREFIX.length).trim();

@@ -89,6 +89,18 @@ describe('nested-kvm harness', () => {
   );
 
   it(
+    "reports an L1 whose own kernel crashed while the command ran with that line and exit 122 (the e2e runner re-runs it)",
+    async () => {
+      // sysrq c: the kernel panics at once, as L1's did under an emulation fault on 2026-12-07.
+      const run = await runHarness(HARNESS, ['--', 'sh', '-c', 'echo c > /proc/sysrq-trigger; sleep 600'], { timeoutMs: BOOT_TEST_TIMEOUT_MS });
+      expect(run.status, run.stderr).toBe(122);
+      expect(run.stderr).toMatch(/nested-kvm: L1's kernel crashed \(\[\s*[\d.]+\] Kernel panic - not syncing: sysrq triggered crash\); L1 ended \(QEMU exit status \d+\) without the command's exit status/);
+      expect(run.stderr).toContain("--- last lines of L1's console ---");
+    },
+    BOOT_TEST_TIMEOUT_MS,
+  );
+
+  it(
     'kills QEMU when --timeout expires and exits 124',
     async () => {
       const run = await runHarness(HARNESS, ['--timeout', '3', '--', 'sleep', '600'], {

@@ -40,7 +40,7 @@ describe('runFile', () => {
     const runOnce = async () => {
       calls.count++;
       const status = queue.shift()!;
-      return { status, counts: status === 123 ? undefined : { passed: 1, failed: status === 0 ? 0 : 1, skipped: 0 } };
+      return { status, counts: status === 123 || status === 122 ? undefined : { passed: 1, failed: status === 0 ? 0 : 1, skipped: 0 } };
     };
     return { runOnce, calls };
   }
@@ -50,6 +50,20 @@ describe('runFile', () => {
     const outcome = await runFile('test/e2e/x.test.ts', runOnce);
     expect(calls.count).toBe(2);
     expect(outcome).toMatchObject({ status: 0, stalls: 1, counts: { passed: 1, failed: 0 } });
+  });
+
+  it("re-runs a file once after its L1's kernel crashed (exit 122), counted apart from stalls", async () => {
+    const { runOnce, calls } = runs(122, 0);
+    const outcome = await runFile('test/e2e/x.test.ts', runOnce);
+    expect(calls.count).toBe(2);
+    expect(outcome).toMatchObject({ status: 0, stalls: 0, crashes: 1, counts: { passed: 1, failed: 0 } });
+  });
+
+  it('re-runs at most once in all, whether the L1 stalled or crashed', async () => {
+    const { runOnce, calls } = runs(123, 122, 0);
+    const outcome = await runFile('test/e2e/x.test.ts', runOnce);
+    expect(calls.count).toBe(2);
+    expect(outcome).toMatchObject({ status: 122, stalls: 1, crashes: 0, counts: undefined });
   });
 
   it('never re-runs a file whose tests failed', async () => {
@@ -94,6 +108,13 @@ describe('summary', () => {
     expect(text).toContain(' ✓ test/e2e/a.test.ts (5 passed | 1 skipped) 61.2s\n');
   });
 
+  it('counts an L1 crash that was re-run apart from stalls', () => {
+    const text = summary([{ file: 'test/e2e/a.test.ts', status: 0, counts: { passed: 4, failed: 0, skipped: 0 }, seconds: 50, stalls: 0, crashes: 1 }], startedAt, 50);
+    expect(text).toContain(' ✓ test/e2e/a.test.ts (4 passed) 50.0s [L1 crashed 1x, re-run]\n');
+    expect(text).toContain('  L1 crashes  1 (re-run: test/e2e/a.test.ts)\n');
+    expect(text).not.toContain('Stalls');
+  });
+
   it('counts a failed file, a file without results, and a stall that was re-run', () => {
     const text = summary([
       { file: 'test/e2e/a.test.ts', status: 1, counts: { passed: 4, failed: 1, skipped: 0 }, seconds: 50, stalls: 0 },
@@ -104,6 +125,7 @@ describe('summary', () => {
     expect(text).toContain(' ✓ test/e2e/b.test.ts (2 passed) 200.0s [L1 stalled 1x, re-run]\n');
     expect(text).toContain(' × test/e2e/c.test.ts (no results, harness exit 123) 400.0s [L1 stalled 1x, re-run]\n');
     expect(text).toContain('     Stalls  2 (re-run: test/e2e/b.test.ts, test/e2e/c.test.ts)\n');
+    expect(text).not.toContain('L1 crashes');
     expect(text).toContain(' Test Files  2 failed | 1 passed (3)\n');
     expect(text).toContain('      Tests  1 failed | 6 passed (7)\n');
   });

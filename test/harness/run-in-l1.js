@@ -7,7 +7,7 @@
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HarnessError, HARNESS_STALL_EXIT_CODE, HARNESS_TIMEOUT_EXIT_CODE } from './harness-error.js';
+import { HarnessError, HARNESS_L1_CRASH_EXIT_CODE, HARNESS_STALL_EXIT_CODE, HARNESS_TIMEOUT_EXIT_CODE } from './harness-error.js';
 import { requireCommand, runTool } from './host-tools.js';
 import { createJobDir, readExitStatus, writeRunScript } from './job-dir.js';
 import { FileFollower } from './file-follower.js';
@@ -193,10 +193,17 @@ export async function runInL1(options) {
     if (status === undefined) {
       const qemuSaid = Buffer.concat(qemuStderr).toString('utf8').trim();
       const how = exit.code === null ? `signal ${exit.signal}` : `exit status ${exit.code}`;
+      const detail = [qemuSaid && `--- QEMU's stderr ---\n${qemuSaid}`, consoleTail()].filter(Boolean).join('\n');
+      // Only while the command ran: an L1 that panics on its way up (a broken image)
+      // would do so again, and is the harness's own failure.
+      if (!l1Console.failure && l1Console.kernelCrash && commandStartAt) {
+        throw new HarnessError(`L1's kernel crashed (${l1Console.kernelCrash}); L1 ended (QEMU ${how}) without the command's exit status`, {
+          detail,
+          exitCode: HARNESS_L1_CRASH_EXIT_CODE,
+        });
+      }
       const reason = l1Console.failure ? `L1 init failed: ${l1Console.failure}` : `L1 ended (QEMU ${how}) without the command's exit status`;
-      throw new HarnessError(reason, {
-        detail: [qemuSaid && `--- QEMU's stderr ---\n${qemuSaid}`, consoleTail()].filter(Boolean).join('\n'),
-      });
+      throw new HarnessError(reason, { detail });
     }
     const end = commandEndAt || performance.now();
     log(`command ran ${seconds(end - (commandStartAt || kvmReadyAt))} in L1, exit status ${status}; ` +

@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HARNESS_STALL_EXIT_CODE } from '../../harness/harness-error.js';
+import { HARNESS_L1_CRASH_EXIT_CODE, HARNESS_STALL_EXIT_CODE } from '../../harness/harness-error.js';
 import { e2eTestFiles } from './e2e-files.js';
 import { HOST_KVM_IN_L1_VARIABLE, hostHasKvm, hostKvmTestFiles } from '../../harness/host-kvm-tests.js';
 
@@ -59,8 +59,9 @@ export function splitArguments(args) {
  */
 
 /**
- * One file's outcome: its harness exit status, its test counts, its time, its stalls.
- * @typedef {{ file: string, status: number, counts: TestCounts | undefined, seconds: number, stalls: number }} FileOutcome
+ * One file's outcome: its harness exit status, its test counts, its time, and how
+ * often its L1 stalled or crashed (each such run re-run, up to STALL_RETRIES in all).
+ * @typedef {{ file: string, status: number, counts: TestCounts | undefined, seconds: number, stalls: number, crashes?: number }} FileOutcome
  */
 
 /**
@@ -115,8 +116,9 @@ for (const sig of /** @type {const} */ (['SIGTERM', 'SIGINT', 'SIGHUP'])) {
 }
 
 /**
- * Runs `file` through `runOnce`, again after a stall (at most STALL_RETRIES times,
- * each announced), never after a failure: a failed assertion is the file's result.
+ * Runs `file` through `runOnce`, again after its L1 stalled or its L1's own kernel
+ * crashed (at most STALL_RETRIES times in all, each announced), never after a
+ * failure: a failed assertion is the file's result.
  * @param {string} file
  * @param {() => Promise<{ status: number, counts: TestCounts | undefined }>} runOnce
  * @returns {Promise<FileOutcome>}
@@ -124,15 +126,19 @@ for (const sig of /** @type {const} */ (['SIGTERM', 'SIGINT', 'SIGHUP'])) {
 export async function runFile(file, runOnce) {
   const started = performance.now();
   let stalls = 0;
+  let crashes = 0;
   for (;;) {
-    say(`${file}: in its own L1${stalls ? ` (re-run ${stalls} of ${STALL_RETRIES} after a stall)` : ''}`);
+    const reruns = stalls + crashes;
+    say(`${file}: in its own L1${reruns ? ` (re-run ${reruns} of ${STALL_RETRIES} after its L1 ${crashes ? 'crashed' : 'stalled'})` : ''}`);
     const { status, counts } = await runOnce();
-    if (status === HARNESS_STALL_EXIT_CODE && stalls < STALL_RETRIES) {
-      stalls++;
-      say(`RETRY ${file}: its L1 stalled (exit ${status}, report above); running it once more in a fresh L1`);
+    const l1Failed = status === HARNESS_STALL_EXIT_CODE ? 'stalled' : status === HARNESS_L1_CRASH_EXIT_CODE ? 'crashed' : undefined;
+    if (l1Failed && reruns < STALL_RETRIES) {
+      if (l1Failed === 'stalled') stalls++;
+      else crashes++;
+      say(`RETRY ${file}: its L1 ${l1Failed} (exit ${status}, report above); running it once more in a fresh L1`);
       continue;
     }
-    return { file, status, counts, seconds: (performance.now() - started) / 1000, stalls };
+    return { file, status, counts, seconds: (performance.now() - started) / 1000, stalls, crashes };
   }
 }
 
@@ -158,15 +164,18 @@ export function summary(outcomes, startedAt, seconds) {
   };
   const parts = (/** @type {[string, number][]} */ counts) => counts.filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}`).join(' | ');
   const stalled = outcomes.filter((o) => o.stalls > 0);
+  const crashed = outcomes.filter((o) => (o.crashes ?? 0) > 0);
   const lines = [
     '',
     ...outcomes.map((o) => {
       const mark = o.status === 0 ? '✓' : '×';
       const counts = o.counts ? parts([['failed', o.counts.failed], ['passed', o.counts.passed], ['skipped', o.counts.skipped]]) : `no results, harness exit ${o.status}`;
-      return ` ${mark} ${o.file} (${counts || 'no tests'}) ${o.seconds.toFixed(1)}s${o.stalls ? ` [L1 stalled ${o.stalls}x, re-run]` : ''}`;
+      const reruns = `${o.stalls ? ` [L1 stalled ${o.stalls}x, re-run]` : ''}${o.crashes ? ` [L1 crashed ${o.crashes}x, re-run]` : ''}`;
+      return ` ${mark} ${o.file} (${counts || 'no tests'}) ${o.seconds.toFixed(1)}s${reruns}`;
     }),
     '',
     ...(stalled.length ? [`     Stalls  ${sum((o) => o.stalls)} (re-run: ${stalled.map((o) => o.file).join(', ')})`] : []),
+    ...(crashed.length ? [`  L1 crashes  ${sum((o) => o.crashes ?? 0)} (re-run: ${crashed.map((o) => o.file).join(', ')})`] : []),
     ` Test Files  ${parts([['failed', failedFiles], ['passed', outcomes.length - failedFiles]])} (${outcomes.length})`,
     `      Tests  ${parts([['failed', tests.failed], ['passed', tests.passed], ['skipped', tests.skipped]]) || '0'} (${tests.failed + tests.passed + tests.skipped})`,
     `   Start at  ${startedAt.toTimeString().slice(0, 8)}`,
