@@ -19,14 +19,14 @@ export function packHostPath(hostPath: string): Readable {
   const pack = tar.pack();
   const seen = new Map<string, string>();
   const add = async (path: string, name: string, depth: number): Promise<void> => {
-    const st = await lstat(path);
-    const header = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    const st = await lstat(path, { bigint: true });
+    const header = { name, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: wholeSecondsOf(st.mtimeNs) };
     if (st.isFile()) {
       const key = `${st.dev}:${st.ino}`;
-      const first = st.nlink > 1 ? seen.get(key) : undefined;
+      const first = st.nlink > 1n ? seen.get(key) : undefined;
       if (first !== undefined) return entry(pack, { ...header, type: 'link', linkname: first });
-      if (st.nlink > 1) seen.set(key, name);
-      const sink = pack.entry({ ...header, type: 'file', size: st.size });
+      if (st.nlink > 1n) seen.set(key, name);
+      const sink = pack.entry({ ...header, type: 'file', size: Number(st.size) });
       await pipeline(createReadStream(path), sink);
     } else if (st.isSymbolicLink()) {
       await entry(pack, { ...header, type: 'symlink', linkname: await readlink(path) });
@@ -45,6 +45,17 @@ export function packHostPath(hostPath: string): Readable {
     (e: NodeJS.ErrnoException) => pack.destroy(e.code === 'ENOENT' ? new VmrunError('not-found', `no such file or directory: ${hostPath}`) : e),
   );
   return pack as unknown as Readable;
+}
+
+/**
+ * A time as tar keeps it: whole seconds, truncated as tar(1) and the guest's writer do.
+ * Not Stats.mtime: Node rounds that to the millisecond, so a file written in the last
+ * half millisecond of a second went out stamped with the next second.
+ */
+function wholeSecondsOf(ns: bigint): Date {
+  const NS_PER_S = 1_000_000_000n;
+  const seconds = ns >= 0n ? ns / NS_PER_S : -((-ns + NS_PER_S - 1n) / NS_PER_S);
+  return new Date(Number(seconds) * 1000);
 }
 
 function entry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }): Promise<void> {

@@ -40,8 +40,14 @@ function buildTree(root: string): void {
   mkdirSync(join(root, `deep/${'long-directory-name-'.repeat(8)}`), { recursive: true });
   writeFileSync(join(root, `deep/${'long-directory-name-'.repeat(8)}/${'n'.repeat(120)}`), 'long name');
   execFileSync('mkfifo', [join(root, 'fifo')]);
+  writeFileSync(join(root, 'late-in-second'), 'z');
   utimesSync(join(root, 'script.sh'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
+  // In the last half millisecond of its second: a millisecond rounding would move it to the next.
+  utimesSync(join(root, 'late-in-second'), LATE_IN_SECOND, LATE_IN_SECOND);
 }
+
+/** 2020-01-02T03:04:05.9998Z in seconds, for utimes (which takes fractions). */
+const LATE_IN_SECOND = Date.parse('2020-01-02T03:04:05Z') / 1000 + 0.9998;
 
 describe('cp over the agent (docker cp placement, tar both ways)', () => {
   it('copies a tree of 1000 files and a 100 MB file in and back out unchanged', async () => {
@@ -65,6 +71,8 @@ describe('cp over the agent (docker cp placement, tar both ways)', () => {
     expect(b['setuid']!.mode).toBe(0o4755);
     expect(c['absolute-link']!.target).toBe('/etc/passwd');
     expect(c['script.sh']!.mtime).toBe(Date.parse('2020-01-02T03:04:05Z') / 1000);
+    expect(lstatSync(join(src, 'late-in-second')).mtimeMs % 1000).toBeGreaterThan(999.5); // the case is set up
+    expect([b['late-in-second']!.mtime, c['late-in-second']!.mtime]).toEqual([Math.floor(LATE_IN_SECOND), Math.floor(LATE_IN_SECOND)]);
     // Hard links stay links (one inode) on both sides.
     expect(lstatSync(join(guestDir, 'src', 'hard-link')).ino).toBe(lstatSync(join(guestDir, 'src', 'd1', 'f5.txt')).ino);
     expect(lstatSync(join(back, 'hard-link')).ino).toBe(lstatSync(join(back, 'd1', 'f5.txt')).ino);

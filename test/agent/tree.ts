@@ -23,12 +23,14 @@ export async function describeTree(root: string): Promise<Record<string, TreeEnt
   const out: Record<string, TreeEntry> = {};
   const walk = async (rel: string): Promise<void> => {
     const path = rel ? join(root, rel) : root;
-    const st = lstatSync(path);
-    const base = { mode: st.mode & 0o7777, mtime: Math.floor(st.mtimeMs / 1000) };
+    // Whole seconds from the exact nanoseconds: mtimeMs is a double, and near the end
+    // of a second it rounds up into the next one.
+    const st = lstatSync(path, { bigint: true });
+    const base = { mode: Number(st.mode & 0o7777n), mtime: Number(st.mtimeNs / 1_000_000_000n) };
     if (st.isDirectory()) {
       out[rel] = { type: 'dir', ...base };
       for (const c of readdirSync(path)) await walk(rel ? `${rel}/${c}` : c);
-    } else if (st.isFile()) out[rel] = { type: 'file', ...base, size: st.size, sha256: await sha256(path) };
+    } else if (st.isFile()) out[rel] = { type: 'file', ...base, size: Number(st.size), sha256: await sha256(path) };
     else if (st.isSymbolicLink()) out[rel] = { type: 'symlink', mode: 0, mtime: base.mtime, target: readlinkSync(path) };
     else if (st.isFIFO()) out[rel] = { type: 'fifo', ...base };
     else out[rel] = { type: 'other', ...base };
