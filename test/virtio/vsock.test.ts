@@ -1,15 +1,18 @@
 // vmrun-test: needs /dev/kvm (boots guests; see test/harness/host-kvm-tests.js)
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Machine, vsockLimits } from '../../src/index.js';
 import { GUESTS } from '../helpers/cli.js';
 import { BLOCK, connectToGuest, expectedBlock } from './vsock-host.js';
 
 const VSOCK_GUEST = join(GUESTS, 'vsock.elf');
+const HERE = dirname(fileURLToPath(import.meta.url));
 
 /** Collects a machine's console and resolves when a line matching `re` has arrived (bounded). */
 function consoleOf(m: Machine): { text: () => string; until: (re: RegExp, timeoutMs?: number) => Promise<void> } {
@@ -110,6 +113,43 @@ describe('virtio-vsock on this host\'s KVM (purpose-built guest)', () => {
     // The VM removes its socket when it ends.
     expect(existsSync(socketPath)).toBe(false);
   }, 60_000);
+
+  it('resets a guest that sends past its credit, and says why on the VMM\'s stderr', async () => {
+    const socketPath = join(dir, 'vm.sock');
+    // A host service that never reads: the guest's bytes pile up in the device.
+    let hostSide: Socket | undefined;
+    let hostSocketClosed!: () => void;
+    const closed = new Promise<void>((r) => (hostSocketClosed = r));
+    const server = createServer((socket) => {
+      hostSide = socket;
+      socket.pause();
+      socket.on('error', () => {});
+      socket.on('close', hostSocketClosed);
+    });
+    server.listen(`${socketPath}_5002`);
+    try {
+      const child = spawn(process.execPath, [join(HERE, 'boot-in-child.mjs'), VSOCK_GUEST, 'overrun=5002', socketPath]);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const status = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.on('exit', (code) => (clearTimeout(timer), resolve(code)));
+      });
+      expect(status, `${stdout}\n${stderr}`).toBe(0);
+      const blocks = /vsock: overrun reset after (\d+) blocks\n/.exec(stdout);
+      expect(blocks, stdout).not.toBeNull();
+      // Not before the guest had used the whole buffer the device advertised.
+      expect(Number(blocks![1]) * BLOCK).toBeGreaterThan(vsockLimits().bufferBytes);
+      expect(stderr).toMatch(/^vmrun: vsock: connection between host port 5002 and guest port 50002 ended: data beyond the credit/m);
+      // Its end is there to read once the service reads again (a paused socket sees no EOF).
+      hostSide?.resume();
+      await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the host socket was not closed')), 10_000))]);
+    } finally {
+      server.close();
+    }
+  }, 90_000);
 
   it('refuses bad vsock settings with a typed error before a VM exists', () => {
     const limits = vsockLimits();

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "common/error.h"
@@ -187,7 +188,7 @@ void VsockDevice::expire_deadlines() {
     if (c->deadline != std::chrono::steady_clock::time_point{} && c->deadline < now) expired.push_back(tag);
   for (uint64_t tag : expired) {
     Connection& c = *by_tag_.at(tag);
-    if (c.state == Connection::State::Connecting) reset_connection({c.local_port, c.peer_port});
+    if (c.state == Connection::State::Connecting) reset_connection({c.local_port, c.peer_port}, "the guest did not answer the connection request in time");
     else by_tag_.erase(tag);
   }
 }
@@ -269,14 +270,14 @@ void VsockDevice::on_socket_event(uint64_t tag, uint32_t events) {
   }
   const ConnectionKey key{c.local_port, c.peer_port};
   if (events & EPOLLERR) {
-    reset_connection(key);
+    reset_connection(key, "error on the host socket");
     return;
   }
   // Read until EAGAIN or EOF; a hang-up reads as EOF after the last bytes.
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) c.host_readable = true;
   if (events & EPOLLOUT) {
     if (!c.flush_to_host()) {
-      reset_connection(key);
+      reset_connection(key, "writing to the host socket failed");
       return;
     }
     after_host_write(key, c);
@@ -286,7 +287,7 @@ void VsockDevice::on_socket_event(uint64_t tag, uint32_t events) {
 void VsockDevice::after_host_write(const ConnectionKey& key, Connection& c) {
   if (c.pending_to_host() > 0) return;
   if (c.close_when_flushed) {
-    reset_connection(key);
+    reset_connection(key, nullptr);  // the orderly end both sides asked for
     return;
   }
   if (c.guest_done_sending && !c.host_write_shut) {
@@ -297,6 +298,7 @@ void VsockDevice::after_host_write(const ConnectionKey& key, Connection& c) {
 }
 
 void VsockDevice::drop_all_connections() {
+  if (!by_key_.empty()) log_end(nullptr, std::to_string(by_key_.size()) + " connection(s) dropped by a device reset");
   by_key_.clear();
   by_tag_.clear();  // closes every host socket
   to_guest_.clear();
@@ -328,9 +330,24 @@ void VsockDevice::queue_control(const PacketHeader& h) {
   if (to_guest_.size() < kMaxQueuedControl + kMaxConnections) to_guest_.push_back(h);
 }
 
-void VsockDevice::reset_connection(const ConnectionKey& key) {
-  if (Connection* c = find(key)) queue_control(header_for(*c, kOpRst));
+void VsockDevice::reset_connection(const ConnectionKey& key, const char* why) {
+  if (Connection* c = find(key)) {
+    if (why) log_end(c, why);
+    queue_control(header_for(*c, kOpRst));
+  }
   close_connection(key);
+}
+
+void VsockDevice::log_end(const Connection* c, const std::string& why) {
+  if (ends_logged_ > kMaxEndsLogged) return;
+  if (ends_logged_++ == kMaxEndsLogged) {
+    std::fprintf(stderr, "vmrun: vsock: further abnormal connection ends are not logged\n");
+    return;
+  }
+  if (c)
+    std::fprintf(stderr, "vmrun: vsock: connection between host port %u and guest port %u ended: %s\n", c->local_port, c->peer_port, why.c_str());
+  else
+    std::fprintf(stderr, "vmrun: vsock: %s\n", why.c_str());
 }
 
 void VsockDevice::close_connection(const ConnectionKey& key) {
@@ -391,12 +408,12 @@ void VsockDevice::on_guest_packet(const PacketHeader& h, const DescriptorChain& 
   }
   switch (h.op) {
     case kOpRequest:
-      if (c) reset_connection(key);
+      if (c) reset_connection(key, "the guest asked again for a connection it already has");
       else on_guest_request(h);
       return;
     case kOpResponse: {
       if (!c || c->state != Connection::State::Connecting) {
-        if (c) reset_connection(key);
+        if (c) reset_connection(key, "the guest answered a request that was not pending");
         else queue_control(reply_to(h, kOpRst));
         return;
       }
@@ -404,11 +421,13 @@ void VsockDevice::on_guest_packet(const PacketHeader& h, const DescriptorChain& 
       c->deadline = {};
       const std::string ok = "OK " + std::to_string(c->local_port) + "\n";
       c->queue_for_host(ok.data(), ok.size());
-      if (!c->flush_to_host()) reset_connection(key);
+      if (!c->flush_to_host()) reset_connection(key, "writing to the host socket failed");
       else c->host_readable = true;  // bytes the client sent behind its CONNECT line
       return;
     }
     case kOpRst:
+      // An established stream the host had not finished: say so (the host only sees a close).
+      if (c && c->state == Connection::State::Established && !c->host_eof && !c->close_when_flushed) log_end(c, "the guest reset it");
       close_connection(key);
       return;
     case kOpShutdown:
@@ -427,9 +446,11 @@ void VsockDevice::on_guest_packet(const PacketHeader& h, const DescriptorChain& 
         queue_control(reply_to(h, kOpRst));
         return;
       }
-      if (h.len > kMaxPacketPayload || h.len > chain.readable_length - sizeof h || c->guest_done_sending ||
-          !c->send_to_host(chain.readable_iovecs(sizeof h, h.len), h.len)) {
-        reset_connection(key);
+      if (const char* why = h.len > kMaxPacketPayload || h.len > chain.readable_length - sizeof h ? "a data packet longer than its buffer or the limit"
+                            : c->guest_done_sending ? "data after the guest's shutdown"
+                            : !c->send_to_host(chain.readable_iovecs(sizeof h, h.len), h.len) ? "data beyond the credit, or the host socket failed"
+                            : nullptr) {
+        reset_connection(key, why);
         return;
       }
       after_host_write(key, *c);
@@ -441,7 +462,7 @@ void VsockDevice::on_guest_packet(const PacketHeader& h, const DescriptorChain& 
       else queue_control(reply_to(h, kOpRst));
       return;
     default:
-      if (c) reset_connection(key);
+      if (c) reset_connection(key, "an unknown operation");
       else queue_control(reply_to(h, kOpRst));
   }
 }
@@ -519,7 +540,7 @@ VsockDevice::Fill VsockDevice::fill_rx_with_data(VirtioQueues& q, const Connecti
     return Fill::Nothing;
   }
   if (n < 0) {
-    reset_connection(key);
+    reset_connection(key, "reading the host socket failed");
     return Fill::Nothing;
   }
   // EOF: the host client will send no more.

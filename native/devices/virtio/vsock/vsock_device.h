@@ -88,7 +88,10 @@ class VsockDevice : public VirtioDevice {
   PacketHeader header_for(const Connection& c, uint16_t op, uint32_t flags = 0) const;
   PacketHeader reply_to(const PacketHeader& h, uint16_t op) const;
   void queue_control(const PacketHeader& h);
-  void reset_connection(const ConnectionKey& key);  // RST to the guest, close the host side
+  /** RST to the guest, close the host side; `why` (null for an orderly end) goes to stderr. */
+  void reset_connection(const ConnectionKey& key, const char* why);
+  /** One stderr line for a connection that ended abnormally (null: the whole device), bounded per device. */
+  void log_end(const Connection* c, const std::string& why);
   void close_connection(const ConnectionKey& key);  // close the host side only
   uint32_t allocate_host_port();
 
@@ -119,6 +122,10 @@ class VsockDevice : public VirtioDevice {
   std::deque<PacketHeader> to_guest_;                        // control packets waiting for rx buffers
   std::vector<uint64_t> held_;                               // host connections waiting for the reset's end
   uint32_t next_host_port_ = 1U << 30;
+  uint32_t ends_logged_ = 0;
+
+  /** A guest can end connections at will: its abnormal ends are logged this many times, then counted no more. */
+  static constexpr uint32_t kMaxEndsLogged = 32;
 
   static constexpr uint64_t kKickTag = 0, kListenerTag = 1, kFirstConnectionTag = 16;
 };
