@@ -6,7 +6,7 @@
 import { createReadStream, constants as fsConstants } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, symlink, unlink, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { VmrunError } from '../errors.js';
@@ -44,7 +44,11 @@ export function packHostPath(hostPath: string): Readable {
     () => pack.finalize(),
     (e: NodeJS.ErrnoException) => pack.destroy(e.code === 'ENOENT' ? new VmrunError('not-found', `no such file or directory: ${hostPath}`) : e),
   );
-  return pack as unknown as Readable;
+  // tar-stream's pack is a streamx stream, not a Node Readable (it has no unpipe, for
+  // one): callers get a real Readable, which pipeline destroys with the pack's error.
+  const out = new PassThrough();
+  pipeline(pack, out).catch(() => {});
+  return out;
 }
 
 /**

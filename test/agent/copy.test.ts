@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, rmSync, symlinkSync, utimesSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, rmSync, symlinkSync, utimesSync, writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { useHostAgent, type HostAgent } from './agent-process.js';
 import { describeTree } from './tree.js';
-import { copyGuestToHost, copyHostToGuest, extractToHost, type AgentClient } from '../../src/agent/index.js';
+import { copyGuestToHost, copyHostToGuest, extractToHost, packHostPath, type AgentClient } from '../../src/agent/index.js';
 
 // The "guest" is the host agent here: its paths are this host's paths, under `work`.
 let agent: HostAgent;
@@ -93,6 +93,15 @@ describe('cp over the agent (docker cp placement, tar both ways)', () => {
     expect(existsSync(join(work, 'x'))).toBe(false);
     const f = join(work, 'one.txt');
     await expect(copyHostToGuest(client, f, join(work, 'no-dir', 'sub', 'y'))).rejects.toThrow(/parent directory .* does not exist/);
+  });
+
+  it('a host archive that fails while it streams fails the copy with its own error', async () => {
+    const dest = join(work, 'from-nowhere');
+    mkdirSync(dest);
+    // The file vanishes between copyHostToGuest's check and the archive's first read.
+    const source = packHostPath(join(work, 'no-such-host-file'));
+    await expect(client.copyIn(source, dest, { intoDir: true })).rejects.toThrow(/no such file or directory: .*no-such-host-file/);
+    expect(readdirSync(dest)).toEqual([]);
   });
 
   it('the agent refuses archives that climb out of the destination', async () => {
