@@ -74,6 +74,18 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 job "/host$job" ||
 # The host's /proc, /sys and /dev as QEMU sees them must not leak into L1.
 mount -t proc proc /host/proc || fail "mount /host/proc"
 mount -t sysfs sysfs /host/sys || fail "mount /host/sys"
+# KVM's record of how an L2 guest died: a triple fault on AMD leaves vmrun only the
+# reset registers, so the shutdown exit (SVM exit code 0x7f) with the guest's RIP, and
+# the exceptions KVM injected before it, stay in the trace buffer for the e2e failure
+# report (test/e2e/helpers/vm-report.ts). Both events are rare in a healthy guest.
+trace=/host/sys/kernel/tracing
+if [ "$(uname -m)" = x86_64 ] && mount -t tracefs tracefs "$trace" 2>/dev/null && [ -d "$trace/events/kvm/kvm_exit" ]; then
+  echo 256 >"$trace/buffer_size_kb"
+  echo 'exit_reason == 127' >"$trace/events/kvm/kvm_exit/filter" &&
+    echo 1 >"$trace/events/kvm/kvm_exit/enable" &&
+    echo 1 >"$trace/events/kvm/kvm_inj_exception/enable" ||
+    say "warning: could not enable KVM's shutdown trace"
+fi
 mount -o bind /dev /host/dev || fail "bind /dev into /host"
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts || fail "mount devpts"

@@ -1,5 +1,7 @@
 #include "devices/virtio/mmio_transport.h"
 
+#include <cstdio>
+
 #include <cstring>
 
 #include "common/hex.h"
@@ -235,6 +237,10 @@ void VirtioMmioTransport::fail_locked(const std::string& why) {
   status_ |= kStatusDeviceNeedsReset;
   failures_.count++;
   failures_.last = why;
+  // On stderr too (a background VM's host.log), for the first few: a hostile guest can
+  // break and reset a device in a loop, and the count stays in stats().
+  if (failures_.count <= kFailuresLogged)
+    std::fprintf(stderr, "vmrun: %s: the guest broke the device, which needs a reset: %s\n", device_->name().c_str(), why.c_str());
   device_->reset();
   interrupt_status_ |= kInterruptConfigChange;
   interrupt_->trigger();

@@ -36,6 +36,8 @@ class VirtioMmioTransport : public Device, private VirtioLink, private VirtioQue
     std::string last;
   };
   Failures failures() const;
+  /** Failures also written to stderr; later ones are only counted. */
+  static constexpr uint64_t kFailuresLogged = 8;
 
  private:
   uint32_t read_register(uint64_t offset);

@@ -27,6 +27,20 @@ function tail(path: string, lines: number): string {
   return text ? text.split('\n').slice(-lines).map((l) => `  ${l}`).join('\n') : '  (empty)';
 }
 
+/** Where the nested harness's L1 keeps KVM's shutdown and injected-exception events (test/harness/l1-init.sh). */
+const KVM_TRACE = '/sys/kernel/tracing/trace';
+
+/** KVM's last events about guests, for a VM that triple-faulted; '' when there is no trace here. */
+function kvmTraceTail(): string {
+  if (!existsSync(KVM_TRACE)) return '';
+  try {
+    const events = readFileSync(KVM_TRACE, 'latin1').split('\n').filter((l) => /kvm_exit|kvm_inj_exception/.test(l));
+    return [' KVM trace (shutdown exits and injected exceptions), last 20:', ...(events.length ? events.slice(-20).map((l) => `  ${l.trim()}`) : ['  (none)'])].join('\n');
+  } catch (e) {
+    return ` KVM trace: ${(e as Error).message}`;
+  }
+}
+
 /** Each tracked VM's record, the end of its host log and of its console; '' when there is none. */
 export function reportVms(): string {
   const parts: string[] = [];
@@ -35,14 +49,16 @@ export function reportVms(): string {
     if (!existsSync(vms)) continue;
     for (const id of readdirSync(vms)) {
       const dir = join(vms, id);
+      const record = existsSync(join(dir, 'vm.json')) ? readFileSync(join(dir, 'vm.json'), 'utf8').trim() : '(none)';
       parts.push(
         `VM ${id} (${runtime}):`,
-        ` record: ${existsSync(join(dir, 'vm.json')) ? readFileSync(join(dir, 'vm.json'), 'utf8').trim() : '(none)'}`,
+        ` record: ${record}`,
         ' host.log, last 30 lines:',
         tail(join(dir, 'host.log'), 30),
         ' console.log, last 15 lines:',
         tail(join(dir, 'console.log'), 15),
       );
+      if (/"exitReason": "triple-fault"/.test(record)) parts.push(kvmTraceTail());
     }
   }
   return parts.join('\n');

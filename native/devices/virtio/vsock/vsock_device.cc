@@ -94,7 +94,7 @@ VsockDevice::~VsockDevice() {
   stopping_ = true;
   kick();
   if (thread_.joinable()) thread_.join();
-  drop_all_connections();
+  drop_all_connections(false);  // the VM's end: its connections end with it
   if (listen_fd_ >= 0) {
     ::close(listen_fd_);
     ::unlink(config_.socket_path.c_str());
@@ -152,7 +152,7 @@ void VsockDevice::run() {
     release_held_connections();
     if (reset_generation_.load() != seen_generation_) {
       seen_generation_ = reset_generation_.load();
-      drop_all_connections();
+      drop_all_connections(true);
     }
     expire_deadlines();
     link_->with_queues([this](VirtioQueues& q) { serve(q); });
@@ -297,8 +297,8 @@ void VsockDevice::after_host_write(const ConnectionKey& key, Connection& c) {
   if (c.credit_update_due()) queue_control(header_for(c, kOpCreditUpdate));
 }
 
-void VsockDevice::drop_all_connections() {
-  if (!by_key_.empty()) log_end(nullptr, std::to_string(by_key_.size()) + " connection(s) dropped by a device reset");
+void VsockDevice::drop_all_connections(bool log) {
+  if (log && !by_key_.empty()) log_end(nullptr, "the device was reset: " + std::to_string(by_key_.size()) + " connection(s) closed");
   by_key_.clear();
   by_tag_.clear();  // closes every host socket
   to_guest_.clear();

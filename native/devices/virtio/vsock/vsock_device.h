@@ -68,7 +68,7 @@ class VsockDevice : public VirtioDevice {
   void release_held_connections();
   void expire_deadlines();
   int next_timeout_ms() const;
-  void drop_all_connections();
+  void drop_all_connections(bool log);
 
   // Queue work, under the transport's lock.
   void serve(VirtioQueues& q);
