@@ -3,7 +3,7 @@
 # the MMIO bus, the 16550, the arm64 loader and device tree), as a static arm64
 # binary for the aarch64 harness's L1: build/arm64/vmrun-arm64-boot. Needs
 # g++-aarch64-linux-gnu (docs/testing.md: the aarch64 harness). Not part of npm run
-# build (the arm64 parts are opt-in); vmrun itself runs on arm64 through the addon that
+# build (the tests that use it build it); vmrun itself runs on arm64 through the addon that
 # scripts/build-arm64-addon.sh cross-builds.
 set -eu
 cd -- "$(dirname -- "$0")/.."

@@ -1,7 +1,10 @@
 #!/bin/sh
 # Installs and builds everything vmrun needs on a Debian 12 machine:
-#   1. Debian packages: the addon's build deps, the guest kernel's build deps, and the
-#      real peers the tests use (docker-registry, skopeo, umoci, QEMU).
+#   1. Debian packages: the addon's build deps, the guest kernel's build deps, the
+#      real peers the tests use (docker-registry, skopeo, umoci, QEMU), and for the
+#      arm64 tests QEMU's aarch64 system emulator and the aarch64 cross compiler, with
+#      arm64 as a foreign architecture (the aarch64 harness fetches Debian's arm64
+#      kernel and busybox with apt-get download).
 #   2. npm install: dependencies, then the addon, the TypeScript, the test guests, the
 #      guest init (the package's `prepare` script).
 #   3. The guest kernel for `vmrun run` from linux-source-6.1 (about 8.5 min on
@@ -13,16 +16,26 @@ cd -- "$(dirname -- "$0")/.."
 PACKAGES="cmake g++ make libzstd-dev \
   linux-source-6.1 bc flex bison libelf-dev libssl-dev lz4 xz-utils cpio \
   busybox-static musl-tools kmod qemu-system-x86 qemu-utils docker-registry skopeo umoci apache2-utils \
-  libslirp-dev clang libclang-rt-14-dev ninja-build gdb"
+  libslirp-dev clang libclang-rt-14-dev ninja-build gdb \
+  qemu-system-arm g++-aarch64-linux-gnu"
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+update_lists=""
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "setup: adding arm64 as a foreign architecture (for the aarch64 harness's packages)"
+  $SUDO dpkg --add-architecture arm64
+  update_lists=yes
+fi
 
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+if [ -n "$missing" ] || [ -n "$update_lists" ]; then
+  $SUDO apt-get update -qq
+fi
 if [ -n "$missing" ]; then
   echo "setup: installing Debian packages:$missing"
-  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
