@@ -9,7 +9,8 @@
 #                     a new process with its count and clock continuous; a flipped GIC
 #                     byte refused.
 # `npm run test:arm64` runs every file (vmrun's CLI, run and session on arm64 too:
-# about 25 min more, most of it Node's start under TCG): `--all [FILE...]` here.
+# 7 min more in L1s, most of it Node's start under TCG, after 11 min of arm64 addon
+# and kernel builds on a fresh machine): `--all [FILE...]` here.
 # Needs qemu-system-aarch64 and aarch64-linux-gnu-g++ (scripts/setup.sh installs them).
 set -eu
 cd -- "$(dirname -- "$0")/.."
