@@ -298,7 +298,11 @@ void VsockDevice::after_host_write(const ConnectionKey& key, Connection& c) {
 }
 
 void VsockDevice::drop_all_connections(bool log) {
-  if (log && !by_key_.empty()) log_end(nullptr, "the device was reset: " + std::to_string(by_key_.size()) + " connection(s) closed");
+  // Only streams that were open: a driver's reset at boot meets host clients still
+  // waiting for the guest to answer, which is how a client that dials early retries.
+  size_t open = 0;
+  for (const auto& [key, tag] : by_key_) open += by_tag_.at(tag)->state == Connection::State::Established ? 1 : 0;
+  if (log && open > 0) log_end(nullptr, "the device was reset: " + std::to_string(open) + " open connection(s) closed");
   by_key_.clear();
   by_tag_.clear();  // closes every host socket
   to_guest_.clear();
