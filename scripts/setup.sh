@@ -16,11 +16,19 @@ cd -- "$(dirname -- "$0")/.."
 PACKAGES="cmake g++ make libzstd-dev \
   linux-source-6.1 bc flex bison libelf-dev libssl-dev lz4 xz-utils cpio \
   busybox-static musl-tools kmod qemu-system-x86 qemu-utils docker-registry skopeo umoci apache2-utils \
-  libslirp-dev clang libclang-rt-14-dev ninja-build gdb \
-  qemu-system-arm g++-aarch64-linux-gnu"
+  libslirp-dev clang libclang-rt-14-dev ninja-build gdb"
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 update_lists=""
+host_arch=$(dpkg --print-architecture)
+if [ "$host_arch" != amd64 ]; then
+  # The test guests (fixtures/) are x86_64 code built with the host's gcc, and the
+  # harnesses run L1s under emulation from an x86_64 host: docs/arm64.md.
+  echo "setup: this is an $host_arch host; the build and tests are set up for amd64 hosts (docs/arm64.md)" >&2
+  exit 125
+fi
+# The arm64 tests: QEMU's aarch64 emulator and the cross compiler.
+PACKAGES="$PACKAGES qemu-system-arm g++-aarch64-linux-gnu"
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   echo "setup: adding arm64 as a foreign architecture (for the aarch64 harness's packages)"
   $SUDO dpkg --add-architecture arm64
