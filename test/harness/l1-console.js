@@ -15,10 +15,10 @@ const TAIL_LINES = 40;
  * @typedef {{ event: string, atMs: number }} L1Progress
  */
 
-/** Parses L1's console output as it arrives. */
 /** A kernel message (after its "[  57.80]" time stamp) that L1's kernel crashed. */
 const KERNEL_CRASH = /^\[\s*\d+\.\d+\] (Kernel panic - not syncing|BUG: |Oops: |general protection fault)/;
 
+/** Parses L1's console output as it arrives. */
 export class L1Console {
   /**
    * @param {{ echo?: (chunk: Buffer) => void, onProgress: (p: L1Progress) => void }} handlers

@@ -43,7 +43,7 @@ describe('virtio-vsock across a snapshot (purpose-built guest)', () => {
 
     // A new process restores it with a new socket.
     const restoredSocket = join(work, 'restored.sock');
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./restore-in-child.mjs', import.meta.url)), file, restoredSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./machine-in-child.mjs', import.meta.url)), 'restore', file, restoredSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
     let after = '';
     let errors = '';
     child.stdout.on('data', (d: Buffer) => (after += d.toString()));

@@ -5,14 +5,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Machine, vsockLimits } from '../../src/index.js';
 import { GUESTS } from '../helpers/cli.js';
 import { BLOCK, connectToGuest, expectedBlock } from './vsock-host.js';
 
 const VSOCK_GUEST = join(GUESTS, 'vsock.elf');
-const HERE = dirname(fileURLToPath(import.meta.url));
 
 /** Collects a machine's console and resolves when a line matching `re` has arrived (bounded). */
 function consoleOf(m: Machine): { text: () => string; until: (re: RegExp, timeoutMs?: number) => Promise<void> } {
@@ -128,7 +127,7 @@ describe('virtio-vsock on this host\'s KVM (purpose-built guest)', () => {
     });
     server.listen(`${socketPath}_5002`);
     try {
-      const child = spawn(process.execPath, [join(HERE, 'boot-in-child.mjs'), VSOCK_GUEST, 'overrun=5002', socketPath]);
+      const child = spawn(process.execPath, [fileURLToPath(new URL('./machine-in-child.mjs', import.meta.url)), 'boot', VSOCK_GUEST, 'overrun=5002', socketPath]);
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -145,7 +144,9 @@ describe('virtio-vsock on this host\'s KVM (purpose-built guest)', () => {
       expect(stderr).toMatch(/^vmrun: vsock: connection between host port 5002 and guest port 50002 ended: data beyond the credit/m);
       // Its end is there to read once the service reads again (a paused socket sees no EOF).
       hostSide?.resume();
-      await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the host socket was not closed')), 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the host socket was not closed within 10 s')), 10_000)));
+      await Promise.race([closed, bound]).finally(() => clearTimeout(timer));
     } finally {
       server.close();
     }

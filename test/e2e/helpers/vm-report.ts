@@ -30,14 +30,23 @@ function tail(path: string, lines: number): string {
 /** Where the nested harness's L1 keeps KVM's shutdown and injected-exception events (test/harness/l1-init.sh). */
 const KVM_TRACE = '/sys/kernel/tracing/trace';
 
-/** KVM's last events about guests, for a VM that triple-faulted; '' when there is no trace here. */
+/** KVM's last events about guests, for a VM that triple-faulted. */
 function kvmTraceTail(): string {
-  if (!existsSync(KVM_TRACE)) return '';
+  if (!existsSync(KVM_TRACE)) return ` KVM trace: none here (no ${KVM_TRACE}; the nested harness's x86 L1 keeps one)`;
   try {
     const events = readFileSync(KVM_TRACE, 'latin1').split('\n').filter((l) => /kvm_exit|kvm_inj_exception/.test(l));
     return [' KVM trace (shutdown exits and injected exceptions), last 20:', ...(events.length ? events.slice(-20).map((l) => `  ${l.trim()}`) : ['  (none)'])].join('\n');
   } catch (e) {
     return ` KVM trace: ${(e as Error).message}`;
+  }
+}
+
+/** The record's exitReason, if it is a VM record at all (a torn or missing one has none). */
+function exitReasonOf(record: string): unknown {
+  try {
+    return (JSON.parse(record) as { exitReason?: unknown }).exitReason;
+  } catch {
+    return undefined;
   }
 }
 
@@ -58,7 +67,7 @@ export function reportVms(): string {
         ' console.log, last 15 lines:',
         tail(join(dir, 'console.log'), 15),
       );
-      if (/"exitReason": "triple-fault"/.test(record)) parts.push(kvmTraceTail());
+      if (exitReasonOf(record) === 'triple-fault') parts.push(kvmTraceTail());
     }
   }
   return parts.join('\n');
