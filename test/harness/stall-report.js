@@ -14,6 +14,9 @@ import { QmpClient } from './qmp.js';
 /** How many times, and how far apart, the vCPUs' registers are sampled. */
 const REGISTER_SAMPLES = 3;
 const SAMPLE_GAP_MS = 1000;
+/** Bytes of code shown at each vCPU's instruction pointer (x86 instructions are at most 15). */
+const CODE_BYTES = 16;
+
 /**
  * sysrq keys pressed, in order, with the header line L1's kernel prints for each:
  * console loglevel 8 (show everything), then the dumps.
@@ -77,6 +80,8 @@ export async function collectStallReport(context) {
       sections.push(
         `--- vCPUs (QEMU run state: ${runState}); instruction pointer in ${REGISTER_SAMPLES} samples ${SAMPLE_GAP_MS / 1000} s apart ---`,
         describeInstructionPointers(dumps, context.symbols),
+        `--- code at those instruction pointers, as guest memory holds it now ---`,
+        await codeAtInstructionPointers(qmp, dumps, context.symbols),
         '--- info registers -a (first sample) ---',
         (dumps[0] ?? '').trimEnd(),
       );
@@ -141,6 +146,41 @@ export function describeInstructionPointers(dumps, symbols) {
   }
   if (byCpu.size === 0) return '(no registers could be read)';
   return [...byCpu].map(([name, lines]) => `${name}:\n${lines.map((l) => `  ${l}`).join('\n')}`).join('\n');
+}
+
+/**
+ * The bytes at each instruction pointer a vCPU was seen at, read through that vCPU's
+ * page tables. A vCPU that traps again and again on an instruction that memory no
+ * longer holds is running a stale translation of it (QEMU's TCG): the L1 stall of
+ * docs/testing.md, where a vCPU loops through exc_int3 at an address whose bytes
+ * hold no INT3 (cc).
+ * @param {QmpClient} qmp
+ * @param {string[]} dumps `info registers -a` outputs
+ * @param {import('./kernel-symbols.js').KernelSymbols | undefined} symbols
+ */
+async function codeAtInstructionPointers(qmp, dumps, symbols) {
+  /** @type {Map<string, { name: string, rip: bigint, cpl: number }>} */
+  const seen = new Map();
+  for (const cpu of dumps.flatMap((dump) => parseRegisterDump(dump))) seen.set(`${cpu.name} ${cpu.rip}`, cpu);
+  const lines = [];
+  for (const cpu of seen.values()) {
+    const where = cpu.cpl !== 0 ? 'user space' : symbols?.symbolize(cpu.rip) ?? 'kernel';
+    const bytes = await qmp
+      .hmp(`cpu ${cpu.name.slice('CPU#'.length)}`)
+      .then(() => qmp.hmp(`x/${CODE_BYTES}xb 0x${cpu.rip.toString(16)}`))
+      .then((text) => hexBytesOf(text), (e) => `(not read: ${errorText(e)})`);
+    lines.push(`${cpu.name} ${cpu.rip.toString(16).padStart(16, '0')} ${where}: ${bytes}`);
+  }
+  return lines.length ? lines.join('\n') : '(no registers could be read)';
+}
+
+/**
+ * The bytes of an HMP `x/Nxb` answer ("ffffffff81a5267b: 0x0f 0x1f ..."), as "0f 1f ...".
+ * @param {string} text
+ */
+export function hexBytesOf(text) {
+  const bytes = [...text.matchAll(/\b0x([0-9a-f]{2})\b/gi)].map((m) => m[1]?.toLowerCase());
+  return bytes.length ? bytes.join(' ') : `(unreadable: ${text.trim() || 'no answer'})`;
 }
 
 /**

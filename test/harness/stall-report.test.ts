@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KernelSymbols } from './kernel-symbols.js';
-import { describeInstructionPointers, parseRegisterDump } from './stall-report.js';
+import { describeInstructionPointers, hexBytesOf, parseRegisterDump } from './stall-report.js';
 
 // Two vCPUs as `info registers -a` showed them in a stall report (cut after CS).
 const DUMP = `
@@ -76,5 +76,15 @@ describe('describeInstructionPointers', () => {
 
   it('says so when no registers could be read', () => {
     expect(describeInstructionPointers(['(no answer)'], undefined)).toBe('(no registers could be read)');
+  });
+});
+
+describe('hexBytesOf', () => {
+  it('reads the bytes of an HMP x/Nxb answer, not its address', () => {
+    expect(hexBytesOf('ffffffff81a5267b: 0x0f 0x1f 0x44 0x00 0x00 0xcc\r\n')).toBe('0f 1f 44 00 00 cc');
+  });
+
+  it('says what QEMU answered when there are no bytes', () => {
+    expect(hexBytesOf('Cannot access memory\n')).toBe('(unreadable: Cannot access memory)');
   });
 });
