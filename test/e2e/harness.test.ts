@@ -4,7 +4,7 @@
  * KVM_GET_API_VERSION, and runs an unmodified guest that uses SSE, which the
  * host's PVM-backed KVM here cannot.
  */
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,22 @@ describe('the e2e environment', () => {
     }
   });
 
+  // probes/kvm-hold.c: without its VM, every test VM's start and end rewrites L1's
+  // kernel text, which has wedged L1 under TCG; it takes the other CPUs offline for
+  // its own VM's start, and must bring them back. Reading another process's fds
+  // needs root, as CI runs.
+  it.skipIf(!inL1 || process.getuid?.() !== 0)('holds a KVM VM for the whole run, with every CPU back online (harness L1, as root)', () => {
+    const holders = readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .filter((pid) => readOrEmpty(`/proc/${pid}/comm`).trim() === 'kvm-hold');
+    expect(holders).toHaveLength(1);
+    const fds = readdirSync(`/proc/${holders[0]}/fd`).map((fd) => readlinkOrEmpty(`/proc/${holders[0]}/fd/${fd}`));
+    expect(fds).toContain('anon_inode:kvm-vm');
+    expect(fds).toContain('anon_inode:kvm-vcpu:0');
+    const cpus = (name: string) => readFileSync(`/sys/devices/system/cpu/${name}`, 'utf8').trim();
+    expect(cpus('online')).toBe(cpus('present'));
+  });
+
   // The vmrun runs are asynchronous and generously bounded: Node's start in L1 takes
   // over 100 s when the host is loaded (load 25-30 on 2 cores seen), and a
   // synchronous spawn that long also stalls the vitest worker's RPC.
@@ -71,3 +87,20 @@ describe('the e2e environment', () => {
     expect(r.stdout).toContain('guest: done');
   });
 });
+
+/** A file's text, or '' for a process that went away while it was read. */
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function readlinkOrEmpty(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}

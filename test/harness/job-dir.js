@@ -4,7 +4,8 @@
  * the same path through 9p) holding run.sh (the command, its cwd and environment,
  * generated here), the command's stdout and stderr as files that L1 writes through
  * 9p and the host follows, the command's exit status, L1's console and heartbeat
- * logs (its two serial ports) and QEMU's QMP socket.
+ * logs (its two serial ports), QEMU's QMP socket, and (x86_64) the KVM holder that
+ * L1's init runs before the command (probes/kvm-hold.c).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +38,7 @@ const MAX_SOCKET_PATH = 107;
 /**
  * Paths of one job's files.
  * @typedef {{ dir: string, runScript: string, stdout: string, stderr: string, status: string, console: string,
- *   heartbeat: string, qmpSocket: string }} JobFiles
+ *   heartbeat: string, qmpSocket: string, kvmHold: string }} JobFiles
  */
 
 /**
@@ -65,6 +66,7 @@ export function createJobDir() {
     console: join(dir, 'console.log'),
     heartbeat: join(dir, 'heartbeat.log'),
     qmpSocket,
+    kvmHold: join(dir, 'kvm-hold'),
   };
 }
 
@@ -73,10 +75,9 @@ export function createJobDir() {
  * `command` with `env` (minus host-session variables) as the caller's uid/gid. With
  * `privateTmp`, TMPDIR is a directory in L1's own tmpfs instead of the host's.
  * @param {JobFiles} job
- * With `kvmHold`, that program (probes/kvm-hold.c, built for L1) runs as root in the
- * background for the command's whole life. With `userland` (an aarch64 L1), its glibc
- * is linked in where arm64 programs look for it and its `bin` (node) leads PATH.
- * @param {{ command: string[], cwd: string, env: NodeJS.ProcessEnv, uid: number, gid: number, groups: number[], privateTmp: boolean, kvmHold?: string,
+ * With `userland` (an aarch64 L1), its glibc is linked in where arm64 programs look
+ * for it and its `bin` (node) leads PATH.
+ * @param {{ command: string[], cwd: string, env: NodeJS.ProcessEnv, uid: number, gid: number, groups: number[], privateTmp: boolean,
  *   userland?: { sysroot: string, bin: string } }} spec
  */
 export function writeRunScript(job, spec) {
@@ -106,7 +107,6 @@ export function writeRunScript(job, spec) {
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     `mkdir -p -m 0700 ${runtimeDir} && chown ${spec.uid}:${spec.gid} ${runtimeDir} || exit 125`,
     ...(spec.privateTmp ? [`mkdir -p -m 0700 ${tmpDir} && chown ${spec.uid}:${spec.gid} ${tmpDir} || exit 125`] : []),
-    ...(spec.kvmHold ? [`${shellQuote(spec.kvmHold)} </dev/null >/dev/null 2>>${shellQuote(job.stderr)} &`] : []),
     // The ELF interpreter and the directories glibc searches by default (no ld.so.cache).
     ...(userland ? [
       `ln -sfn ${shellQuote(`${userland.sysroot}/lib/ld-linux-aarch64.so.1`)} /lib/ld-linux-aarch64.so.1 || exit 125`,

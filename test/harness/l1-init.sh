@@ -166,6 +166,16 @@ save_kernel_symbols() {
 say "kvm-ready"
 if [ -n "$image_dir" ] && [ ! -s "/host$image_dir/kallsyms" ]; then save_kernel_symbols & fi
 if [ -n "$heartbeat_s" ] && [ -z "$no_heartbeat_port" ]; then heartbeat & fi
+# The KVM holder (probes/kvm-hold.c, built by the harness into the job directory;
+# x86_64 only): its VM, held for L1's whole life, keeps KVM's static keys from
+# flipping as the command's VMs come and go. It returns once the VM is held, with the
+# heartbeat already running, so a stall in its own flip is caught like any other.
+# What it says becomes progress lines, which the harness prints.
+if [ -x "/host$job/kvm-hold" ]; then
+  { "/host$job/kvm-hold" </dev/null 2>&1 ||
+      echo "kvm-hold failed: L1's KVM static keys will flip with every VM, which has stalled L1 under TCG"; } |
+    while IFS= read -r line; do say "$line"; done
+fi
 if [ -n "$wedge_after_s" ]; then wedge & fi
 say "command-start"
 if [ "$root_mode" = l1 ]; then

@@ -71,6 +71,7 @@ export async function runInL1(options) {
   /** @type {NodeJS.Timeout[]} */
   const timers = [];
   try {
+    if (arch.chrootIntoHost) buildKvmHold(job.kvmHold);
     writeRunScript(job, {
       command: options.command,
       cwd: process.cwd(),
@@ -79,7 +80,6 @@ export async function runInL1(options) {
       gid: process.getgid?.() ?? 0,
       groups: process.getgroups?.() ?? [],
       privateTmp: options.privateTmp,
-      kvmHold: arch.chrootIntoHost ? buildKvmHold(job.dir) : undefined,
       userland: arch.arm64Userland ? ensureArm64Userland(log) : undefined,
     });
     const qemuStart = performance.now();
@@ -109,6 +109,8 @@ export async function runInL1(options) {
           const firmware = initStartAt - kernelUptimeMs - qemuStart;
           log(`QEMU start to /dev/kvm in L1: ${seconds(atMs - qemuStart)} (QEMU+firmware+kernel load ` +
             `${seconds(firmware)}, kernel boot ${seconds(kernelUptimeMs)}, modules+9p ${seconds(atMs - initStartAt)})`);
+        } else if (event.startsWith('kvm-hold')) {
+          log(event);
         } else if (event === 'command-start') commandStartAt = atMs;
         else if (event.startsWith('command-exit')) commandEndAt = atMs;
       },
@@ -220,20 +222,17 @@ export async function runInL1(options) {
 
 
 /**
- * Builds probes/kvm-hold.c into the job directory (L1 runs the host's tree, so a host
- * build runs there): the VM it holds keeps L1's KVM static keys from flipping, the
- * cause of the L1 stalls (see the file). Without a compiler the harness goes on
- * without it, and says so.
- * @param {string} jobDir
- * @returns {string | undefined}
+ * Builds probes/kvm-hold.c as the job's `kvmHold` (L1 runs the host's tree, so a host
+ * build runs there), which l1-init.sh runs before the command: the VM it holds keeps
+ * L1's KVM static keys from flipping, the cause of the L1 stalls (see the file).
+ * Without a compiler the harness goes on without it, and says so.
+ * @param {string} out
  */
-function buildKvmHold(jobDir) {
-  const out = join(jobDir, 'kvm-hold');
+function buildKvmHold(out) {
   try {
-    runTool(requireCommand('cc'), ['-O2', '-o', out, join(HARNESS_DIR, 'probes', 'kvm-hold.c')], { timeoutMs: 60_000 });
-    return out;
+    // Static: L1's init runs it from its own root, an initramfs with no glibc.
+    runTool(requireCommand('cc'), ['-O2', '-static', '-o', out, join(HARNESS_DIR, 'probes', 'kvm-hold.c')], { timeoutMs: 60_000 });
   } catch (e) {
     log(`cannot build probes/kvm-hold.c (${/** @type {Error} */ (e).message}); L1's KVM static keys will flip with every VM, which has stalled L1 under TCG`);
-    return undefined;
   }
 }
