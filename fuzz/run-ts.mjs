@@ -21,7 +21,8 @@
  * build; 2.x downloads its binary from GitHub at install, which cannot be reached.
  */
 import { createHash, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -107,6 +108,12 @@ function fuzzOne(name) {
   });
 }
 
+// Every temp file a target or its parser makes goes under one directory, removed at
+// the end: a worker thread that is terminated runs no exit handler of its own.
+// Workers take their environment (TMPDIR) from this thread's when they start.
+const scratchRoot = mkdtempSync(join(tmpdir(), 'vmrun-fuzz-run-'));
+process.env.TMPDIR = scratchRoot;
+
 let crashes = 0;
 console.log(`fuzz-ts: ${targets.length} targets, ${seconds} s each, seed ${seed}`);
 for (const name of targets) {
@@ -125,4 +132,5 @@ for (const name of targets) {
   console.log(`fuzz-ts: ${name}: ${kind} after ${outcome.runs} inputs; input saved as ${path} (${input.length} bytes)\n${error}`);
 }
 console.log(crashes ? `fuzz-ts: ${crashes} target(s) crashed (seed ${seed})` : 'fuzz-ts: no crashes');
+rmSync(scratchRoot, { recursive: true, force: true });
 process.exit(crashes ? 1 : 0);

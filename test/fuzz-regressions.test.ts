@@ -6,9 +6,9 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { REPO } from './helpers/cli.js';
-import type { FuzzTarget } from '../fuzz/ts/target.js';
+import { removeScratch, type FuzzTarget } from '../fuzz/ts/target.js';
 
 const FUZZ = join(REPO, 'fuzz');
 const targets = readdirSync(join(FUZZ, 'ts'))
@@ -16,6 +16,8 @@ const targets = readdirSync(join(FUZZ, 'ts'))
   .map((f) => f.slice(0, -'.fuzz.ts'.length));
 
 describe('fuzz corpus replay', () => {
+  afterAll(removeScratch);
+
   it('has a target and a non-empty corpus for each parser', () => {
     expect(targets.sort()).toEqual(['docker-archive', 'manifest', 'reference', 'snapshot-file', 'tar-layer', 'www-authenticate']);
     for (const t of targets) expect(readdirSync(join(FUZZ, 'corpus', t)).length, t).toBeGreaterThan(0);

@@ -32,17 +32,24 @@ export async function refusalsAllowed(f: () => unknown): Promise<void> {
   }
 }
 
-/** A private scratch directory for targets that parse files (removed at exit). */
+/**
+ * A private scratch directory for targets that parse files. Whoever runs the targets
+ * removes it: removeScratch() after a replay; fuzz/run-ts.mjs points TMPDIR at a
+ * directory of its own and removes that (a worker thread it terminates runs no exit
+ * handler).
+ */
 let scratch: string | undefined;
 export function scratchFile(name: string, data: Uint8Array): string {
-  if (!scratch) {
-    const dir = mkdtempSync(join(tmpdir(), 'vmrun-fuzz-'));
-    scratch = dir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  }
+  scratch ??= mkdtempSync(join(tmpdir(), 'vmrun-fuzz-'));
   const path = join(scratch, name);
   writeFileSync(path, data);
   return path;
+}
+
+/** Removes the scratch directory, for whoever ran the targets in this process. */
+export function removeScratch(): void {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  scratch = undefined;
 }
 
 /** The scratch directory itself (created on first use). */

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDockerArchive, resolveImage } from '../../src/oci/index.js';
+import { ImageStore, loadDockerArchive, resolveImage } from '../../src/oci/index.js';
 import { registryUnavailableReason, startRegistry, type LoopbackRegistry } from '../helpers/registry.js';
 import { writeDockerSaveArchive } from './docker-archive.js';
 import { buildLayer, writeOciLayout } from './image-builder.js';
@@ -40,6 +40,7 @@ beforeAll(async () => {
 }, 150_000);
 afterAll(async () => {
   await cleanup?.();
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 describe('vmrun image commands', () => {
@@ -83,7 +84,8 @@ describe('vmrun image commands', () => {
   it('loads a gzipped archive through the library', async () => {
     const archive = join(work, 'saved.tar.gz');
     await writeDockerSaveArchive(archive, { tags: ['example/gz:2'], gzip: true, layers: [[{ name: 'hello', content: 'world' }]] });
-    const { store } = await useTempHome();
+    // A store of its own, in the work dir: the CLI tests' VMRUN_HOME stays as it is.
+    const store = await ImageStore.open(join(work, 'gz-store'));
     const [img] = await loadDockerArchive(store, archive);
     const { byPath } = await collectRootfs(store, await resolveImage(store, img!.record.name));
     expect(byPath.get('hello')?.content?.toString()).toBe('world');

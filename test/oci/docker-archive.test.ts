@@ -1,4 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVmrunError } from '../../src/errors.js';
@@ -16,6 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await cleanup();
+  await rm(work, { recursive: true, force: true });
 });
 
 describe('docker save archives', () => {

@@ -1,4 +1,4 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVmrunError } from '../../src/errors.js';
@@ -69,6 +69,7 @@ describe.skipIf(unavailable)('pulling from a real registry on loopback', () => {
   afterAll(async () => {
     await registry?.stop();
     await cleanup?.();
+    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('pulls a multi-layer image (gzip + zstd) and keeps its config', async () => {
@@ -210,12 +211,13 @@ describe.skipIf(unavailable)('a registry with htpasswd basic auth', () => {
   let registry: LoopbackRegistry;
   let store: ImageStore;
   let cleanup: () => Promise<void>;
+  let work: string | undefined;
   const saved = process.env.VMRUN_REGISTRY_AUTH;
   const savedDocker = process.env.DOCKER_CONFIG;
 
   beforeAll(async () => {
     ({ store, cleanup } = await useTempHome());
-    const work = await tempDir();
+    work = await tempDir();
     // An empty docker config dir so the developer's own ~/.docker is not consulted.
     process.env.DOCKER_CONFIG = work;
     registry = await startRegistry({ auth: { username: 'alice', password: 's3cret' } });
@@ -230,6 +232,7 @@ describe.skipIf(unavailable)('a registry with htpasswd basic auth', () => {
     else process.env.DOCKER_CONFIG = savedDocker;
     await registry?.stop();
     await cleanup?.();
+    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('fails without credentials, naming the registry and how to log in', async () => {
