@@ -7,8 +7,14 @@
 import { waitForAgent } from './dial.js';
 import type { IdentityOptions } from './client.js';
 
+/**
+ * How long a restored guest's agent may take to answer, by default: a guest that has
+ * its host's cores to itself. Clones restored together share them (see clones.ts).
+ */
+export const IDENTITY_WAIT_MS = 30_000;
+
 /** Refreshes the identity of the VM whose hybrid vsock socket is `vsockSocketPath`. */
-export async function refreshGuestIdentity(vsockSocketPath: string, identity: IdentityOptions, timeoutMs = 30_000): Promise<void> {
+export async function refreshGuestIdentity(vsockSocketPath: string, identity: IdentityOptions, timeoutMs = IDENTITY_WAIT_MS): Promise<void> {
   const agent = await waitForAgent(vsockSocketPath, { timeoutMs });
   try {
     await agent.setIdentity(identity);

@@ -49,10 +49,12 @@ export async function restoreAction(a: RestoreArgs, log: (line: string) => void)
   }
   if (a.detach) {
     // Loaded only here: the foreground path stays small for start-up time.
-    const { startDetached } = await import('../vmhost/index.js');
+    const { startDetached, restoreStartBounds } = await import('../vmhost/index.js');
+    const bounds = restoreStartBounds(1);
     const vm = await startDetached(
-      { machine: { kind: 'restore', snapshot: path, options: { kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock, publish } } },
+      { machine: { kind: 'restore', snapshot: path, options: { kvmDevice: a.kvmDevice, catchUpClock: a.catchUpClock, publish }, agentWaitMs: bounds.agentWaitMs } },
       { name: a.name, origin: 'restore', snapshot: path },
+      { timeoutMs: bounds.startMs },
     );
     log(vm.id);
     return 0;

@@ -9,6 +9,7 @@ import { ensureRamImage } from '../snapshot/ram-image.js';
 import { VmrunError, isVmrunError } from '../errors.js';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_START_TIMEOUT_MS, startDetached } from './start.js';
+import { IDENTITY_WAIT_MS } from '../agent/identity.js';
 import { stopVm } from './control.js';
 import { VmRegistry, type VmRecord } from './registry.js';
 import type { RestoreOptions } from '../machine/machine.js';
@@ -21,8 +22,20 @@ export interface CloneOptions {
   name?: string;
   restore?: Omit<RestoreOptions, 'consoleFd' | 'vsock' | 'identity' | 'publish'>;
   env?: NodeJS.ProcessEnv;
-  /** Bound on each host's start report (default: startDetached's, times clones per core). */
+  /** Bound on each host's start report (default: restoreStartBounds'). */
   timeoutMs?: number;
+}
+
+/**
+ * How long each of `count` background restores started together on `cores` cores
+ * (1 for `snapshot restore -d`) may take: to report its start (Node's start, the
+ * restore, then the identity refresh), and, within that, for its guest's agent to
+ * answer. Each shares the cores with the others, so both grow with restores per core;
+ * the start bound holds the agent's wait whole.
+ */
+export function restoreStartBounds(count: number, cores = availableParallelism()): { startMs: number; agentWaitMs: number } {
+  const perCore = Math.max(1, Math.ceil(count / Math.max(1, cores)));
+  return { startMs: (DEFAULT_START_TIMEOUT_MS + IDENTITY_WAIT_MS) * perCore, agentWaitMs: IDENTITY_WAIT_MS * perCore };
 }
 
 /**
@@ -38,11 +51,12 @@ export async function startClones(path: string, count: number, opts: CloneOption
   if (writable) throw new VmrunError('usage', `the snapshot ${path} has the writable disk ${writable.path}: its clones would all write it`);
   await ensureRamImage(snap.opened);
   // N host processes start together on this host's cores: each takes about N/cores times as long as one alone.
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS * Math.max(1, Math.ceil(count / availableParallelism()));
+  const bounds = restoreStartBounds(count);
+  const timeoutMs = opts.timeoutMs ?? bounds.startMs;
   const started = await Promise.allSettled(
     Array.from({ length: count }, (_, i) =>
       startDetached(
-        { machine: { kind: 'restore', snapshot: path, options: { ...opts.restore, publish: [] } } },
+        { machine: { kind: 'restore', snapshot: path, options: { ...opts.restore, publish: [] }, agentWaitMs: bounds.agentWaitMs } },
         { name: opts.name === undefined ? undefined : `${opts.name}-${i + 1}`, origin: 'restore', snapshot: path },
         { env: opts.env, timeoutMs },
       ),

@@ -15,8 +15,11 @@ export const GUEST_CID = 3;
 export type MachineSpec =
   /** Direct kernel boot (vmrun boot -d; vmrun run -d boots its assembled initramfs this way too). */
   | { kind: 'boot'; options: Omit<BootOptions, 'consoleFd'> }
-  /** Restore a snapshot file (vmrun snapshot restore -d). */
-  | { kind: 'restore'; snapshot: string; options?: Omit<RestoreOptions, 'consoleFd'> };
+  /**
+   * Restore a snapshot file (vmrun snapshot restore -d). `agentWaitMs` bounds the wait
+   * for its guest agent's answer to the identity refresh (default IDENTITY_WAIT_MS).
+   */
+  | { kind: 'restore'; snapshot: string; options?: Omit<RestoreOptions, 'consoleFd'>; agentWaitMs?: number };
 
 /** Everything the host process is told at start: the machine and the policy around it. */
 export interface HostSpec {
@@ -54,7 +57,7 @@ export const startMachine: MachineStarter = async ({ machine: spec, guestAgent }
       // An image's VM (vmrun run) with a vsock device runs vmrun-init's agent: it refreshes the guest's side of the identity.
       if (hasVsock && saved.image !== undefined) {
         try {
-          await refreshGuestSideOfIdentity(machine, place.vsockSocket);
+          await refreshGuestSideOfIdentity(machine, place.vsockSocket, spec.agentWaitMs);
         } catch (e) {
           machine.stop();
           await machine.wait();
@@ -72,9 +75,9 @@ export const startMachine: MachineStarter = async ({ machine: spec, guestAgent }
  * clone's, as its devices already hold it) before anything else reaches the guest.
  * Every background restore (snapshot restore -d, --count) comes through here.
  */
-async function refreshGuestSideOfIdentity(machine: Machine, vsockSocket: string): Promise<void> {
+async function refreshGuestSideOfIdentity(machine: Machine, vsockSocket: string, timeoutMs: number | undefined): Promise<void> {
   const { hostname, mac } = machine.cloneIdentity ?? {};
-  await refreshGuestIdentity(vsockSocket, { hostname, mac });
+  await refreshGuestIdentity(vsockSocket, { hostname, mac }, timeoutMs);
 }
 
 /** Parses and checks a spec file written by `startDetached`. */

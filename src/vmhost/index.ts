@@ -5,7 +5,7 @@
  * `ps`, `stop`, `logs`, `attach`, `rm` and `snapshot save` reach them through here.
  */
 export { startDetached, DEFAULT_START_TIMEOUT_MS, type VmDescription } from './start.js';
-export { startClones, MAX_CLONES, type CloneOptions } from './clones.js';
+export { startClones, restoreStartBounds, MAX_CLONES, type CloneOptions } from './clones.js';
 export { VmRegistry, type VmRecord, type VmEntry, type VmStatus, type VmOrigin, type VmPaths } from './registry.js';
 export { VmControlClient, connectToVm, requestVm } from './client.js';
 export { stopVm, removeVm, isLive } from './control.js';
