@@ -139,13 +139,23 @@ export function describeInstructionPointers(dumps, symbols) {
   const byCpu = new Map();
   for (const dump of dumps) {
     for (const cpu of parseRegisterDump(dump)) {
-      const where = cpu.cpl !== 0 ? 'user space' : symbols?.symbolize(cpu.rip) ?? `kernel${symbols ? ' (a module?)' : ''}`;
-      const line = `${cpu.rip.toString(16).padStart(16, '0')} ${where} (CPL ${cpu.cpl}, IF=${cpu.interruptsOn ? 1 : 0}${cpu.halted ? ', halted' : ''})`;
+      const line = `${cpu.rip.toString(16).padStart(16, '0')} ${whereIs(cpu, symbols)} (CPL ${cpu.cpl}, IF=${cpu.interruptsOn ? 1 : 0}${cpu.halted ? ', halted' : ''})`;
       byCpu.set(cpu.name, [...(byCpu.get(cpu.name) ?? []), line]);
     }
   }
   if (byCpu.size === 0) return '(no registers could be read)';
   return [...byCpu].map(([name, lines]) => `${name}:\n${lines.map((l) => `  ${l}`).join('\n')}`).join('\n');
+}
+
+/**
+ * Where an instruction pointer is: user space, a kernel symbol, or kernel code the
+ * symbols do not cover (a module's).
+ * @param {{ rip: bigint, cpl: number }} cpu
+ * @param {import('./kernel-symbols.js').KernelSymbols | undefined} symbols
+ */
+function whereIs(cpu, symbols) {
+  if (cpu.cpl !== 0) return 'user space';
+  return symbols?.symbolize(cpu.rip) ?? `kernel${symbols ? ' (a module?)' : ''}`;
 }
 
 /**
@@ -164,12 +174,11 @@ async function codeAtInstructionPointers(qmp, dumps, symbols) {
   for (const cpu of dumps.flatMap((dump) => parseRegisterDump(dump))) seen.set(`${cpu.name} ${cpu.rip}`, cpu);
   const lines = [];
   for (const cpu of seen.values()) {
-    const where = cpu.cpl !== 0 ? 'user space' : symbols?.symbolize(cpu.rip) ?? 'kernel';
     const bytes = await qmp
       .hmp(`cpu ${cpu.name.slice('CPU#'.length)}`)
       .then(() => qmp.hmp(`x/${CODE_BYTES}xb 0x${cpu.rip.toString(16)}`))
       .then((text) => hexBytesOf(text), (e) => `(not read: ${errorText(e)})`);
-    lines.push(`${cpu.name} ${cpu.rip.toString(16).padStart(16, '0')} ${where}: ${bytes}`);
+    lines.push(`${cpu.name} ${cpu.rip.toString(16).padStart(16, '0')} ${whereIs(cpu, symbols)}: ${bytes}`);
   }
   return lines.length ? lines.join('\n') : '(no registers could be read)';
 }

@@ -51,8 +51,7 @@ static int cpu_is_online(int cpu) {
 }
 
 /* Takes every online CPU but the first offline; records which in `taken`. */
-static int take_other_cpus_offline(int taken[kMaxCpus]) {
-  int count = 0;
+static void take_other_cpus_offline(int taken[kMaxCpus]) {
   for (int cpu = 1; cpu < kMaxCpus; cpu++) {
     taken[cpu] = 0;
     if (!cpu_is_online(cpu)) continue;
@@ -62,9 +61,7 @@ static int take_other_cpus_offline(int taken[kMaxCpus]) {
       continue;
     }
     taken[cpu] = 1;
-    count++;
   }
-  return count;
 }
 
 static void bring_cpus_back(const int taken[kMaxCpus]) {
