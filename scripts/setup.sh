@@ -4,7 +4,8 @@
 #      real peers the tests use (docker-registry, skopeo, umoci, QEMU), and for the
 #      arm64 tests QEMU's aarch64 system emulator and the aarch64 cross compiler, with
 #      arm64 as a foreign architecture (the aarch64 harness fetches Debian's arm64
-#      kernel and busybox with apt-get download).
+#      kernel and busybox with apt-get download). bookworm-backports joins apt's
+#      sources: the x86 harness runs L1 under its QEMU 10 (test/harness/x86-qemu.js).
 #   2. npm install: dependencies, then the addon, the TypeScript, the test guests, the
 #      guest init (the package's `prepare` script).
 #   3. The guest kernel for `vmrun run` from linux-source-6.1 (about 8.5 min on
@@ -35,6 +36,15 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   update_lists=yes
 fi
 
+# The x86 harness stages QEMU from bookworm-backports (bookworm's 7.2 leaves stale
+# translated code after a cross-vCPU patch, which wedged L1: docs/testing.md).
+if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  echo "setup: adding bookworm-backports to apt's sources (the x86 harness's QEMU)"
+  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+    $SUDO tee /etc/apt/sources.list.d/vmrun-bookworm-backports.sources >/dev/null
+  update_lists=yes
+fi
+
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -55,4 +65,6 @@ npm install --no-audit --no-fund
 
 echo "setup: guest kernel"
 guest/kernel/build.sh
+echo "setup: the x86 harness's QEMU"
+node test/harness/x86-qemu.js >/dev/null
 echo "setup: done. Try: npx vmrun doctor"

@@ -6,12 +6,14 @@
  * bound at their usual paths, since the host's programs are x86 binaries). Measured
  * facts behind the aarch64 choices: notes/arm64-harness.md.
  */
+import { requireCommand } from './host-tools.js';
+import { ensureX86Qemu } from './x86-qemu.js';
 
 /**
  * One L1 architecture.
  * @typedef {{
  *   name: 'x86_64' | 'aarch64',
- *   qemuCommand: 'qemu-system-x86_64' | 'qemu-system-aarch64',
+ *   qemu: (log: (line: string) => void) => L1Qemu,
  *   dpkgArch: string,
  *   kernelMetaPackage: string,
  *   rootModules: string[],
@@ -27,10 +29,20 @@
  * }} L1Arch
  */
 
+/**
+ * The emulator that runs an L1: its path, the options it needs before the machine's
+ * (where its firmware is), and what it is, for the harness's log.
+ * @typedef {{ command: string, arguments: string[], description: string }} L1Qemu
+ */
+
 /** @type {L1Arch} */
 const X86_64 = {
   name: 'x86_64',
-  qemuCommand: 'qemu-system-x86_64',
+  qemu: (log) => {
+    // Staged from bookworm-backports: bookworm's 7.2 leaves stale code after a patch (x86-qemu.js).
+    const staged = ensureX86Qemu(log);
+    return { command: staged.qemu, arguments: staged.dataArguments, description: staged.description };
+  },
   dpkgArch: 'amd64',
   kernelMetaPackage: 'linux-image-amd64',
   /** KVM on (emulated) AMD SVM, and 9p over virtio-pci for the host's /. */
@@ -58,7 +70,7 @@ const X86_64 = {
 /** @type {L1Arch} */
 const AARCH64 = {
   name: 'aarch64',
-  qemuCommand: 'qemu-system-aarch64',
+  qemu: () => ({ command: requireCommand('qemu-system-aarch64'), arguments: [], description: `the host's qemu-system-aarch64` }),
   dpkgArch: 'arm64',
   kernelMetaPackage: 'linux-image-arm64',
   /** KVM, GICv3 and the PL011 are built in; 9p over virtio-mmio is modules. */

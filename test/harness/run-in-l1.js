@@ -47,10 +47,11 @@ function seconds(ms) {
  */
 export async function runInL1(options) {
   const arch = l1Arch(options.arch);
-  const qemu = requireCommand(arch.qemuCommand);
   const cacheStart = performance.now();
+  const l1Qemu = arch.qemu(log);
+  const qemu = l1Qemu.command;
   const image = ensureL1Image(log, arch);
-  log(`L1 image ${image.built ? 'built' : 'cached'} in ${seconds(performance.now() - cacheStart)} (${image.description})`);
+  log(`L1 image ${image.built ? 'built' : 'cached'} in ${seconds(performance.now() - cacheStart)} (${image.description}; ${l1Qemu.description})`);
 
   const job = createJobDir();
   /** @type {ReturnType<typeof startQemu> | undefined} */
@@ -119,7 +120,7 @@ export async function runInL1(options) {
     followers.push(new FileFollower(job.heartbeat, (chunk) => watchdog?.push(chunk, performance.now())));
     const wedgeAfterS = Number(process.env[WEDGE_VARIABLE] ?? 0);
     if (wedgeAfterS > 0) log(`test hook ${WEDGE_VARIABLE}=${wedgeAfterS}: L1 will be wedged ${wedgeAfterS} s after the command starts`);
-    l1 = startQemu(qemu, qemuArguments({
+    l1 = startQemu(qemu, [...l1Qemu.arguments, ...qemuArguments({
       arch,
       kernel: image.kernel,
       initramfs: image.initramfs,
@@ -133,7 +134,7 @@ export async function runInL1(options) {
       qmpSocket: job.qmpSocket,
       heartbeatS: HEARTBEAT_INTERVAL_S,
       wedgeAfterS: wedgeAfterS > 0 ? Math.ceil(wedgeAfterS) : 0,
-    }), (chunk) => {
+    })], (chunk) => {
       if (options.verbose) process.stderr.write(chunk);
       qemuStderr.push(chunk);
     });
