@@ -130,7 +130,7 @@ describe.skipIf(skipReason !== undefined)('volumes with a real Linux guest', () 
     const run = new LiveCommand(spawn(argv[0]!, argv.slice(1), { cwd: REPO, env: { ...process.env, ...user.env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     running.add(run);
     // Guest to host, while the VM runs.
-    await eventually(async () => (existsSync(join(share, 'ready')) ? true : undefined), 'the guest\'s files on the host', RUN_TIMEOUT_MS)
+    await eventually(run.whileRunning(async () => (existsSync(join(share, 'ready')) ? true : undefined)), 'the guest\'s files on the host', RUN_TIMEOUT_MS)
       .catch((e: Error) => { throw new Error(`${e.message}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`); });
     expect(readFileSync(join(share, 'from-guest'), 'utf8')).toBe('guest-wrote\n');
     const st = statSync(join(share, 'from-guest'));

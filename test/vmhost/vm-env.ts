@@ -60,11 +60,26 @@ export class LiveCommand {
   stdout = '';
   stderr = '';
   readonly exited: Promise<number | null>;
+  /** The exit status once the command has ended (null after a signal); undefined while it runs. */
+  exitStatus: number | null | undefined;
 
   constructor(readonly child: ChildProcess) {
     child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((r) => child.on('close', (code) => r(code)));
+    this.exited = new Promise((r) => child.on('close', (code) => r((this.exitStatus = code))));
+  }
+
+  /**
+   * `check` for `eventually`, failing as soon as the command has ended without it
+   * holding: what a running command was to do will not happen any more, and its
+   * output (the caller's to print) says why, a crashed guest say, better than a timeout.
+   */
+  whileRunning<T>(check: () => Promise<T | undefined>): () => Promise<T | undefined> {
+    return async () => {
+      const value = await check();
+      if (value !== undefined || this.exitStatus === undefined) return value;
+      throw new Error(`the command ended first (exit status ${this.exitStatus})`);
+    };
   }
 
   /** Waits until stdout matches `re` (bounded). */
