@@ -2,13 +2,13 @@
  * The nested-KVM harness end to end, from the host: a real QEMU, a real L1 kernel,
  * real 9p. Each boot costs 10-20 s under TCG; the first run also builds the cache.
  */
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureL1Image } from './l1-image.js';
 import { l1Arch } from './l1-arch.js';
-import { HARNESS, HARNESS_CLI, runHarness } from './run-harness.js';
+import { HARNESS, runHarness, X86_QEMU_CLI } from './run-harness.js';
 
 const BOOT_TEST_TIMEOUT_MS = 240_000;
 /** A boot, the wedge, the bound and the report (sysrq output under TCG takes a while). */
@@ -35,6 +35,8 @@ describe('nested-kvm harness', () => {
         // --private-tmp: TMPDIR is L1's own tmpfs, the cwd still the host's.
         'printf %s "$TMPDIR" > out-tmpdir',
         'stat -f -c %T "$TMPDIR" > out-tmpdir-fs',
+        // The machine type names the QEMU that made it (pc-q35-10.0).
+        'cat /sys/class/dmi/id/product_version > out-machine',
         'exit 7',
       ].join('; ');
       const run = await runHarness(HARNESS, ['--private-tmp', '--', 'sh', '-c', script], {
@@ -56,6 +58,10 @@ describe('nested-kvm harness', () => {
       expect(written('out-dev-kvm').trim()).toBe('yes');
       expect(written('out-tmpdir')).toBe(`/run/user/${process.getuid!()}/tmp`);
       expect(written('out-tmpdir-fs').trim()).toBe('tmpfs');
+      // L1 ran under the staged QEMU the log names, not the host's (x86-qemu.js).
+      const staged = /; qemu-system-x86_64 \d+:(\d+\.\d+)\S* from bookworm-backports\)/.exec(run.stderr);
+      expect(staged, run.stderr).not.toBeNull();
+      expect(written('out-machine').trim()).toBe(`pc-q35-${staged![1]}`);
     },
     BOOT_TEST_TIMEOUT_MS,
   );
@@ -151,15 +157,22 @@ describe('nested-kvm harness', () => {
     STALL_TEST_TIMEOUT_MS,
   );
 
-  it('names the Debian package to install when QEMU is missing', async () => {
-    const run = await runHarness(process.execPath, [HARNESS_CLI, '--', 'true'], {
-      env: { ...process.env, PATH: join(scratch, 'empty-path') },
-      timeoutMs: 30_000,
+  it('says what to do when apt has no bookworm-backports, the x86 QEMU\'s suite', async () => {
+    // apt itself, reading an empty set of lists (APT_CONFIG): what a host without the suite sees.
+    const apt = join(scratch, 'apt-without-backports');
+    mkdirSync(join(apt, 'lists', 'partial'), { recursive: true });
+    mkdirSync(join(apt, 'cache'));
+    writeFileSync(join(apt, 'apt.conf'), `Dir::State::lists "${join(apt, 'lists')}";\nDir::Cache "${join(apt, 'cache')}";\n`);
+    const cacheRoot = join(scratch, 'no-backports-cache');
+    const run = await runHarness(process.execPath, [X86_QEMU_CLI], {
+      env: { ...process.env, APT_CONFIG: join(apt, 'apt.conf'), VMRUN_CACHE: cacheRoot },
+      timeoutMs: 60_000,
     });
     expect(run.status).toBe(125);
     expect(run.stderr).toBe(
-      'nested-kvm: qemu-system-x86_64 not found on PATH; install it with: apt-get install -y qemu-system-x86\n',
+      'x86-qemu: apt knows no qemu-system-x86, qemu-system-data, seabios in bookworm-backports; run scripts/setup.sh (it adds bookworm-backports to apt\'s sources)\n',
     );
+    expect(readdirSync(join(cacheRoot, 'nested-kvm'))).toEqual([]); // nothing staged, nothing memoized
   });
 
   it('tells the user to run apt-get update when the kernel package is unknown to apt', async () => {

@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 /** The harness's executable, as users run it. */
 export const HARNESS = fileURLToPath(new URL('./nested-kvm', import.meta.url));
 
-/** The harness's entry module, for runs that must not depend on PATH. */
-export const HARNESS_CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+/** The x86 L1's QEMU stager, run as a program (it prints the staged binary's path). */
+export const X86_QEMU_CLI = fileURLToPath(new URL('./x86-qemu.js', import.meta.url));
 
 /** What a harness run printed and how it ended. */
 export interface HarnessRun {

@@ -48,9 +48,10 @@ function seconds(ms) {
 export async function runInL1(options) {
   const arch = l1Arch(options.arch);
   const cacheStart = performance.now();
+  // The image first: it says what is wrong with apt's lists before anything is downloaded.
+  const image = ensureL1Image(log, arch);
   const l1Qemu = arch.qemu(log);
   const qemu = l1Qemu.command;
-  const image = ensureL1Image(log, arch);
   log(`L1 image ${image.built ? 'built' : 'cached'} in ${seconds(performance.now() - cacheStart)} (${image.description}; ${l1Qemu.description})`);
 
   const job = createJobDir();
