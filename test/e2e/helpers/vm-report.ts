@@ -4,10 +4,11 @@
  * a test that sees only "the connection to the guest agent closed" cannot tell a
  * guest that crashed from a host process that died, and the files that would say
  * (each VM's record, host log and console) go with the environment's cleanup.
- * Depends on nothing but node:fs, so the setup file can load it in every e2e file.
+ * Depends on node's own modules and the harness's trace reader only, so the setup file can load it in every e2e file.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { explainKvmExit, kernelSymbolizer } from '../../harness/kvm-exit.js';
 
 /** The runtime directories (VMRUN_RUNTIME_DIR) of the environments alive in this file. */
 const runtimeDirs = new Set<string>();
@@ -35,7 +36,13 @@ function kvmTraceTail(): string {
   if (!existsSync(KVM_TRACE)) return ` KVM trace: none here (no ${KVM_TRACE}; the nested harness's x86 L1 keeps one)`;
   try {
     const events = readFileSync(KVM_TRACE, 'latin1').split('\n').filter((l) => /kvm_exit|kvm_inj_exception/.test(l));
-    return [' KVM trace (shutdown exits and injected exceptions), last 20:', ...(events.length ? events.slice(-20).map((l) => `  ${l.trim()}`) : ['  (none)'])].join('\n');
+    // The guest kernel's symbols sit beside the image prepare-on-host.sh exported.
+    const kernel = process.env.VMRUN_GUEST_KERNEL;
+    const symbolize = kernel ? kernelSymbolizer(join(dirname(kernel), 'vmlinux')) : undefined;
+    return [
+      ' KVM trace (shutdown exits and injected exceptions), last 20:',
+      ...(events.length ? events.slice(-20).map((l) => `  ${explainKvmExit(l.trim(), symbolize)}`) : ['  (none)']),
+    ].join('\n');
   } catch (e) {
     return ` KVM trace: ${(e as Error).message}`;
   }
