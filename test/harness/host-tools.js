@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The Debian tools the harness drives (apt-get, apt-cache, dpkg-query, dpkg-deb,
- * modinfo, QEMU): finding them, running them with a bound on time, and telling the
+ * modinfo, the arm64 L1's QEMU; the x86 L1's is staged, x86-qemu.js): finding them, running them with a bound on time, and telling the
  * user which package to install when one is missing.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,8 +11,9 @@ import { HarnessError } from './harness-error.js';
 
 /** The Debian package that provides each command the harness needs. */
 const PACKAGE_OF_COMMAND = {
-  'qemu-system-x86_64': 'qemu-system-x86',
   'qemu-system-aarch64': 'qemu-system-arm',
+  ldd: 'libc-bin',
+  cc: 'gcc',
   'apt-get': 'apt',
   'apt-cache': 'apt',
   'dpkg-query': 'dpkg',
