@@ -2,12 +2,13 @@
  * The nested-KVM harness end to end, from the host: a real QEMU, a real L1 kernel,
  * real 9p. Each boot costs 10-20 s under TCG; the first run also builds the cache.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureL1Image } from './l1-image.js';
 import { l1Arch } from './l1-arch.js';
+import { ensureX86Qemu } from './x86-qemu.js';
 import { HARNESS, runHarness, X86_QEMU_CLI } from './run-harness.js';
 
 const BOOT_TEST_TIMEOUT_MS = 240_000;
@@ -83,10 +84,14 @@ describe('nested-kvm harness', () => {
       const brokenImage = join(cacheRoot, 'nested-kvm', basename(image.dir));
       cpSync(image.dir, brokenImage, { recursive: true });
       writeFileSync(join(brokenImage, 'initramfs.cpio'), 'not a cpio archive');
+      // The staged QEMU as it is (a link): a test downloads nothing.
+      const qemu = ensureX86Qemu(() => {});
+      symlinkSync(qemu.dir, join(cacheRoot, 'nested-kvm', basename(qemu.dir)));
       const run = await runHarness(HARNESS, ['--', 'true'], {
         env: { ...process.env, VMRUN_CACHE: cacheRoot },
         timeoutMs: BOOT_TEST_TIMEOUT_MS,
       });
+      expect(run.stderr).not.toContain('staging QEMU');
       expect(run.status, run.stderr).toBe(125);
       expect(run.stdout).toBe('');
       expect(run.stderr).toMatch(/nested-kvm: L1 ended \(QEMU exit status \d+\) without the command's exit status/);
