@@ -13,15 +13,15 @@
  *
  *   node test/harness/arm64-qemu.js   prints the staged qemu-system-aarch64's path
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PACKAGES as USERLAND_PACKAGES, candidateArm64Versions, publishCachedDir } from './arm64-userland.js';
+import { PACKAGES as USERLAND_PACKAGES, candidateArm64Versions } from './arm64-userland.js';
 import { HarnessError } from './harness-error.js';
 import { requireCommand, runTool } from './host-tools.js';
-import { downloadAndExtract, memoizedByAptLists } from './kernel-package.js';
+import { memoizedByAptLists } from './kernel-package.js';
 import { harnessCacheDir } from './l1-image.js';
+import { ensureStagedPackages } from './staged-packages.js';
 
 /** The package that holds qemu-system-aarch64. */
 const QEMU_PACKAGE = 'qemu-system-arm';
@@ -44,25 +44,18 @@ export function ensureArm64Qemu(log) {
   const cacheDir = harnessCacheDir();
   mkdirSync(cacheDir, { recursive: true });
   const versions = memoizedByAptLists(join(cacheDir, 'arm64-qemu-packages.json'), () => candidateArm64Versions(qemuPackages()));
-  const key = createHash('sha256').update(JSON.stringify({ LAYOUT_VERSION, versions })).digest('hex').slice(0, 12);
-  const dir = join(cacheDir, `arm64-qemu-${key}`);
-  const sysroot = join(dir, 'sysroot');
-  const staged = {
+  const description = `qemu-system-aarch64 ${versions[QEMU_PACKAGE]} (${Object.keys(versions).length - 1} library packages)`;
+  const { dir, root: sysroot, built } = ensureStagedPackages({
+    cacheDir, prefix: 'arm64-qemu', layoutVersion: LAYOUT_VERSION, versions, subdir: 'sysroot',
+    spec: (pkg, version) => `${pkg}:arm64=${version}`, what: `arm64 QEMU (${description})`, log,
+  });
+  return {
     dir,
     qemu: join(sysroot, 'usr/bin/qemu-system-aarch64'),
     libraryPath: [join(sysroot, 'lib/aarch64-linux-gnu'), join(sysroot, 'usr/lib/aarch64-linux-gnu')].join(':'),
-    description: `qemu-system-aarch64 ${versions[QEMU_PACKAGE]} (${Object.keys(versions).length - 1} library packages)`,
-    built: false,
+    description,
+    built,
   };
-  if (existsSync(join(dir, 'manifest.json'))) return staged;
-
-  log(`staging arm64 QEMU (${staged.description}) in ${dir}`);
-  publishCachedDir(cacheDir, dir, (stagedDir, workDir) => {
-    mkdirSync(join(stagedDir, 'sysroot'));
-    for (const [pkg, version] of Object.entries(versions)) downloadAndExtract(`${pkg}:arm64=${version}`, workDir, join(stagedDir, 'sysroot'));
-    writeFileSync(join(stagedDir, 'manifest.json'), `${JSON.stringify({ packages: versions }, null, 2)}\n`);
-  });
-  return { ...staged, built: true };
 }
 
 /**

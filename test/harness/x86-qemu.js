@@ -14,15 +14,14 @@
  *
  *   node test/harness/x86-qemu.js   prints the staged qemu-system-x86_64's path
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { publishCachedDir } from './arm64-userland.js';
 import { HarnessError } from './harness-error.js';
 import { requireCommand, runTool } from './host-tools.js';
-import { downloadAndExtract, memoizedByAptLists } from './kernel-package.js';
+import { memoizedByAptLists } from './kernel-package.js';
 import { harnessCacheDir } from './l1-image.js';
+import { ensureStagedPackages } from './staged-packages.js';
 
 /** The apt suite the packages come from. */
 export const QEMU_SUITE = 'bookworm-backports';
@@ -48,25 +47,18 @@ export function ensureX86Qemu(log) {
   const cacheDir = harnessCacheDir();
   mkdirSync(cacheDir, { recursive: true });
   const versions = memoizedByAptLists(join(cacheDir, 'x86-qemu-packages.json'), suiteVersions);
-  const key = createHash('sha256').update(JSON.stringify({ LAYOUT_VERSION, versions })).digest('hex').slice(0, 12);
-  const dir = join(cacheDir, `x86-qemu-${key}`);
-  const root = join(dir, 'root');
+  const description = `qemu-system-x86_64 ${versions['qemu-system-x86']} from ${QEMU_SUITE}`;
+  const { dir, root, built } = ensureStagedPackages({
+    cacheDir, prefix: 'x86-qemu', layoutVersion: LAYOUT_VERSION, versions, subdir: 'root',
+    spec: (pkg, version) => `${pkg}=${version}`, what: `QEMU (${description})`, log,
+  });
   const staged = {
     dir,
     qemu: join(root, 'usr/bin/qemu-system-x86_64'),
     dataArguments: ['-L', join(root, 'usr/share/qemu'), '-L', join(root, 'usr/share/seabios')],
-    description: `qemu-system-x86_64 ${versions['qemu-system-x86']} from ${QEMU_SUITE}`,
-    built: false,
+    description,
+    built,
   };
-  if (!existsSync(join(dir, 'manifest.json'))) {
-    log(`staging QEMU (${staged.description}) in ${dir}`);
-    publishCachedDir(cacheDir, dir, (stagedDir, workDir) => {
-      mkdirSync(join(stagedDir, 'root'));
-      for (const [pkg, version] of Object.entries(versions)) downloadAndExtract(`${pkg}=${version}`, workDir, join(stagedDir, 'root'));
-      writeFileSync(join(stagedDir, 'manifest.json'), `${JSON.stringify({ packages: versions }, null, 2)}\n`);
-    });
-    staged.built = true;
-  }
   const unresolved = missingLibraries(staged.qemu);
   if (unresolved.length) {
     throw new HarnessError(`${staged.qemu} needs libraries this host lacks: ${unresolved.join(', ')}; run scripts/setup.sh (it installs qemu-system-x86, which links them)`);
